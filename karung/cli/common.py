@@ -1,0 +1,44 @@
+"""Helpers shared by CLI sub-commands (kept free of heavy imports)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+IMAGE_SUFFIXES: Final = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"})
+
+
+def iter_image_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Yield files in argument order; directories are walked (sorted) for image files.
+
+    A path given explicitly is always yielded, even with an odd suffix or when missing, so the
+    caller reports it as an error instead of silently skipping it.
+    """
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES:
+                    yield child
+        else:
+            yield path
+
+
+def print_json_line(obj: dict[str, Any]) -> None:
+    """Write one compact JSON object per line and flush (consumers stream the output)."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def error_line(source: str, code: str, message: str) -> dict[str, Any]:
+    """The JSON shape of a per-item failure."""
+    return {"source": source, "error": {"code": code, "message": message}}
+
+
+def die(message: str, code: int = 1) -> int:
+    """Print ``error: message`` to stderr and return the exit code."""
+    print(f"error: {message}", file=sys.stderr)
+    return code

@@ -1,0 +1,1 @@
+"""The scoring service, stores and moderator UI. Imports vision, never training."""

@@ -1,0 +1,1 @@
+"""Training recipe: synthesis, fine-tuning, evaluation and export. Imports vision, never serve."""

@@ -1,0 +1,133 @@
+"""Score decoded images with a checkpoint: per-label probabilities, risk and a decision."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from karung.vision.backends import InferenceBackend, TorchBackend
+from karung.vision.checkpoint import ONNX_FILE, Checkpoint, resolve_checkpoint_path
+from karung.vision.errors import CheckpointError
+from karung.vision.labels import Decision, Thresholds
+from karung.vision.preprocess import Preprocessing
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """The detector's verdict on one image."""
+
+    scores: dict[str, float]
+    risk: float
+    label: str
+    decision: Decision
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Numerically stable softmax over the last axis, after dividing by ``temperature``."""
+    z = logits.astype(np.float64) / temperature
+    z -= z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+class Classifier:
+    """A checkpoint bound to an inference backend.
+
+    Args:
+        checkpoint: the model and its metadata.
+        backend: defaults to eager torch; pass an ONNX backend for speed.
+        batch_size: images per forward pass (bounds memory on large inputs).
+    """
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        backend: InferenceBackend | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.checkpoint = checkpoint
+        self.backend = backend if backend is not None else TorchBackend(checkpoint.build_model())
+        self.batch_size = batch_size
+        self._risk_idx = list(checkpoint.risk_indices)
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str], backend: str = "torch") -> Classifier:
+        """Load ``path`` (file or model dir) with backend ``torch``, ``onnx`` or ``auto``.
+
+        ``auto`` uses the int8 ONNX file next to the checkpoint when there is one.
+        """
+        ckpt_path = resolve_checkpoint_path(path)
+        checkpoint = Checkpoint.load(ckpt_path)
+        onnx_path = ckpt_path.parent / ONNX_FILE
+        if backend == "torch" or (backend == "auto" and not onnx_path.is_file()):
+            return cls(checkpoint)
+        if backend in ("onnx", "auto"):
+            return cls(checkpoint, _onnx_backend(onnx_path))
+        raise ValueError(f"unknown backend {backend!r} (torch, onnx or auto)")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Label names, in output order."""
+        return self.checkpoint.labels
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The preprocessing this model was trained with."""
+        return self.checkpoint.preprocessing
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """Decision thresholds stored with the model."""
+        return self.checkpoint.thresholds
+
+    @property
+    def model_version(self) -> str:
+        """The checkpoint's version string."""
+        return self.checkpoint.model_version
+
+    def predict_proba(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Calibrated probabilities, shape ``(len(images), len(labels))``; rows sum to 1."""
+        if not images:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        chunks = []
+        for start in range(0, len(images), self.batch_size):
+            batch = self.preprocessing.to_array(images[start : start + self.batch_size])
+            chunks.append(self.backend.logits(batch))
+        return softmax(np.concatenate(chunks), self.checkpoint.temperature)
+
+    def risk(self, probs: np.ndarray) -> np.ndarray:
+        """``P(bale) + P(sack)`` per row of a probability matrix."""
+        return probs[:, self._risk_idx].sum(axis=1)
+
+    def score(
+        self, images: Sequence[Image.Image], thresholds: Thresholds | None = None
+    ) -> list[ImageScore]:
+        """Score images; ``thresholds`` overrides the model's own (per-client policies)."""
+        probs = self.predict_proba(images)
+        cut = thresholds or self.thresholds
+        return [self._to_score(row, cut) for row in probs]
+
+    def _to_score(self, row: np.ndarray, cut: Thresholds) -> ImageScore:
+        risk = float(row[self._risk_idx].sum())
+        scores = {name: float(p) for name, p in zip(self.labels, row, strict=True)}
+        return ImageScore(
+            scores=scores,
+            risk=risk,
+            label=self.labels[int(row.argmax())],
+            decision=cut.decide(risk),
+        )
+
+
+def _onnx_backend(path: Path) -> InferenceBackend:
+    if not path.is_file():
+        raise CheckpointError(f"no ONNX model at {path}; run `karung export` first")
+    from karung.vision.onnx_backend import OnnxBackend
+
+    return OnnxBackend(path)

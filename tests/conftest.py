@@ -1,0 +1,6 @@
+"""Shared pytest setup. Area-specific fixtures live in each tests/<area>/conftest.py."""
+
+import os
+
+# Two cores: keep torch from oversubscribing when tests run beside other work.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
