@@ -1,0 +1,82 @@
+"""Feeding the review queue: the scorer calls :func:`enqueue` for review-band and QC items."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from karung.serve.review.models import ReviewItem
+
+THUMBNAIL_SIZE: Final = 384
+REASONS: Final = frozenset({"review_band", "qc_allow", "qc_block"})
+
+
+@dataclass(frozen=True)
+class QueueItemIn:
+    """What the scorer knows about an image it sends to moderators."""
+
+    sha256: str
+    image: Image.Image
+    scores: dict[str, float]
+    risk: float
+    model_decision: str
+    model_version: str
+    block_threshold: float
+    reason: str = "review_band"
+    url: str | None = None
+    listing_id: str | None = None
+    seller_id: str | None = None
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    cluster_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.reason not in REASONS:
+            raise ValueError(f"unknown review reason {self.reason!r}")
+
+
+def make_thumbnail(image: Image.Image, size: int = THUMBNAIL_SIZE) -> bytes:
+    """A JPEG thumbnail (longest side ``size``) stored with the item, so the UI never refetches."""
+    thumb = image.convert("RGB")
+    thumb.thumbnail((size, size), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    thumb.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+def enqueue(session: Session, item: QueueItemIn) -> int:
+    """Add ``item`` unless the same image is already waiting; return the queue item's id.
+
+    The caller commits. Idempotent per sha256 while an item is pending or claimed, so a seller who
+    re-posts the same photo does not flood the queue.
+    """
+    existing = session.scalar(
+        select(ReviewItem.id).where(
+            ReviewItem.sha256 == item.sha256, ReviewItem.status.in_(("pending", "claimed"))
+        )
+    )
+    if existing is not None:
+        return int(existing)
+    row = ReviewItem(
+        status="pending",
+        reason=item.reason,
+        sha256=item.sha256,
+        url=item.url,
+        listing_id=item.listing_id,
+        seller_id=item.seller_id,
+        scores=dict(item.scores),
+        risk=float(item.risk),
+        model_decision=item.model_decision,
+        matches=list(item.matches),
+        model_version=item.model_version,
+        threshold_distance=abs(float(item.risk) - float(item.block_threshold)),
+        cluster_size=max(1, int(item.cluster_size)),
+        thumbnail=make_thumbnail(item.image),
+    )
+    session.add(row)
+    session.flush()
+    return int(row.id)
