@@ -37,13 +37,14 @@ format: install
 serve: install
 	$(BIN)/karung serve
 
+# Speed targets live here, printed as ratios against a baseline measured in the same run.
 bench: install
-	$(BIN)/python -m karung.bench.decode
-	$(BIN)/python -m karung.bench.index
+	$(BIN)/karung bench decode
+	$(BIN)/karung bench index
 	$(BIN)/karung bench inference
 
 bench-serve: install
-	$(BIN)/python -m karung.bench.serve
+	$(BIN)/karung bench serve
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
