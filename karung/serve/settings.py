@@ -1,0 +1,97 @@
+"""Service configuration, read once from ``KARUNG_*`` environment variables.
+
+Everything downstream receives plain values from this frozen object; nothing else in
+``karung.serve`` reads the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from karung.serve.db import data_dir
+from karung.vision.checkpoint import default_model_dir
+
+Backend = Literal["auto", "torch", "onnx"]
+MB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """All knobs of the scoring service (environment prefix ``KARUNG_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="KARUNG_", frozen=True, extra="ignore")
+
+    # Stores and model.
+    db: str = Field("", description="SQLAlchemy URL (default: SQLite file in data_dir)")
+    data_dir: Path = Field(default_factory=data_dir, description="where SQLite and state live")
+    model: Path = Field(default_factory=default_model_dir, description="checkpoint file or dir")
+    backend: Backend = Field("auto", description="auto: int8 ONNX when exported, else torch")
+    admin_key: SecretStr | None = Field(
+        None, description="initial admin API key (otherwise one is generated and printed once)"
+    )
+
+    # URL fetching.
+    allow_private_networks: bool = Field(False, description="let the fetcher reach private IPs")
+    fetch_allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="comma-separated CIDRs exempt from the address filter (e.g. a CDN)"
+    )
+    fetch_max_bytes: int = Field(10 * MB, gt=0)
+    fetch_connect_timeout: float = Field(3.0, gt=0)
+    fetch_read_timeout: float = Field(5.0, gt=0)
+    fetch_total_timeout: float = Field(10.0, gt=0)
+    fetch_max_redirects: int = Field(3, ge=0, le=10)
+    fetch_concurrency: int = Field(64, ge=1)
+    user_agent: str = "karung-fetcher/0.1 (+https://github.com/karung)"
+
+    # Scoring.
+    max_items: int = Field(64, ge=1, le=1024, description="items per /v1/score request")
+    max_upload_bytes: int = Field(20 * MB, gt=0)
+    max_pixels: int = Field(50_000_000, gt=0)
+    decode_workers: int = Field(0, ge=0, description="decode/hash threads (0: one per core)")
+    batch_max_size: int = Field(64, ge=1, description="images per micro-batch")
+    batch_max_wait_ms: float = Field(4.0, ge=0, description="how long a micro-batch waits")
+    block_threshold: float | None = Field(None, ge=0, le=1, description="override the model's")
+    review_threshold: float | None = Field(None, ge=0, le=1, description="override the model's")
+    review_sample_allow: float = Field(0.01, ge=0, le=1, description="QC share of allow items")
+    review_sample_block: float = Field(0.01, ge=0, le=1, description="QC share of block items")
+
+    # Operations.
+    bank_poll_seconds: float = Field(2.0, gt=0, description="how often replicas poll the bank")
+    auth_cache_seconds: float = Field(5.0, ge=0, description="how long a verified key is cached")
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("fetch_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("fetch_allowed_networks")
+    @classmethod
+    def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)  # raises ValueError on junk
+        return value
+
+    @model_validator(mode="after")
+    def _default_db(self) -> Settings:
+        # Same rule as karung.serve.db.default_db_url, but relative to *this* data_dir.
+        if not self.db:
+            object.__setattr__(self, "db", f"sqlite:///{self.data_dir / 'karung.db'}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_thresholds(self) -> Settings:
+        if (
+            self.block_threshold is not None
+            and self.review_threshold is not None
+            and self.review_threshold > self.block_threshold
+        ):
+            raise ValueError("review_threshold must be <= block_threshold")
+        return self
