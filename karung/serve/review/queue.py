@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -13,6 +14,9 @@ from sqlalchemy.orm import Session
 from karung.serve.review.models import ReviewItem
 
 THUMBNAIL_SIZE: Final = 384
+# Items whose distance to the block threshold falls in the same band of this width are ordered
+# by the seller's cluster size (see karung.serve.review.claims).
+PRIORITY_BAND: Final = 0.05
 REASONS: Final = frozenset({"review_band", "qc_allow", "qc_block"})
 
 
@@ -48,6 +52,12 @@ def make_thumbnail(image: Image.Image, size: int = THUMBNAIL_SIZE) -> bytes:
     return buf.getvalue()
 
 
+def priority_bucket(distance: float) -> int:
+    """Index of the :data:`PRIORITY_BAND`-wide band ``distance`` falls in (0 is closest)."""
+    # The epsilon keeps 0.2 in band 4 although 0.2 / 0.05 is 3.9999999999999996 in floats.
+    return math.floor(distance / PRIORITY_BAND + 1e-9)
+
+
 def enqueue(session: Session, item: QueueItemIn) -> int:
     """Add ``item`` unless the same image is already waiting; return the queue item's id.
 
@@ -61,6 +71,7 @@ def enqueue(session: Session, item: QueueItemIn) -> int:
     )
     if existing is not None:
         return int(existing)
+    distance = abs(float(item.risk) - float(item.block_threshold))
     row = ReviewItem(
         status="pending",
         reason=item.reason,
@@ -73,7 +84,8 @@ def enqueue(session: Session, item: QueueItemIn) -> int:
         model_decision=item.model_decision,
         matches=list(item.matches),
         model_version=item.model_version,
-        threshold_distance=abs(float(item.risk) - float(item.block_threshold)),
+        threshold_distance=distance,
+        priority_bucket=priority_bucket(distance),
         cluster_size=max(1, int(item.cluster_size)),
         thumbnail=make_thumbnail(item.image),
     )
