@@ -21,6 +21,12 @@ from karung.vision.errors import KarungVisionError
 log = logging.getLogger("karung.serve")
 
 
+class ItemError(Exception):
+    """A per-item failure raised by the scoring pipeline (reported inside the answer)."""
+
+    code: ClassVar[str] = "item_error"
+
+
 class ApiError(Exception):
     """An error answered to the client as a whole (not per item)."""
 
@@ -94,7 +100,7 @@ class BankUnavailable(ApiError):
 
 def item_error(exc: BaseException) -> dict[str, str]:
     """``{code, message}`` of a per-item failure; unknown exceptions become ``internal_error``."""
-    if isinstance(exc, FetchError | KarungVisionError | ApiError):
+    if isinstance(exc, FetchError | KarungVisionError | ApiError | ItemError):
         return {"code": exc.code, "message": str(exc)}
     return {"code": "internal_error", "message": "internal error while scoring this item"}
 

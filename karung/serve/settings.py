@@ -26,42 +26,61 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KARUNG_", frozen=True, extra="ignore")
 
     # Stores and model.
-    db: str = Field("", description="SQLAlchemy URL (default: SQLite file in data_dir)")
+    db: str = Field(default="", description="SQLAlchemy URL (default: SQLite file in data_dir)")
     data_dir: Path = Field(default_factory=data_dir, description="where SQLite and state live")
     model: Path = Field(default_factory=default_model_dir, description="checkpoint file or dir")
-    backend: Backend = Field("auto", description="auto: int8 ONNX when exported, else torch")
+    backend: Backend = Field(
+        default="auto", description="auto: int8 ONNX when exported, else torch"
+    )
     admin_key: SecretStr | None = Field(
-        None, description="initial admin API key (otherwise one is generated and printed once)"
+        default=None,
+        description="initial admin API key (otherwise one is generated and printed once)",
     )
 
     # URL fetching.
-    allow_private_networks: bool = Field(False, description="let the fetcher reach private IPs")
-    fetch_allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), description="comma-separated CIDRs exempt from the address filter (e.g. a CDN)"
+    allow_private_networks: bool = Field(
+        default=False, description="let the fetcher reach private IPs"
     )
-    fetch_max_bytes: int = Field(10 * MB, gt=0)
-    fetch_connect_timeout: float = Field(3.0, gt=0)
-    fetch_read_timeout: float = Field(5.0, gt=0)
-    fetch_total_timeout: float = Field(10.0, gt=0)
-    fetch_max_redirects: int = Field(3, ge=0, le=10)
-    fetch_concurrency: int = Field(64, ge=1)
+    fetch_allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="comma-separated CIDRs exempt from the address filter (e.g. a CDN)"
+    )
+    fetch_max_bytes: int = Field(default=10 * MB, gt=0)
+    fetch_connect_timeout: float = Field(default=3.0, gt=0)
+    fetch_read_timeout: float = Field(default=5.0, gt=0)
+    fetch_total_timeout: float = Field(default=10.0, gt=0)
+    fetch_max_redirects: int = Field(default=3, ge=0, le=10)
+    fetch_concurrency: int = Field(default=64, ge=1)
     user_agent: str = "karung-fetcher/0.1 (+https://github.com/karung)"
 
     # Scoring.
-    max_items: int = Field(64, ge=1, le=1024, description="items per /v1/score request")
-    max_upload_bytes: int = Field(20 * MB, gt=0)
-    max_pixels: int = Field(50_000_000, gt=0)
-    decode_workers: int = Field(0, ge=0, description="decode/hash threads (0: one per core)")
-    batch_max_size: int = Field(64, ge=1, description="images per micro-batch")
-    batch_max_wait_ms: float = Field(4.0, ge=0, description="how long a micro-batch waits")
-    block_threshold: float | None = Field(None, ge=0, le=1, description="override the model's")
-    review_threshold: float | None = Field(None, ge=0, le=1, description="override the model's")
-    review_sample_allow: float = Field(0.01, ge=0, le=1, description="QC share of allow items")
-    review_sample_block: float = Field(0.01, ge=0, le=1, description="QC share of block items")
+    max_items: int = Field(default=64, ge=1, le=1024, description="items per /v1/score request")
+    max_upload_bytes: int = Field(default=20 * MB, gt=0)
+    max_pixels: int = Field(default=50_000_000, gt=0)
+    decode_workers: int = Field(
+        default=0, ge=0, description="decode/hash threads (0: one per core)"
+    )
+    batch_max_size: int = Field(default=64, ge=1, description="images per micro-batch")
+    batch_max_wait_ms: float = Field(default=4.0, ge=0, description="how long a micro-batch waits")
+    block_threshold: float | None = Field(
+        default=None, ge=0, le=1, description="override the model's"
+    )
+    review_threshold: float | None = Field(
+        default=None, ge=0, le=1, description="override the model's"
+    )
+    review_sample_allow: float = Field(
+        default=0.01, ge=0, le=1, description="QC share of allow items"
+    )
+    review_sample_block: float = Field(
+        default=0.01, ge=0, le=1, description="QC share of block items"
+    )
 
     # Operations.
-    bank_poll_seconds: float = Field(2.0, gt=0, description="how often replicas poll the bank")
-    auth_cache_seconds: float = Field(5.0, ge=0, description="how long a verified key is cached")
+    bank_poll_seconds: float = Field(
+        default=2.0, gt=0, description="how often replicas poll the bank"
+    )
+    auth_cache_seconds: float = Field(
+        default=5.0, ge=0, description="how long a verified key is cached"
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

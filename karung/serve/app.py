@@ -1,0 +1,187 @@
+"""The FastAPI application: ``create_app(settings)`` wires stores, model, fetcher and routers.
+
+Start-up (``lifespan``) opens the database and applies every migration branch, creates the first
+admin key on an empty database (printed once), opens the hash bank, loads the model (a missing
+model leaves ``/readyz`` not-ready and ``/v1/score`` answering 503 while the bank API works), then
+starts the micro-batcher, the bank poller and the review area's background jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+
+from karung import __version__
+from karung.serve import errors
+from karung.serve.auth.authenticator import Authenticator
+from karung.serve.auth.keys import ensure_admin_key
+from karung.serve.batcher import MicroBatcher
+from karung.serve.db import make_engine, migrate, session_factory
+from karung.serve.fetch import Fetcher, FetchLimits, Resolver
+from karung.serve.logs import RequestContextMiddleware
+from karung.serve.metrics import Metrics
+from karung.serve.review import setup as review_setup
+from karung.serve.routers import admin, ops, score
+from karung.serve.runtime import ModelHolder
+from karung.serve.scoring import Scorer
+from karung.serve.settings import Settings
+
+log = logging.getLogger("karung.serve")
+
+
+def create_app(settings: Settings | None = None, *, resolver: Resolver | None = None) -> FastAPI:
+    """Build the service. ``resolver`` replaces DNS for the fetcher (tests, split-horizon DNS)."""
+    settings = settings or Settings()
+    metrics = Metrics()
+    app = FastAPI(
+        title="karung scoring service",
+        version=__version__,
+        description="Score listing photos for used-clothing bales; manage the re-upload hash bank.",
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.resolver = resolver
+    app.state.bank = None
+    app.add_middleware(RequestContextMiddleware, observer=metrics.observe_request)
+    errors.install(app)
+    for module in (score, admin, ops, *_optional_routers()):
+        app.include_router(module.router)
+    review_setup.install(app)
+    return app
+
+
+def _optional_routers() -> list[Any]:
+    """The bank and seller routers, once the hash bank package is installed."""
+    try:
+        from karung.serve.routers import bank, sellers
+    except ImportError:  # pragma: no cover - the bank area ships with the service
+        return []
+    return [bank, sellers]
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db)
+    await asyncio.to_thread(migrate, engine)
+    sessions = session_factory(engine)
+    app.state.engine, app.state.sessions = engine, sessions
+    await asyncio.to_thread(_bootstrap_admin_key, sessions, settings)
+    app.state.auth = Authenticator(sessions, settings.auth_cache_seconds)
+    app.state.bank = await asyncio.to_thread(_open_bank, engine)
+    models = ModelHolder(settings.model, settings.backend)
+    await asyncio.to_thread(models.try_load)
+    app.state.models = models
+    _track(app)
+    workers = settings.decode_workers or os.cpu_count() or 2
+    decode_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="karung-decode")
+    batcher = MicroBatcher(
+        settings.batch_max_size,
+        settings.batch_max_wait_ms / 1000,
+        on_batch=app.state.metrics.inference_batch.observe,
+    )
+    batcher.start()
+    app.state.scorer = _scorer(app, batcher, decode_pool)
+    poller = asyncio.create_task(_poll_bank(app), name="bank-poller")
+    try:
+        async with review_setup.running(app):
+            yield
+    finally:
+        poller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller
+        await batcher.stop()
+        decode_pool.shutdown(wait=False, cancel_futures=True)
+        engine.dispose()
+
+
+def _scorer(app: FastAPI, batcher: MicroBatcher, decode_pool: ThreadPoolExecutor) -> Scorer:
+    settings: Settings = app.state.settings
+    limits = FetchLimits(
+        max_bytes=settings.fetch_max_bytes,
+        connect_timeout=settings.fetch_connect_timeout,
+        read_timeout=settings.fetch_read_timeout,
+        total_timeout=settings.fetch_total_timeout,
+        max_redirects=settings.fetch_max_redirects,
+        concurrency=settings.fetch_concurrency,
+        allow_private=settings.allow_private_networks,
+        allowed_networks=settings.fetch_allowed_networks,
+        user_agent=settings.user_agent,
+    )
+    return Scorer(
+        fetcher=Fetcher(limits, resolver=app.state.resolver),
+        batcher=batcher,
+        decode_pool=decode_pool,
+        sessions=app.state.sessions,
+        metrics=app.state.metrics,
+        bank=lambda: app.state.bank,
+        max_bytes=max(settings.max_upload_bytes, settings.fetch_max_bytes),
+        max_pixels=settings.max_pixels,
+    )
+
+
+def _track(app: FastAPI) -> None:
+    metrics: Metrics = app.state.metrics
+    metrics.track_model_loaded(lambda: 1.0 if app.state.models.loaded else 0.0)
+    metrics.track_index_size(lambda: float(getattr(app.state.bank, "index_size", 0) or 0))
+
+
+def _bootstrap_admin_key(sessions: sessionmaker[Session], settings: Settings) -> None:
+    """Create the first admin key on an empty database; print a generated one exactly once."""
+    supplied = settings.admin_key.get_secret_value() if settings.admin_key else None
+    with sessions() as session, session.begin():
+        plaintext = ensure_admin_key(session, supplied)
+    if plaintext is None:
+        return
+    # Printed, never logged: log pipelines keep lines forever, a terminal does not.
+    print(
+        "\n".join(
+            [
+                "=" * 72,
+                "karung: created the first API key (scope admin). It is shown only once:",
+                f"    {plaintext}",
+                "Use it as 'Authorization: Bearer <key>'; make more with `karung keys create`.",
+                "=" * 72,
+            ]
+        ),
+        file=sys.stderr,
+        flush=True,
+    )
+    log.warning("created the first admin API key (printed once on stderr)")
+
+
+def _open_bank(engine: Any) -> Any:
+    """The hash bank service, or ``None`` (logged) when it cannot be opened."""
+    try:
+        from karung.serve.bank.service import BankService
+
+        return BankService(engine)
+    except Exception as exc:  # the scorer still works without a bank, readiness says not-ready
+        log.error("hash bank unavailable: %s", exc)
+        return None
+
+
+async def _poll_bank(app: FastAPI) -> None:
+    """Follow bank changes made by other replicas or the CLI (a version number is polled)."""
+    settings: Settings = app.state.settings
+    while True:
+        await asyncio.sleep(settings.bank_poll_seconds)
+        bank = app.state.bank
+        if bank is None:
+            continue
+        try:
+            await asyncio.to_thread(bank.refresh_if_changed)
+        except Exception:
+            log.exception("bank refresh failed")

@@ -1,0 +1,1 @@
+"""One router per resource: score, bank, sellers, admin, ops."""

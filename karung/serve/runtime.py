@@ -1,0 +1,96 @@
+"""The model the service scores with, swappable without a restart.
+
+Requests read :attr:`ModelHolder.current` once when they start and keep that
+:class:`~karung.vision.classifier.Classifier` to the end, so a swap never mixes two models in one
+answer: in-flight requests finish on the old model, new ones get the new model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from karung.vision.classifier import Classifier
+
+log = logging.getLogger("karung.serve.runtime")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the admin API reports about the loaded model."""
+
+    model_version: str
+    path: str
+    backend: str
+    labels: tuple[str, ...]
+    input_size: int
+    block_threshold: float
+    review_threshold: float
+    loaded_at: str
+
+
+class ModelHolder:
+    """Holds the current classifier; :meth:`load` replaces it atomically.
+
+    Args:
+        path: checkpoint file or model directory loaded by default.
+        backend: ``auto`` (int8 ONNX when exported, else torch), ``torch`` or ``onnx``.
+    """
+
+    def __init__(self, path: Path, backend: str = "auto") -> None:
+        self.path = Path(path)
+        self.backend = backend
+        self.current: Classifier | None = None
+        self.info: ModelInfo | None = None
+        self.error: str | None = None
+        self._swap_lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a model is ready to score."""
+        return self.current is not None
+
+    def load(self, path: Path | None = None, backend: str | None = None) -> ModelInfo:
+        """Load a checkpoint (blocking) and make it current; the old one stays on failure.
+
+        Raises:
+            karung.vision.errors.KarungVisionError: the checkpoint cannot be loaded.
+            ValueError: unknown backend.
+        """
+        path = Path(path) if path is not None else self.path
+        backend = backend or self.backend
+        with self._swap_lock:  # one load at a time; readers never wait for it
+            classifier = Classifier.from_path(path, backend=backend)
+            info = describe(classifier, path)
+            self.current, self.info, self.error = classifier, info, None
+            self.path, self.backend = path, backend
+        log.info(
+            "model loaded", extra={"model_version": info.model_version, "backend": info.backend}
+        )
+        return info
+
+    def try_load(self) -> None:
+        """Load the default model at start-up; remember the error instead of raising."""
+        try:
+            self.load()
+        except Exception as exc:  # a broken model must not stop the bank API from serving
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.warning("no model loaded: %s", self.error)
+
+
+def describe(classifier: Classifier, path: Path) -> ModelInfo:
+    """Summarise a loaded classifier."""
+    cut = classifier.thresholds
+    return ModelInfo(
+        model_version=classifier.model_version,
+        path=str(path),
+        backend=str(getattr(classifier.backend, "name", type(classifier.backend).__name__)),
+        labels=tuple(classifier.labels),
+        input_size=classifier.preprocessing.input_size,
+        block_threshold=cut.block,
+        review_threshold=cut.review,
+        loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )

@@ -1,0 +1,327 @@
+"""The scoring pipeline behind ``POST /v1/score``.
+
+Per item, concurrently: get the bytes (fetch the URL, decode base64 or take the upload), then in
+the decode thread pool hash, decode at model size and look the image up in the bank, then get
+probabilities from the micro-batcher, then apply :mod:`karung.serve.policy`. Every failure is
+caught per item, so one bad item never fails the batch. Finally, in one transaction, review-band
+items and the QC sample go to the moderators' queue and bank matches are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+from sqlalchemy.orm import Session, sessionmaker
+
+from karung.serve.batcher import MicroBatcher
+from karung.serve.errors import ItemError, item_error
+from karung.serve.fetch import Fetcher, FetchError
+from karung.serve.metrics import Metrics
+from karung.serve.policy import Verdict, decide, queue_reason
+from karung.serve.review.queue import QueueItemIn, enqueue
+from karung.vision.classifier import Classifier
+from karung.vision.decode import decode_image
+from karung.vision.errors import ImageTooLarge
+from karung.vision.labels import Thresholds
+
+log = logging.getLogger("karung.serve.scoring")
+
+
+class InvalidItem(ItemError):
+    """The item has neither (or both) of ``url`` and ``image_base64``."""
+
+    code = "item_invalid"
+
+
+class InvalidBase64(ItemError):
+    """``image_base64`` is not valid base64."""
+
+    code = "invalid_base64"
+
+
+class BankLike(Protocol):
+    """The part of the hash bank the scorer uses."""
+
+    def match(self, image: Image.Image, sha256: str) -> list[Any]: ...
+
+    def record_match_event(
+        self, query_sha256: str, seller_id: str | None, listing_id: str | None, matches: list[Any]
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ScoreItem:
+    """One image to score and the listing it belongs to."""
+
+    url: str | None = None
+    image_base64: str | None = None
+    data: bytes | None = None  # multipart upload
+    listing_id: str | None = None
+    seller_id: str | None = None
+    category: str | None = None
+    invalid: str | None = None  # why the raw item did not validate (reported in its slot)
+
+
+@dataclass(frozen=True)
+class ScoreContext:
+    """Everything fixed for one request: the model captured at its start and the policy."""
+
+    classifier: Classifier
+    thresholds: Thresholds
+    sample_allow: float
+    sample_block: float
+    rng: random.Random = field(default_factory=random.Random)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An item after the decode pool: content hash, decoded image, model input, bank matches."""
+
+    sha256: str
+    image: Image.Image
+    array: np.ndarray
+    matches: list[Any]
+
+
+@dataclass
+class _Outcome:
+    body: dict[str, Any]
+    prepared: Prepared | None = None
+    verdict: Verdict | None = None
+    queue_reason: str | None = None
+
+
+def prepare(
+    data: bytes, classifier: Classifier, bank: BankLike | None, max_bytes: int, max_pixels: int
+) -> Prepared:
+    """Hash, decode at the model's input size, preprocess and match (runs in a worker thread)."""
+    sha = hashlib.sha256(data).hexdigest()
+    pre = classifier.preprocessing
+    image = decode_image(
+        data, max_bytes=max_bytes, max_pixels=max_pixels, target_size=pre.input_size
+    )
+    array = pre.to_array([image])
+    matches = bank.match(image, sha) if bank is not None else []
+    return Prepared(sha, image, array, list(matches))
+
+
+def decode_base64(text: str, max_bytes: int) -> bytes:
+    """Decode ``image_base64`` (a ``data:`` URL prefix is tolerated) under the byte cap."""
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]
+    if len(text) > (max_bytes * 4) // 3 + 8:
+        raise ImageTooLarge(f"image_base64 decodes to more than {max_bytes} bytes")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidBase64(f"image_base64 is not valid base64: {exc}") from exc
+
+
+class Scorer:
+    """Runs the pipeline for one request at a time (many requests may share one scorer)."""
+
+    def __init__(
+        self,
+        *,
+        fetcher: Fetcher,
+        batcher: MicroBatcher,
+        decode_pool: Executor,
+        sessions: sessionmaker[Session],
+        metrics: Metrics,
+        bank: Callable[[], BankLike | None],
+        max_bytes: int,
+        max_pixels: int,
+    ) -> None:
+        self.fetcher = fetcher
+        self.batcher = batcher
+        self.decode_pool = decode_pool
+        self.sessions = sessions
+        self.metrics = metrics
+        self._bank = bank
+        self.max_bytes = max_bytes
+        self.max_pixels = max_pixels
+
+    async def score(self, items: Sequence[ScoreItem], ctx: ScoreContext) -> list[dict[str, Any]]:
+        """Score ``items`` in order; failures are reported per item."""
+        self.metrics.batch_items.observe(len(items))
+        outcomes = await asyncio.gather(*(self._one(i, item, ctx) for i, item in enumerate(items)))
+        queued = [
+            o for o in outcomes if o.queue_reason is not None or (o.prepared and o.prepared.matches)
+        ]
+        if queued:
+            await asyncio.get_running_loop().run_in_executor(
+                self.decode_pool, self._persist, queued, ctx
+            )
+        return [o.body for o in outcomes]
+
+    async def _one(self, index: int, item: ScoreItem, ctx: ScoreContext) -> _Outcome:
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        base = {
+            "index": index,
+            "url": item.url,
+            "listing_id": item.listing_id,
+            "seller_id": item.seller_id,
+            "category": item.category,
+        }
+        try:
+            data = await self._bytes(item, timings)
+            t0 = time.perf_counter()
+            prepared = await asyncio.get_running_loop().run_in_executor(
+                self.decode_pool,
+                prepare,
+                data,
+                ctx.classifier,
+                self._bank(),
+                self.max_bytes,
+                self.max_pixels,
+            )
+            timings["decode_ms"] = _ms(t0)
+            t0 = time.perf_counter()
+            probs = await self.batcher.probs(ctx.classifier, prepared.array)
+            timings["infer_ms"] = _ms(t0)
+        except Exception as exc:  # per-item isolation: report, count, carry on
+            return self._failed(base, exc, timings, started)
+        return self._scored(base, prepared, probs, ctx, timings, started)
+
+    async def _bytes(self, item: ScoreItem, timings: dict[str, float]) -> bytes:
+        if item.invalid is not None:
+            raise InvalidItem(item.invalid)
+        given = [x is not None for x in (item.url, item.image_base64, item.data)]
+        if sum(given) != 1:
+            raise InvalidItem("give exactly one of url, image_base64 or an uploaded file")
+        if item.url is not None:
+            t0 = time.perf_counter()
+            result = await self.fetcher.fetch(item.url)
+            timings["fetch_ms"] = _ms(t0)
+            self.metrics.stage_seconds.labels("fetch").observe(timings["fetch_ms"] / 1000)
+            return result.data
+        if item.image_base64 is not None:
+            return decode_base64(item.image_base64, self.max_bytes)
+        if item.data is None:
+            raise InvalidItem("no image given")
+        return item.data
+
+    def _failed(
+        self, base: dict[str, Any], exc: Exception, timings: dict[str, float], started: float
+    ) -> _Outcome:
+        err = item_error(exc)
+        if err["code"] == "internal_error":
+            log.error("item %s failed", base["index"], exc_info=exc)
+        if isinstance(exc, FetchError):
+            self.metrics.fetch_errors.labels(err["code"]).inc()
+        self.metrics.item_errors.labels(err["code"]).inc()
+        timings["total_ms"] = _ms(started)
+        return _Outcome({**base, "status": "error", "error": err, "timings_ms": timings})
+
+    def _scored(
+        self,
+        base: dict[str, Any],
+        prepared: Prepared,
+        probs: np.ndarray,
+        ctx: ScoreContext,
+        timings: dict[str, float],
+        started: float,
+    ) -> _Outcome:
+        clf = ctx.classifier
+        risk = float(clf.risk(probs[None, :])[0])
+        verdict = decide(risk, prepared.matches, ctx.thresholds)
+        reason = queue_reason(
+            verdict.decision, ctx.rng.random(), ctx.sample_allow, ctx.sample_block
+        )
+        self.metrics.decisions.labels(str(verdict.decision)).inc()
+        if prepared.matches:
+            self.metrics.bank_matches.inc()
+        timings["total_ms"] = _ms(started)
+        self.metrics.stage_seconds.labels("total").observe(timings["total_ms"] / 1000)
+        body = {
+            **base,
+            "status": "ok",
+            "sha256": prepared.sha256,
+            "scores": {name: round(float(p), 6) for name, p in zip(clf.labels, probs, strict=True)},
+            "risk": round(risk, 6),
+            "label": clf.labels[int(np.argmax(probs))],
+            "decision": str(verdict.decision),
+            "model_decision": str(verdict.model_decision),
+            "reasons": list(verdict.reasons),
+            "matches": [_match_dict(m) for m in prepared.matches],
+            "model_version": clf.model_version,
+            "review_item_id": None,
+            "timings_ms": timings,
+        }
+        return _Outcome(body, prepared, verdict, reason)
+
+    def _persist(self, outcomes: list[_Outcome], ctx: ScoreContext) -> None:
+        """Queue review/QC items in one transaction, then record bank matches (worker thread)."""
+        try:
+            with self.sessions() as session, session.begin():
+                for outcome in outcomes:
+                    if outcome.queue_reason is not None and outcome.prepared is not None:
+                        outcome.body["review_item_id"] = self._enqueue(
+                            session, outcome.body, outcome.prepared, outcome.queue_reason, ctx
+                        )
+        except Exception:  # the platform still gets its answer; the failure is logged
+            log.exception("could not enqueue %d item(s) for review", len(outcomes))
+        bank = self._bank()
+        for outcome in outcomes:
+            if bank is None or outcome.prepared is None or not outcome.prepared.matches:
+                continue
+            try:
+                body = outcome.body
+                bank.record_match_event(
+                    outcome.prepared.sha256,
+                    body["seller_id"],
+                    body["listing_id"],
+                    outcome.prepared.matches,
+                )
+            except Exception:
+                log.exception("could not record a bank match event")
+
+    def _enqueue(
+        self,
+        session: Session,
+        body: dict[str, Any],
+        prepared: Prepared,
+        reason: str,
+        ctx: ScoreContext,
+    ) -> int:
+        item_id = enqueue(
+            session,
+            QueueItemIn(
+                sha256=prepared.sha256,
+                image=prepared.image,
+                scores=body["scores"],
+                risk=body["risk"],
+                model_decision=body["decision"],
+                model_version=body["model_version"],
+                block_threshold=ctx.thresholds.block,
+                reason=reason,
+                url=body["url"],
+                listing_id=body["listing_id"],
+                seller_id=body["seller_id"],
+                matches=body["matches"],
+            ),
+        )
+        self.metrics.review_enqueued.labels(reason).inc()
+        return item_id
+
+
+def _match_dict(match: Any) -> dict[str, Any]:
+    to_dict = getattr(match, "to_dict", None)
+    return dict(to_dict()) if callable(to_dict) else dict(match)
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)
