@@ -1,0 +1,122 @@
+"""``karung review`` CLI: moderators, export (read back by the trainer's loader), stats, outbox."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from karung.cli.main import main
+from karung.serve.db import make_engine, migrate, session_factory
+from karung.serve.review import accounts
+from karung.serve.review.claims import claim_batch
+from karung.serve.review.decisions import NoEffects, Policy, decide
+from karung.serve.review.export import parse_since, seller_split
+from karung.serve.review.models import AuditEntry, ReviewItem, utcnow
+from karung.vision.labels import LABELS
+
+AddItems = Callable[..., list[int]]
+
+
+@pytest.fixture
+def db_url(sqlite_url: str) -> str:
+    engine = make_engine(sqlite_url)
+    migrate(engine)  # every branch, as the CLI and the service do
+    engine.dispose()
+    return sqlite_url
+
+
+def _decided(db_url: str, add_items: AddItems, labels: list[str]) -> list[int]:
+    engine = make_engine(db_url)
+    factory = session_factory(engine)
+    ids = add_items(factory, len(labels))
+    with factory.begin() as s:
+        claim_batch(s, "ana", limit=len(labels), lease_seconds=60)
+    for item_id, label in zip(ids, labels, strict=True):
+        with factory.begin() as s:
+            decide(s, item_id, "ana", label, "visual", policy=Policy(0.0), effects=NoEffects())
+    engine.dispose()
+    return ids
+
+
+def test_moderators_add_list_disable(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    assert main(["review", "moderators", "add", "Ana", "--password-stdin", "--db", db_url]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["review", "moderators", "add", "budi", "--password-stdin", "--db", db_url]) == 1
+    assert "at least" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("another long one\n"))
+    assert main(["review", "moderators", "add", "ana", "--password-stdin", "--db", db_url]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["review", "moderators", "disable", "ana", "--db", db_url]) == 0
+    assert main(["review", "moderators", "list", "--db", db_url]) == 0
+    assert "ana" in capsys.readouterr().out
+    engine = make_engine(db_url)
+    with session_factory(engine)() as s:
+        (mod,) = accounts.list_moderators(s)
+        assert mod.name == "ana" and mod.disabled_at is not None
+        assert accounts.verify_password("correct horse battery", mod.password_hash)
+        assert "correct horse" not in mod.password_hash
+        actions = s.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+        assert actions == ["moderator_add", "moderator_disable"]
+    engine.dispose()
+
+
+def test_export_manifest_is_what_the_trainer_reads(
+    db_url: str, add_items: AddItems, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels = ["bale", "sack", "garment", "other", "bale", "garment"]
+    _decided(db_url, add_items, labels)
+    out = tmp_path / "reviewed"
+    assert main(["review", "export", "--out", str(out), "--db", db_url]) == 0
+    assert "wrote 6 images" in capsys.readouterr().out
+    with (out / "manifest.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted(r["label"] for r in rows) == sorted(labels)
+    for row in rows:
+        assert row["split"] == seller_split(row["sender_id"], 0.2)
+        with Image.open(out / row["file"]) as img:
+            assert img.format == "JPEG" and img.size == (48, 48)
+    data = pytest.importorskip("karung.training.data")
+    samples = data.load_dir(out, LABELS)
+    assert sorted(LABELS[s.label] for s in samples) == sorted(labels)
+    assert {s.split for s in samples} <= {"train", "val"}
+    assert {s.group for s in samples} == {r["sender_id"] for r in rows}
+
+
+def test_export_since_and_latest_decision_wins(
+    db_url: str, add_items: AddItems, tmp_path: Path
+) -> None:
+    ids = _decided(db_url, add_items, ["bale", "garment"])
+    engine = make_engine(db_url)
+    factory = session_factory(engine)
+    with factory.begin() as s:  # make the first decision old
+        s.get_one(ReviewItem, ids[0]).decided_at = utcnow() - timedelta(days=10)
+    engine.dispose()
+    out = tmp_path / "recent"
+    since = (utcnow() - timedelta(days=1)).date().isoformat()
+    assert main(["review", "export", "--out", str(out), "--since", since, "--db", db_url]) == 0
+    with (out / "manifest.csv").open(newline="") as fh:
+        assert [r["label"] for r in csv.DictReader(fh)] == ["garment"]
+    assert parse_since("2026-05-01").tzinfo is not None
+    with pytest.raises(ValueError):
+        parse_since("yesterday")
+
+
+def test_stats_agreement_outbox(
+    db_url: str, add_items: AddItems, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _decided(db_url, add_items, ["bale"])
+    assert main(["review", "stats", "--db", db_url]) == 0
+    assert "decided  review_band  1" in capsys.readouterr().out
+    assert main(["review", "agreement", "--db", db_url]) == 0
+    assert main(["review", "outbox", "--requeue", "--db", db_url]) == 0
+    assert "requeued 0" in capsys.readouterr().out
