@@ -21,13 +21,27 @@ AddItems = Callable[..., list[int]]
 def test_priority_closest_to_threshold_then_larger_cluster(
     sessions: sessionmaker[Session], add_items: AddItems
 ) -> None:
-    far = add_items(sessions, 1, risk=0.55)[0]  # 0.35 from the block threshold
-    near_small = add_items(sessions, 1, risk=0.88, cluster_size=1)[0]  # band 0
-    near_big = add_items(sessions, 1, risk=0.86, cluster_size=9)[0]  # band 0, bigger seller
-    mid = add_items(sessions, 1, risk=0.75)[0]  # 0.15 away
+    far = add_items(sessions, 1, risk=0.55, seller_id="s1")[0]  # 0.35 from the block threshold
+    near_small = add_items(sessions, 1, risk=0.88, seller_id="s2")[0]  # band 0
+    near_big = add_items(sessions, 1, risk=0.86, cluster_size=9, seller_id="s3")[0]  # band 0
+    mid = add_items(sessions, 1, risk=0.75, seller_id="s4")[0]  # 0.15 away
     with sessions.begin() as s:
         got = [i.id for i in claim_batch(s, "ana", limit=10, lease_seconds=60)]
     assert got == [near_big, near_small, mid, far]
+
+
+def test_seller_cluster_grows_and_moves_up_together(
+    sessions: sessionmaker[Session], add_items: AddItems
+) -> None:
+    lone = add_items(sessions, 1, risk=0.88, seller_id="lone")[0]
+    first = add_items(sessions, 1, risk=0.89, seller_id="trader")[0]
+    more = add_items(sessions, 2, risk=0.87, seller_id="trader")
+    with sessions() as s:
+        sizes = {i: s.get_one(ReviewItem, i).cluster_size for i in [lone, first, *more]}
+    assert sizes == {lone: 1, first: 3, more[0]: 3, more[1]: 3}
+    with sessions.begin() as s:
+        got = [i.id for i in claim_batch(s, "ana", limit=4, lease_seconds=60)]
+    assert got[-1] == lone and got[0] == first  # the trader's cluster first, closest first
 
 
 def test_priority_bucket_edges() -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from karung.serve.review.models import ReviewItem
@@ -62,7 +62,8 @@ def enqueue(session: Session, item: QueueItemIn) -> int:
     """Add ``item`` unless the same image is already waiting; return the queue item's id.
 
     The caller commits. Idempotent per sha256 while an item is pending or claimed, so a seller who
-    re-posts the same photo does not flood the queue.
+    re-posts the same photo does not flood the queue. ``cluster_size`` becomes at least the number
+    of the seller's items waiting in the queue (this one included).
     """
     existing = session.scalar(
         select(ReviewItem.id).where(
@@ -86,9 +87,30 @@ def enqueue(session: Session, item: QueueItemIn) -> int:
         model_version=item.model_version,
         threshold_distance=distance,
         priority_bucket=priority_bucket(distance),
-        cluster_size=max(1, int(item.cluster_size)),
+        cluster_size=_grow_cluster(session, item.seller_id, max(1, int(item.cluster_size))),
         thumbnail=make_thumbnail(item.image),
     )
     session.add(row)
     session.flush()
     return int(row.id)
+
+
+def _grow_cluster(session: Session, seller_id: str | None, at_least: int) -> int:
+    """Size of the seller's cluster once this item joins it; the waiting items move up too.
+
+    A seller with many photos in the queue is more likely a bale trader (and one decision
+    informs the rest), so the whole cluster gains priority as it grows.
+    """
+    if not seller_id:
+        return at_least
+    waiting = ReviewItem.seller_id == seller_id, ReviewItem.status.in_(("pending", "claimed"))
+    size = max(
+        at_least, int(session.scalar(select(func.count(ReviewItem.id)).where(*waiting)) or 0) + 1
+    )
+    session.execute(
+        update(ReviewItem)
+        .where(*waiting, ReviewItem.cluster_size < size)
+        .values(cluster_size=size)
+        .execution_options(synchronize_session=False)
+    )
+    return size
