@@ -1,0 +1,313 @@
+"""Sacks ("karung"): woven polypropylene sacks, clear bags of clothes and jute sacks.
+
+A sack is a 2-D silhouette (a bulging pillow with a tied neck, a sewn top with corner ears,
+or an open top with clothes showing), coloured with a woven-tape pattern, lit as a lumpy
+height field and creased where the neck is gathered. Clear bags are filled with real garment
+cut-outs and wrapped in film.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import cv2
+import numpy as np
+
+from karung.training.synth.context import Ctx
+from karung.training.synth.decor import paper_label, stamp, text_mask
+from karung.training.synth.draw import (
+    crop_to_content,
+    cutout_sprite,
+    fit_long_side,
+    height_shading,
+    new_sprite,
+    over,
+    premultiply,
+    rotate_sprite,
+    view_warp,
+)
+from karung.training.synth.film import FilmLook, apply_film
+from karung.training.synth.noise import fractal_noise, grain, noise_1d
+
+Rng = np.random.Generator
+
+WOVEN: Final = (
+    (236, 236, 230),
+    (228, 226, 212),
+    (45, 95, 175),
+    (70, 150, 90),
+    (120, 175, 220),
+    (225, 215, 180),
+    (60, 60, 140),
+)
+WOVEN_P: Final = (0.32, 0.14, 0.18, 0.14, 0.1, 0.06, 0.06)
+INKS: Final = ((30, 60, 160), (190, 30, 35), (30, 120, 60), (20, 20, 25))
+PRINT_WORDS: Final = (
+    "BERAS",
+    "PREMIUM",
+    "50 KG",
+    "25 KG",
+    "SUPER",
+    "QUALITY",
+    "TEPUNG",
+    "GULA",
+    "PAKAN",
+    "EXPORT",
+    "NO.1",
+    "GRADE A",
+    "NET",
+    "PUTIH",
+)
+
+
+@dataclass(frozen=True)
+class SackStyle:
+    """Material (woven, clear, jute), top (tied, sewn, open) and decoration of a sack."""
+
+    kind: str
+    top: str
+    colour: tuple[float, float, float]
+    printed: bool
+    stripes: bool
+    label: bool
+
+    @classmethod
+    def sample(cls, rng: Rng) -> SackStyle:
+        """A random style: mostly woven PP, a quarter clear bags, some jute."""
+        kind = str(rng.choice(["woven", "clear", "jute"], p=[0.6, 0.28, 0.12]))
+        tops = {
+            "woven": ([0.45, 0.35, 0.2]),
+            "clear": ([0.85, 0.0, 0.15]),
+            "jute": ([0.4, 0.5, 0.1]),
+        }
+        top = str(rng.choice(["tied", "sewn", "open"], p=tops[kind]))
+        base = WOVEN[int(rng.choice(len(WOVEN), p=WOVEN_P))] if kind == "woven" else (150, 122, 88)
+        r, g, b = (float(c) for c in np.clip(np.asarray(base) + rng.normal(0, 8, 3), 0, 255))
+        return cls(
+            kind,
+            top,
+            (r, g, b),
+            kind == "woven" and rng.random() < 0.4,
+            kind == "woven" and rng.random() < 0.35,
+            rng.random() < 0.25,
+        )
+
+
+def _half_width(rng: Rng, h: int, w: int, top: str) -> tuple[np.ndarray, int]:
+    """Half-width per row (left and right differ a little) and the neck's row."""
+    t = np.linspace(0, 1, h, dtype=np.float32)
+    body = 0.5 * w * (0.86 + 0.14 * np.abs(np.sin(np.pi * t)) ** 0.7)
+    round_bottom = np.sqrt(np.clip(1 - np.clip((t - 0.86) / 0.14, 0, 1) ** 2 * 0.6, 0, 1))
+    body *= round_bottom
+    neck = 0
+    if top == "tied":
+        neck = int(h * rng.uniform(0.1, 0.16))
+        shoulder = int(h * rng.uniform(0.25, 0.38))
+        neck_hw = w * rng.uniform(0.05, 0.09)
+        s = np.clip((np.arange(h) - neck) / max(shoulder - neck, 1), 0, 1)
+        s = s * s * (3 - 2 * s)
+        tail = neck_hw * (1 + 1.6 * np.clip(1 - np.arange(h) / max(neck, 1), 0, 1))
+        body = np.where(np.arange(h) < neck, tail, neck_hw + (body - neck_hw) * s)
+    return body, neck
+
+
+def sack_mask(rng: Rng, h: int, w: int, top: str) -> tuple[np.ndarray, int]:
+    """Anti-aliased float mask of a filled sack and the neck row (0 if not tied)."""
+    hw, neck = _half_width(rng, h, w, top)
+    wob_l = noise_1d(rng, h, h / 5) * w * 0.025
+    wob_r = noise_1d(rng, h, h / 5) * w * 0.025
+    ys = np.arange(h, dtype=np.float32)
+    y0 = 0.0 if top == "tied" else h * 0.04
+    keep = ys >= y0
+    left = np.stack([w / 2 - hw - wob_l, ys], 1)[keep]
+    right = np.stack([w / 2 + hw + wob_r, ys], 1)[keep][::-1]
+    pts = [left, right]
+    if top in ("sewn", "open"):  # corner ears poke out above the seam
+        ear = w * 0.04
+        pts = [
+            np.array([[left[0, 0] - ear, 0]], np.float32),
+            left,
+            right,
+            np.array([[right[-1, 0] + ear, 0]], np.float32),
+        ]
+    if top == "tied":  # ragged gathered top
+        xs = np.linspace(right[-1, 0], left[0, 0], 7)
+        zig = np.stack([xs, np.where(np.arange(7) % 2 == 0, 0, h * 0.03)], 1)
+        pts = [left, right, zig.astype(np.float32)]
+    poly = (np.concatenate(pts) * 16).astype(np.int32)
+    m8 = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(m8, [poly], 255, cv2.LINE_AA, shift=4)
+    return m8.astype(np.float32) / 255.0, neck
+
+
+def weave(rng: Rng, h: int, w: int, period: float, contrast: float) -> np.ndarray:
+    """Multiplier of a plain weave of flat tapes: alternate cells run across and along."""
+    ys, xs = np.mgrid[:h, :w].astype(np.float32)
+    cell = ((xs // period + ys // period) % 2).astype(bool)
+    across = np.cos(2 * np.pi * (ys % period) / period)
+    along = np.cos(2 * np.pi * (xs % period) / period)
+    tape = np.where(cell, across, along)
+    return (1.0 + contrast * 0.5 * tape + grain(rng, h, w, contrast * 0.3)).astype(np.float32)
+
+
+def _decorate(rng: Rng, img: np.ndarray, style: SackStyle, neck: int) -> None:
+    h, w = img.shape[:2]
+    ink = INKS[int(rng.integers(len(INKS)))]
+    if style.stripes:
+        for frac in (rng.uniform(0.12, 0.22), rng.uniform(0.78, 0.9)):
+            y, th = int(h * frac), max(1, int(h * rng.uniform(0.008, 0.02)))
+            img[y : y + th] = img[y : y + th] * 0.3 + np.array(ink, np.float32) * 0.7
+    if style.printed:
+        msg = " ".join(str(rng.choice(PRINT_WORDS)) for _ in range(int(rng.integers(1, 3))))
+        mask = text_mask(msg, max(6, int(h * rng.uniform(0.06, 0.12))), rng)
+        if mask.shape[1] > w * 0.8:
+            scale = w * 0.8 / mask.shape[1]
+            mask = cv2.resize(mask, (int(w * 0.8), max(1, int(mask.shape[0] * scale))))
+        stamp(img, mask, (w - mask.shape[1]) // 2, int(h * rng.uniform(0.35, 0.55)), ink, 0.85)
+
+
+def _neck_folds(rng: Rng, h: int, w: int, neck: int) -> np.ndarray:
+    """Creases radiating down from the gathered neck (a multiplier map)."""
+    fold: np.ndarray = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.integers(5, 11))):
+        end = (int(rng.uniform(0.1, 0.9) * w), int(h * rng.uniform(0.3, 0.6)))
+        cv2.line(
+            fold, (w // 2, neck), end, float(rng.uniform(0.3, 0.8)), max(1, w // 60), cv2.LINE_AA
+        )
+    fold = cv2.GaussianBlur(fold, (0, 0), max(1.0, w / 80))
+    return 1.0 - 0.35 * fold
+
+
+def woven_sack(
+    rng: Rng, h: int, w: int, style: SackStyle, light: tuple[float, float]
+) -> np.ndarray:
+    """A woven PP or jute sack sprite of ``h x w`` pixels."""
+    mask, neck = sack_mask(rng, h, w, style.top)
+    jute = style.kind == "jute"
+    period = max(2.0, w / (28 if jute else 60))
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = style.colour
+    img *= weave(rng, h, w, period, 0.22 if jute else 0.1)[..., None]
+    _decorate(rng, img, style, neck)
+    lumps = fractal_noise(rng, h, w, w / 3, 2) * 0.12
+    shade = height_shading(mask, light, lumps, 0.55)
+    if style.top == "tied":
+        shade *= _neck_folds(rng, h, w, neck)
+    img *= shade[..., None]
+    return premultiply(img, mask)
+
+
+def _open_top(ctx: Ctx, sprite: np.ndarray, w: int, h: int) -> None:
+    """A dark mouth at the top with clothes bulging out of it."""
+    rng = ctx.rng
+    cx, cy, rx, ry = w // 2, int(h * 0.12), int(w * 0.42), max(2, int(h * 0.05))
+    mouth = np.zeros((h, w), np.float32)
+    cv2.ellipse(mouth, (cx, cy), (rx, ry), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
+    sprite[..., :3] *= (1.0 - 0.8 * mouth)[..., None]
+    heap = clothes_heap(ctx, int(h * 0.3), w, int(rng.integers(3, 7)))
+    dome: np.ndarray = np.zeros(heap.shape[:2], np.float32)
+    cv2.ellipse(
+        dome, (cx, cy), (int(rx * 0.95), int(h * rng.uniform(0.06, 0.14))), 0, 180, 360, 1.0, -1
+    )
+    cv2.ellipse(dome, (cx, cy), (int(rx * 0.95), int(ry * 0.9)), 0, 0, 180, 1.0, -1)
+    dome = cv2.GaussianBlur(dome, (3, 3), 0)
+    heap *= dome[..., None]
+    over(sprite, heap, 0, 0)
+
+
+def clothes_heap(ctx: Ctx, h: int, w: int, n: int) -> np.ndarray:
+    """Real garment cut-outs crumpled together (sprite), for clear bags and open sacks."""
+    rng = ctx.rng
+    heap = new_sprite(h, w)
+    for _ in range(n):
+        cut = ctx.pick.cutout(fabric=True)
+        piece = cutout_sprite(cut.rgba)
+        piece = fit_long_side(piece, int(max(h, w) * rng.uniform(0.35, 0.7)))
+        piece = rotate_sprite(piece, float(rng.uniform(0, 360)))
+        piece[..., :3] *= np.float32(rng.uniform(0.7, 1.05))
+        ph, pw = piece.shape[:2]
+        over(
+            heap,
+            piece,
+            int(rng.integers(-pw // 3, max(1, w - pw // 2))),
+            int(rng.integers(-ph // 3, max(1, h - ph // 2))),
+        )
+    return heap
+
+
+def clear_bag(ctx: Ctx, h: int, w: int, light: tuple[float, float]) -> np.ndarray:
+    """A clear plastic bag stuffed with real clothes, tied at the top."""
+    rng = ctx.rng
+    mask, neck = sack_mask(rng, h, w, "tied")
+    heap = clothes_heap(ctx, h, w, int(np.clip(w / 12, 4, 14)))
+    dark = np.float32(rng.uniform(40, 90))
+    rgb = heap[..., :3] + dark * (1.0 - heap[..., 3:4])  # gaps show dim clothes further in
+    body = (np.arange(h) > neck + h * 0.04)[:, None].astype(np.float32)
+    lumps = fractal_noise(rng, h, w, w / 3, 2) * 0.25
+    rgb *= height_shading(mask, light, lumps, 0.35)[..., None]
+    knot = np.array([200, 200, 195], np.float32)
+    rgb = rgb * body[..., None] + knot * (1 - body[..., None])
+    alpha = mask * (body + (1 - body) * 0.6)
+    sprite = apply_film(rng, premultiply(rgb, alpha), FilmLook.sample(rng, clear=True))
+    return sprite
+
+
+def one_sack(ctx: Ctx, style: SackStyle, h: int, w: int) -> np.ndarray:
+    """Render one sack of any style."""
+    light = (ctx.scene.light_x, ctx.scene.light_y)
+    if style.kind == "clear":
+        sprite = clear_bag(ctx, h, w, light)
+    else:
+        sprite = woven_sack(ctx.rng, h, w, style, light)
+        if style.top == "open":
+            _open_top(ctx, sprite, w, h)
+    if style.label:
+        lw, lh = max(6, int(w * 0.3)), max(5, int(h * 0.14))
+        over(
+            sprite, paper_label(ctx.rng, lw, lh), int(w * ctx.rng.uniform(0.2, 0.5)), int(h * 0.45)
+        )
+    return sprite
+
+
+def _place_row(ctx: Ctx, canvas: np.ndarray, sprites: list[np.ndarray], base_y: int) -> None:
+    """Put sprites side by side with overlaps, bottoms on ``base_y``."""
+    rng = ctx.rng
+    total = sum(s.shape[1] for s in sprites)
+    x = int((canvas.shape[1] - total * 0.85) / 2)
+    for s in sprites:
+        over(canvas, s, x, base_y - s.shape[0] + int(rng.integers(0, max(1, s.shape[0] // 20))))
+        x += int(s.shape[1] * rng.uniform(0.72, 0.95))
+
+
+def render_sacks(ctx: Ctx, long_side: int) -> tuple[np.ndarray, dict[str, object]]:
+    """One sack, a row of 2-5, or a pile of rows, as a sprite about ``long_side`` px."""
+    rng, scene = ctx.rng, ctx.scene
+    style = SackStyle.sample(rng)
+    rows, per_row = {
+        "single": (1, 1),
+        "group": (1, int(rng.integers(2, 6))),
+        "wall": (int(rng.integers(2, 4)), int(rng.integers(3, 6))),
+    }[scene.layout]
+    unit = int(long_side / max(per_row * 0.75, 1.0)) if per_row > 1 else long_side
+    canvas = new_sprite(int(unit * (rows + 1.5)), int(unit * (per_row + 1)))
+    lying = scene.layout == "wall" and rng.random() < 0.5
+    for r in range(rows):
+        sprites = []
+        for _ in range(per_row):
+            st = style if rng.random() < 0.8 else SackStyle.sample(rng)
+            h = int(unit * rng.uniform(0.85, 1.0))
+            w = int(h * rng.uniform(0.55, 0.8))
+            s = one_sack(ctx, st, h, w)
+            if lying or (scene.layout == "single" and rng.random() < 0.15):
+                s = rotate_sprite(s, float(rng.choice([-90, 90]) + rng.normal(0, 6)))
+            elif rng.random() < 0.5:
+                s = rotate_sprite(s, float(rng.normal(0, 5)))
+            sprites.append(s)
+        shrink = 1.0 - 0.12 * (rows - 1 - r)
+        sprites = [fit_long_side(s, int(max(s.shape[:2]) * shrink)) for s in sprites]
+        _place_row(ctx, canvas, sprites, int(canvas.shape[0] - (rows - 1 - r) * unit * 0.45) - 2)
+    sprite = crop_to_content(canvas)
+    sprite = view_warp(sprite, scene.yaw * 0.4, scene.pitch * 0.5, depth=0.6)
+    info = {"variant": f"sack-{style.kind}-{style.top}-{scene.layout}", "n_objects": rows * per_row}
+    return fit_long_side(sprite, long_side), info
