@@ -26,7 +26,8 @@ _SAFE_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _request_id: ContextVar[str | None] = ContextVar("karung_request_id", default=None)
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is emitted.
 _STANDARD_ATTRS: Final = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "color_message"}  # uvicorn's ANSI-coloured duplicate of msg
 )
 
 access_log = logging.getLogger("karung.access")
@@ -102,10 +103,10 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            self._done(scope, status, time.perf_counter() - started)
+            self._done(scope, rid, status, time.perf_counter() - started)
             _request_id.reset(token)
 
-    def _done(self, scope: Scope, status: int, seconds: float) -> None:
+    def _done(self, scope: Scope, rid: str, status: int, seconds: float) -> None:
         route = _route_template(scope)
         if self.observer is not None:
             self.observer(scope["method"], route, status, seconds)
@@ -115,6 +116,7 @@ class RequestContextMiddleware:
             scope["path"],
             status,
             extra={
+                "request_id": rid,
                 "method": scope["method"],
                 "path": scope["path"],
                 "route": route,
@@ -137,4 +139,7 @@ def _route_template(scope: Scope) -> str:
     """The matched route's template (``/v1/bank/entries/{entry_id}``) to bound label cardinality."""
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return str(path) if path else "unmatched"
+    if path:
+        return str(path)
+    # Plain Starlette routes (/docs, /openapi.json) have no parameters: the path is the template.
+    return str(scope["path"]) if scope.get("endpoint") is not None else "unmatched"

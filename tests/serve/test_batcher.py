@@ -1,0 +1,65 @@
+"""The micro-batcher against its reference, ``Classifier.predict_proba``."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from imagegen import textured
+from serve.servekit import make_checkpoint
+
+from karung.serve.batcher import MicroBatcher, infer
+from karung.vision.classifier import Classifier
+
+
+def test_parity_with_predict_proba_under_concurrency() -> None:
+    clf = Classifier(make_checkpoint(3))
+    images = [textured(80, 60, seed) for seed in range(10)]
+    expected = clf.predict_proba(images)
+    sizes: list[int] = []
+
+    async def run() -> list[np.ndarray]:
+        batcher = MicroBatcher(max_batch=4, max_wait=0.05, on_batch=sizes.append)
+        batcher.start()
+        try:
+            arrays = [clf.preprocessing.to_array([im]) for im in images]
+            return list(await asyncio.gather(*(batcher.probs(clf, a) for a in arrays)))
+        finally:
+            await batcher.stop()
+
+    got = np.stack(asyncio.run(run()))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    assert sum(sizes) == 10 and max(sizes) <= 4 and len(sizes) < 10  # really batched
+
+
+def test_batches_never_mix_models() -> None:
+    old, new = Classifier(make_checkpoint(4)), Classifier(make_checkpoint(5))
+    image = textured(64, 64, 9)
+    seen: list[int] = []
+
+    async def run() -> tuple[list[np.ndarray], list[np.ndarray]]:
+        batcher = MicroBatcher(max_batch=64, max_wait=0.05, on_batch=seen.append)
+        batcher.start()
+        try:
+            a_old = old.preprocessing.to_array([image])
+            a_new = new.preprocessing.to_array([image])
+            jobs = [
+                batcher.probs(old if i % 2 else new, a_old if i % 2 else a_new) for i in range(6)
+            ]
+            out = await asyncio.gather(*jobs)
+            return [out[i] for i in range(1, 6, 2)], [out[i] for i in range(0, 6, 2)]
+        finally:
+            await batcher.stop()
+
+    from_old, from_new = asyncio.run(run())
+    np.testing.assert_allclose(from_old[0], old.predict_proba([image])[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(from_new[0], new.predict_proba([image])[0], rtol=1e-4, atol=1e-5)
+    assert not np.allclose(from_old[0], from_new[0])
+    assert sorted(seen) == [3, 3]  # one batch per model
+
+
+def test_infer_matches_predict_proba() -> None:
+    clf = Classifier(make_checkpoint(6))
+    images = [textured(70, 50, s) for s in range(3)]
+    batch = clf.preprocessing.to_array(images)
+    np.testing.assert_allclose(infer(clf, batch), clf.predict_proba(images), rtol=1e-5, atol=1e-6)
