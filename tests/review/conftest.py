@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from PIL import Image
+from review.reviewkit import (
+    ADMIN_KEY,
+    PASSWORD,
+    Live,
+    migrate_review,
+    queue_item,
+    start_uvicorn,
+    tiny_checkpoint,
+)
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from karung.serve.db import make_engine, session_factory
-from karung.serve.review.queue import QueueItemIn, enqueue
+from karung.serve.db import make_engine, migrate, session_factory
+from karung.serve.review.queue import enqueue
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def migrate_review(engine: Engine) -> None:
-    """Apply the ``review`` branch only (other areas' tables are not needed here)."""
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", "karung.serve:migrations")
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "review@head")
 
 
 def _pg_admin() -> Any:
@@ -100,18 +94,6 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
     return session_factory(engine)
 
 
-def tiny_image(seed: int, size: int = 48) -> Image.Image:
-    """A deterministic textured RGB image (different seeds give perceptually different images)."""
-    rng = np.random.default_rng(seed)
-    blocks = rng.integers(0, 256, size=(6, 6, 3), dtype=np.uint8)
-    img = Image.fromarray(blocks, "RGB").resize((size, size), Image.Resampling.BILINEAR)
-    noise = rng.integers(-12, 12, size=(size, size, 3))
-    return Image.fromarray(np.clip(np.asarray(img) + noise, 0, 255).astype(np.uint8), "RGB")
-
-
-EnqueueFn = Callable[..., int]
-
-
 @pytest.fixture
 def add_items() -> Callable[..., list[int]]:
     """``add_items(sessions, n, **overrides)`` enqueues ``n`` distinct items and returns ids."""
@@ -127,21 +109,48 @@ def add_items() -> Callable[..., list[int]]:
     return _add
 
 
-def queue_item(seed: int, **overrides: Any) -> QueueItemIn:
-    """A review-band queue item built from :func:`tiny_image`."""
-    image = overrides.pop("image", None) or tiny_image(seed)
-    risk = float(overrides.pop("risk", 0.7))
-    fields: dict[str, Any] = {
-        "sha256": hashlib.sha256(f"img-{seed}".encode()).hexdigest(),
-        "image": image,
-        "scores": {"bale": risk / 2, "sack": risk / 2, "garment": 1 - risk, "other": 0.0},
-        "risk": risk,
-        "model_decision": "review",
-        "model_version": "test-model",
-        "block_threshold": 0.9,
-        "listing_id": f"listing-{seed}",
-        "seller_id": f"seller-{seed % 7}",
-        "url": f"https://cdn.example/{seed}.jpg",
-    }
-    fields.update(overrides)
-    return QueueItemIn(**fields)
+@pytest.fixture
+def live_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Live]]:
+    """``live_factory(model=False, **review_env)`` starts the real service; stopped afterwards.
+
+    ``review_env`` become ``KARUNG_REVIEW_*`` variables (read by the review area's ``install``).
+    Moderators ana, budi and citra exist with :data:`PASSWORD`.
+    """
+    stops: list[Callable[[], None]] = []
+
+    def start(model: bool = False, **review_env: Any) -> Live:
+        from karung.serve.app import create_app
+        from karung.serve.review import accounts
+        from karung.serve.settings import Settings
+
+        for key, value in review_env.items():
+            monkeypatch.setenv(f"KARUNG_REVIEW_{key.upper()}", str(value))
+        root = tmp_path / f"svc{len(stops)}"
+        model_dir = root / "model"
+        if model:
+            tiny_checkpoint().save(model_dir / "model.pt")
+        settings = Settings(
+            data_dir=root,
+            model=model_dir,
+            backend="torch",
+            admin_key=ADMIN_KEY,
+            review_sample_allow=0.0,
+            review_sample_block=0.0,
+            bank_poll_seconds=0.2,
+            decode_workers=1,
+        )
+        engine = make_engine(settings.db)
+        migrate(engine)
+        factory = session_factory(engine)
+        with factory.begin() as s:
+            for name in ("ana", "budi", "citra"):
+                accounts.add_moderator(s, name, PASSWORD)
+        app = create_app(settings)
+        url, stop = start_uvicorn(app)
+        stops.append(stop)
+        stops.append(engine.dispose)
+        return Live(url, app, factory)
+
+    yield start
+    for stop in reversed(stops):
+        stop()

@@ -167,9 +167,17 @@ class OutboxWorker:
         self.config = config
         self._client = client
         self.wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def nudge(self) -> None:
+        """Cut the current poll wait short; safe to call from any thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set; :attr:`wake` cuts a poll wait short."""
+        """Deliver until ``stop`` is set; :attr:`wake` (or :meth:`nudge`) cuts a poll wait short."""
+        self._loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
                 busy = await self.run_once() >= _BATCH

@@ -21,23 +21,25 @@ class ReviewSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="KARUNG_REVIEW_", frozen=True, extra="ignore")
 
-    bank: str = Field("confirmed", min_length=1, description="bank that confirmed bales join")
-    double_review_share: float = Field(0.05, ge=0.0, le=1.0)
-    lease_seconds: int = Field(300, ge=5)
-    claim_batch: int = Field(12, ge=1, le=100)
-    undo_window_seconds: int = Field(900, ge=0)
-    session_hours: float = Field(12.0, gt=0)
+    bank: str = Field(
+        default="confirmed", min_length=1, description="bank that confirmed bales join"
+    )
+    double_review_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    lease_seconds: int = Field(default=300, ge=5)
+    claim_batch: int = Field(default=12, ge=1, le=100)
+    undo_window_seconds: int = Field(default=900, ge=0)
+    session_hours: float = Field(default=12.0, gt=0)
     cookie_secure: bool = False
     reason_codes: Annotated[tuple[str, ...], NoDecode] = Field(
-        DEFAULT_REASON_CODES, description="comma-separated; the first is the default"
+        default=DEFAULT_REASON_CODES, description="comma-separated; the first is the default"
     )
     webhook_url: str | None = None
     webhook_secret: str | None = None
-    webhook_max_attempts: int = Field(12, ge=1)
-    webhook_backoff_seconds: float = Field(2.0, gt=0)
-    webhook_backoff_max_seconds: float = Field(3600.0, gt=0)
-    webhook_timeout_seconds: float = Field(10.0, gt=0)
-    outbox_poll_seconds: float = Field(2.0, gt=0)
+    webhook_max_attempts: int = Field(default=12, ge=1)
+    webhook_backoff_seconds: float = Field(default=2.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    outbox_poll_seconds: float = Field(default=2.0, gt=0)
 
     @field_validator("reason_codes", mode="before")
     @classmethod

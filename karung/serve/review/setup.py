@@ -1,23 +1,68 @@
 """How the review area plugs into the service built by :func:`karung.serve.app.create_app`.
 
-``create_app`` calls :func:`install` once while building the app (routers, templates) and enters
-:func:`running` inside its lifespan, after ``app.state`` holds ``settings``, ``engine``,
-``sessions``, ``bank`` and ``models`` (background jobs such as the webhook outbox live there).
+``create_app`` calls :func:`install` once while building the app (routers, templates, static
+files, error mapping) and enters :func:`running` inside its lifespan, after ``app.state`` holds
+``settings``, ``engine``, ``sessions``, ``bank`` and ``models``; the webhook outbox worker runs
+there for the lifetime of the service.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from karung.serve.review.errors import ReviewError
+from karung.serve.review.outbox import OutboxWorker
+from karung.serve.review.runtime import STATIC_DIR, ReviewRuntime
+from karung.serve.review.settings import ReviewSettings
+
+log = logging.getLogger(__name__)
 
 
-def install(app: FastAPI) -> None:
-    """Mount the review area's routers on ``app``."""
+def install(app: FastAPI, settings: ReviewSettings | None = None) -> None:
+    """Mount ``/review`` (pages, JSON API, static files) on ``app``.
+
+    ``settings`` defaults to :class:`ReviewSettings` read from ``KARUNG_REVIEW_*``.
+    """
+    from karung.serve.review import web
+
+    app.state.review = ReviewRuntime.build(settings or ReviewSettings())
+    app.include_router(web.router)
+    app.mount("/review/static", StaticFiles(directory=STATIC_DIR), name="review-static")
+
+    @app.exception_handler(ReviewError)
+    async def _review_error(_: Request, exc: ReviewError) -> JSONResponse:
+        return web.error_response(exc)
 
 
 @asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[None]:
-    """Run the review area's background jobs for the lifetime of the service."""
-    yield
+    """Run the webhook outbox worker (when a webhook is configured) while the service runs."""
+    rt: ReviewRuntime = app.state.review
+    if rt.webhook is None:
+        yield
+        return
+    worker = OutboxWorker(app.state.sessions, rt.webhook)
+    rt.worker = worker
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop), name="review-outbox")
+    log.info("webhook outbox worker started for %s", rt.webhook.url)
+    try:
+        yield
+    finally:
+        stop.set()
+        # An attempt in flight may take up to the HTTP timeout; it is retried if cut short.
+        try:
+            await asyncio.wait_for(task, timeout=rt.webhook.timeout_seconds + 1)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        rt.worker = None
