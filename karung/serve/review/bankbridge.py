@@ -1,25 +1,86 @@
-"""The review loop's view of the hash bank service (``app.state.bank``)."""
+"""The review loop's bridge to the hash bank (same database, ``karung.serve.bank``).
+
+Confirmed bales and sacks are added through the bank store's ``add_in`` inside the decision's own
+transaction, so a decision and its bank entry commit (or roll back) together; undo removes exactly
+the entries the decision created with ``remove_in``. The bank keeps hashes, never images: the
+image shown beside a match is the review queue's stored copy of the photo that was confirmed.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from PIL import Image
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
 from karung.serve.review.effects import BankWriter
+from karung.serve.review.models import ReviewItem
+from karung.vision.labels import RISK_LABELS
 
 log = logging.getLogger(__name__)
 
 
-def bank_writer(bank: Any) -> BankWriter | None:
-    """``bank`` as a :class:`BankWriter`, or None when there is no usable bank."""
-    if bank is None:
+@dataclass(frozen=True)
+class StoreBankWriter:
+    """:class:`BankWriter` over a bank store with ``add_in`` / ``remove_in``."""
+
+    store: Any
+
+    def add_confirmed(
+        self,
+        session: Session,
+        image: Image.Image,
+        *,
+        bank: str,
+        sha256: str,
+        listing_id: str | None,
+        seller_id: str | None,
+        note: str,
+    ) -> Sequence[int]:
+        """Hash ``image`` and add it; return only the ids of entries this call created."""
+        from karung.serve.bank.store import NewEntry
+        from karung.vision.hashing import compute_hashes
+
+        entry = NewEntry.from_hashes(
+            bank,
+            sha256,
+            compute_hashes(image),
+            listing_id=listing_id,
+            seller_id=seller_id,
+            added_by="review",
+            note=note,
+        )
+        # An entry that was already there is not ours: an undo must leave it alone.
+        return [r.entry.id for r in self.store.add_in(session, [entry]) if r.created]
+
+    def remove_entries(self, session: Session, bank: str, entry_ids: Sequence[int]) -> int:
+        """Remove the given entries of ``bank``."""
+        return int(self.store.remove_in(session, list(entry_ids), bank))
+
+
+def bank_writer(bank: Any, engine: Engine | None) -> BankWriter | None:
+    """A writer on the service's bank, else on a store over ``engine``, else None."""
+    for candidate in (bank, getattr(bank, "store", None)):
+        if candidate is None:
+            continue
+        if callable(getattr(candidate, "add_confirmed", None)):
+            writer: BankWriter = candidate
+            return writer
+        if callable(getattr(candidate, "add_in", None)) and callable(
+            getattr(candidate, "remove_in", None)
+        ):
+            return StoreBankWriter(candidate)
+    if engine is None:
         return None
-    if callable(getattr(bank, "add_confirmed", None)) and callable(
-        getattr(bank, "remove_entries", None)
-    ):
-        writer: BankWriter = bank
-        return writer
-    return None
+    try:
+        from karung.serve.bank.store import BankStore
+    except ImportError:  # a build without the bank area: decisions still work
+        return None
+    return StoreBankWriter(BankStore(engine))
 
 
 def refresh(bank: Any) -> None:
@@ -28,17 +89,49 @@ def refresh(bank: Any) -> None:
     if callable(fn):
         try:
             fn()
-        except Exception:  # the periodic poller will catch up
+        except Exception:  # the periodic poller catches up
             log.exception("bank refresh after a review decision failed")
 
 
-def match_image(bank: Any, match: dict[str, Any]) -> bytes | None:
-    """JPEG bytes of the bank image a match points at, when the bank keeps one."""
-    fn = getattr(bank, "entry_thumbnail", None)
-    if bank is None or not callable(fn):
+def match_fields(match: dict[str, Any]) -> dict[str, Any]:
+    """The fields the UI shows of a match, whatever nesting the matcher used."""
+    nested = match.get("entry")
+    entry: dict[str, Any] = nested if isinstance(nested, dict) else {}
+    merged = {**entry, **match}
+    distance = merged.get("distance")
+    return {
+        "entry_id": merged.get("entry_id", entry.get("id")),
+        "sha256": merged.get("entry_sha256") or entry.get("sha256") or merged.get("sha256"),
+        "bank": merged.get("bank") or "bank",
+        "kind": merged.get("kind") or merged.get("hash_kind") or "",
+        "distance": distance if isinstance(distance, int | float) else None,
+        "listing_id": merged.get("entry_listing_id") or merged.get("listing_id"),
+        "seller_id": merged.get("entry_seller_id") or merged.get("seller_id"),
+    }
+
+
+def match_image(session: Session, match: dict[str, Any], engine: Engine | None) -> bytes | None:
+    """The stored copy of the confirmed photo behind a bank match, when review confirmed it."""
+    fields = match_fields(match)
+    sha = fields["sha256"]
+    if not sha and fields["entry_id"] is not None and engine is not None:
+        sha = _entry_sha256(engine, int(fields["entry_id"]))
+    if not sha:
         return None
-    entry = match.get("entry_id")
-    if entry is None:
+    thumb = session.scalar(
+        select(ReviewItem.thumbnail)
+        .where(ReviewItem.sha256 == sha, ReviewItem.final_label.in_(sorted(RISK_LABELS)))
+        .order_by(ReviewItem.decided_at.desc())
+        .limit(1)
+    )
+    return bytes(thumb) if thumb else None
+
+
+def _entry_sha256(engine: Engine, entry_id: int) -> str | None:
+    try:
+        from karung.serve.bank.store import BankStore
+
+        entry = BankStore(engine).get(entry_id)
+    except Exception:  # unknown entry, or no bank area: there is simply no picture
         return None
-    data = fn(int(entry))
-    return bytes(data) if data else None
+    return entry.sha256

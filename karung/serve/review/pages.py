@@ -67,16 +67,9 @@ def card(item: ReviewItem) -> dict[str, Any]:
 
 
 def _match(item_id: int, index: int, match: dict[str, Any]) -> dict[str, Any]:
-    distance = match.get("distance")
-    return {
-        "image_url": f"/review/items/{item_id}/match/{index}/image",
-        "bank": match.get("bank") or "bank",
-        "entry_id": match.get("entry_id"),
-        "kind": match.get("kind") or match.get("hash_kind") or "",
-        "distance": distance if isinstance(distance, int | float) else None,
-        "listing_id": match.get("listing_id"),
-        "seller_id": match.get("seller_id"),
-    }
+    from karung.serve.review.bankbridge import match_fields
+
+    return match_fields(match) | {"image_url": f"/review/items/{item_id}/match/{index}/image"}
 
 
 def safe_link(url: str | None) -> str | None:

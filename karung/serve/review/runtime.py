@@ -28,7 +28,7 @@ class ReviewRuntime:
     templates: Jinja2Templates
     webhook: WebhookConfig | None
     worker: OutboxWorker | None = None
-    bank_writer: Any = field(default=None)  # overrides the app's bank (tools, tests)
+    bank_writer: Any = field(default=None)  # resolved on first use (the bank opens late)
 
     @classmethod
     def build(cls, settings: ReviewSettings) -> ReviewRuntime:
@@ -62,13 +62,15 @@ class ReviewRuntime:
         )
 
     def bank(self, app: FastAPI) -> BankWriter | None:
-        """The bank confirmed items go to, or None when the service has no bank."""
-        if self.bank_writer is not None:
-            writer: BankWriter = self.bank_writer
-            return writer
-        from karung.serve.review.bankbridge import bank_writer
+        """The bank confirmed items go to: the service's bank, or a store on its database."""
+        if self.bank_writer is None:
+            from karung.serve.review.bankbridge import bank_writer
 
-        return bank_writer(getattr(app.state, "bank", None))
+            self.bank_writer = bank_writer(
+                getattr(app.state, "bank", None), getattr(app.state, "engine", None)
+            )
+        writer: BankWriter | None = self.bank_writer
+        return writer
 
     def after_commit(self, app: FastAPI) -> None:
         """Nudge the background jobs: deliver new events now, make new bank entries visible."""

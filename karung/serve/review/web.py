@@ -231,7 +231,7 @@ def item_image(item_id: int, sessions: Sessions, user: MaybeUser) -> Response:
 def match_image(
     item_id: int, index: int, request: Request, sessions: Sessions, user: MaybeUser
 ) -> Response:
-    """The bank image the item's ``index``-th match points at, when the bank keeps one."""
+    """The confirmed photo behind the item's ``index``-th bank match, when review confirmed it."""
     from karung.serve.review.bankbridge import match_image as bank_image
 
     if user is None:
@@ -239,11 +239,11 @@ def match_image(
     with sessions() as session:
         item = session.get(ReviewItem, item_id)
         matches = list(item.matches or []) if item is not None else []
-    if not 0 <= index < len(matches):
-        raise ItemNotFound(f"item {item_id} has no match {index}")
-    data = bank_image(getattr(request.app.state, "bank", None), matches[index])
+        if not 0 <= index < len(matches):
+            raise ItemNotFound(f"item {item_id} has no match {index}")
+        data = bank_image(session, matches[index], getattr(request.app.state, "engine", None))
     if data is None:
-        raise ItemNotFound("the bank keeps no image for this entry")
+        raise ItemNotFound("no stored image for this bank entry")
     return Response(data, media_type="image/jpeg", headers=pages.PRIVATE_IMAGE_HEADERS)
 
 
