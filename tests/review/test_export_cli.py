@@ -32,10 +32,15 @@ def db_url(sqlite_url: str) -> str:
     return sqlite_url
 
 
-def _decided(db_url: str, add_items: AddItems, labels: list[str]) -> list[int]:
+def _decided(
+    db_url: str, add_items: AddItems, labels: list[str], sellers: list[str] | None = None
+) -> list[int]:
     engine = make_engine(db_url)
     factory = session_factory(engine)
-    ids = add_items(factory, len(labels))
+    if sellers is None:
+        ids = add_items(factory, len(labels))
+    else:
+        ids = [add_items(factory, 1, seller_id=seller)[0] for seller in sellers]
     with factory.begin() as s:
         claim_batch(s, "ana", limit=len(labels), lease_seconds=60)
     for item_id, label in zip(ids, labels, strict=True):
@@ -120,3 +125,31 @@ def test_stats_agreement_outbox(
     assert main(["review", "agreement", "--db", db_url]) == 0
     assert main(["review", "outbox", "--requeue", "--db", db_url]) == 0
     assert "requeued 0" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_export_then_train_round_trip(
+    db_url: str, add_items: AddItems, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reviewed items -> ``karung review export`` -> ``karung train --data`` (1 epoch, 64 px)."""
+    pytest.importorskip("karung.training.trainer")
+    pytest.importorskip("karung.cli.train")
+    names = [f"seller-{i}" for i in range(50)]
+    one_each = [next(n for n in names if seller_split(n, 0.5) == sp) for sp in ("train", "val")]
+    labels = [*LABELS] * 4  # 16 items: every label in both splits
+    _decided(db_url, add_items, labels, sellers=[one_each[i // 8] for i in range(16)])
+    out = tmp_path / "reviewed"
+    assert (
+        main(["review", "export", "--out", str(out), "--val-fraction", "0.5", "--db", db_url]) == 0
+    )
+    with (out / "manifest.csv").open(newline="") as fh:
+        splits = {r["split"] for r in csv.DictReader(fh)}
+    assert splits == {"train", "val"}
+    run = tmp_path / "run"
+    args = [
+        "train", "--data", str(out), "--out", str(run), "--epochs", "1", "--head-epochs", "1",
+        "--input-size", "64", "--batch-size", "4", "--no-pretrained", "--no-progress",
+        "--threads", "1", "--workers", "0", "--seed", "0",
+    ]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    assert (run / "model.pt").is_file()
