@@ -1,0 +1,248 @@
+"""Perceptual hashes of images: PDQ (256 bits + quality, 8 dihedral variants) and pHash (64 bits).
+
+Library objects (``pdqhash`` vectors, ``imagehash.ImageHash``) never leave this module: callers get
+:class:`HashValue`, a frozen (kind, bits) pair with a hex round trip and a Hamming distance that
+refuses to compare hashes of different kinds.
+
+Hex formats are the ones other tools use, so hash lists can be shared between platforms:
+
+* PDQ: 64 hex digits, most significant bit first, identical to ThreatExchange's ``pdq-photo-hasher``
+  (words ``w[15]`` .. ``w[0]``).
+* pHash: 16 hex digits, identical to ``str(imagehash.phash(img))``.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from typing import Final, Literal, get_args
+
+import numpy as np
+from PIL import Image
+
+from karung.vision.errors import KarungVisionError
+
+HashKind = Literal["pdq", "phash"]
+HASH_KINDS: Final[tuple[HashKind, ...]] = get_args(HashKind)
+HASH_BITS: Final[dict[str, int]] = {"pdq": 256, "phash": 64}
+# Meta's guidance: PDQ hashes of quality below 50 come from near-featureless images and match
+# everything, so they must not be used for matching.
+MIN_PDQ_QUALITY: Final = 50
+# PDQ is defined on at most 512x512 (the reference hasher downsamples first); capping the size also
+# bounds the cost of hashing a 12 MP upload.
+HASH_MAX_SIDE: Final = 512
+DIHEDRAL_NAMES: Final = (
+    "r0",
+    "r90",
+    "r180",
+    "r270",
+    "flip_v",
+    "flip_h",
+    "r90_flip_v",
+    "r90_flip_h",
+)
+# Border trimming: a line (row or column) belongs to a border when this share of its pixels is
+# within the tolerance of the line's edge colour; JPEG ringing keeps it from being 100%.
+TRIM_TOLERANCE: Final = 24
+TRIM_LINE_SHARE: Final = 0.97
+TRIM_MIN_SHARE: Final = 0.02  # a border thinner than this on every side is not worth a hash
+TRIM_MIN_KEEP: Final = 0.3  # never trim an image down to less than this share of a side
+_HEX_DIGITS: Final = frozenset(string.hexdigits)
+
+
+class HashError(KarungVisionError, ValueError):
+    """Base class of hash value errors."""
+
+    code = "hash_error"
+
+
+class MalformedHash(HashError):
+    """A hash's text or bytes are not a valid hash of the declared kind."""
+
+    code = "malformed_hash"
+
+
+class HashKindMismatch(HashError):
+    """Two hashes of different kinds were compared."""
+
+    code = "hash_kind_mismatch"
+
+
+@dataclass(frozen=True)
+class HashValue:
+    """One perceptual hash: its kind and its bits, most significant bit first."""
+
+    kind: HashKind
+    bits: bytes
+
+    def __post_init__(self) -> None:
+        if self.kind not in HASH_BITS:
+            raise MalformedHash(f"unknown hash kind {self.kind!r} (expected one of {HASH_KINDS})")
+        if not isinstance(self.bits, bytes):
+            raise MalformedHash(f"{self.kind} bits must be bytes, got {type(self.bits).__name__}")
+        want = HASH_BITS[self.kind] // 8
+        if len(self.bits) != want:
+            raise MalformedHash(f"{self.kind} hash needs {want} bytes, got {len(self.bits)}")
+
+    @property
+    def nbits(self) -> int:
+        """Number of bits of this kind (256 for PDQ, 64 for pHash)."""
+        return HASH_BITS[self.kind]
+
+    def hex(self) -> str:
+        """Lower-case hex, most significant bit first (see the module docstring)."""
+        return self.bits.hex()
+
+    @classmethod
+    def from_hex(cls, kind: str, text: str) -> HashValue:
+        """Parse ``text`` as a hash of ``kind``; raise :class:`MalformedHash` with the reason."""
+        if kind not in HASH_BITS:
+            raise MalformedHash(f"unknown hash kind {kind!r} (expected one of {HASH_KINDS})")
+        if not isinstance(text, str):
+            raise MalformedHash(f"{kind} hash must be a hex string, got {type(text).__name__}")
+        clean = text.strip()
+        want = HASH_BITS[kind] // 4
+        if len(clean) != want:
+            raise MalformedHash(f"{kind} hash needs {want} hex digits, got {len(clean)}: {text!r}")
+        if not set(clean) <= _HEX_DIGITS:
+            raise MalformedHash(f"{kind} hash has non-hex characters: {text!r}")
+        return cls(kind, bytes.fromhex(clean))  # type: ignore[arg-type]
+
+    def distance(self, other: HashValue) -> int:
+        """Hamming distance; raises :class:`HashKindMismatch` for hashes of different kinds."""
+        if self.kind != other.kind:
+            raise HashKindMismatch(f"cannot compare a {self.kind} hash with a {other.kind} hash")
+        return (int.from_bytes(self.bits, "big") ^ int.from_bytes(other.bits, "big")).bit_count()
+
+    def to_words(self) -> np.ndarray:
+        """The bits as big-endian uint64 words (shape ``(nbits // 64,)``), the index's layout."""
+        return np.frombuffer(self.bits, dtype=">u8").astype(np.uint64)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.hex()}"
+
+
+@dataclass(frozen=True)
+class ImageHashes:
+    """Every hash of one image.
+
+    ``pdq_dihedral`` holds the PDQ hashes of the 8 rotations/flips in :data:`DIHEDRAL_NAMES`
+    order; element 0 is ``pdq`` itself. A bank stores ``pdq``; a query tries all 8 against it, which
+    catches mirrored and rotated re-uploads. ``trimmed`` holds the hashes of the image with its
+    uniform border cut off (:func:`trim_border`) when it has one: a re-upload framed by a border
+    hashes to its trimmed content, which is compared with the bank's trimmed and plain hashes.
+    """
+
+    pdq: HashValue
+    pdq_quality: int
+    pdq_dihedral: tuple[HashValue, ...]
+    phash: HashValue
+    trimmed: ImageHashes | None = None
+
+    @property
+    def pdq_usable(self) -> bool:
+        """Whether the PDQ hash is good enough to match on (quality >= :data:`MIN_PDQ_QUALITY`)."""
+        return self.pdq_quality >= MIN_PDQ_QUALITY
+
+    def variants(self) -> tuple[ImageHashes, ...]:
+        """This set of hashes and, when present, the trimmed one (the order queries try them)."""
+        return (self,) if self.trimmed is None else (self, self.trimmed)
+
+
+def hash_input(image: Image.Image) -> Image.Image:
+    """The RGB image the hashes are computed on: at most :data:`HASH_MAX_SIDE` per side."""
+    img = image if image.mode == "RGB" else image.convert("RGB")
+    if max(img.size) > HASH_MAX_SIDE:
+        img = img.copy()
+        img.thumbnail((HASH_MAX_SIDE, HASH_MAX_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return img
+
+
+def compute_hashes(image: Image.Image, *, trim: bool = True) -> ImageHashes:
+    """PDQ (with quality and the 8 dihedral variants) and pHash of ``image``.
+
+    With ``trim`` (the default) an image framed by a uniform border also gets the hashes of its
+    content without the border in :attr:`ImageHashes.trimmed`.
+
+    Raises:
+        MalformedHash: the image is smaller than 2x2 pixels (nothing to hash).
+    """
+    if image.width < 2 or image.height < 2:
+        raise MalformedHash(f"cannot hash a {image.width}x{image.height} image")
+    img = hash_input(image)
+    inner = trim_border(img) if trim else None
+    trimmed = compute_hashes(inner, trim=False) if inner is not None else None
+    dihedral, quality = pdq_dihedral(img)
+    return ImageHashes(
+        pdq=dihedral[0],
+        pdq_quality=quality,
+        pdq_dihedral=dihedral,
+        phash=phash(img),
+        trimmed=trimmed,
+    )
+
+
+def trim_border(image: Image.Image) -> Image.Image | None:
+    """``image`` without its uniform border (nested borders too), or None when it has none.
+
+    A border is a run of rows/columns from an edge in which almost every pixel has the edge's
+    colour. Trimming stops short of :data:`TRIM_MIN_KEEP` of a side (a flat image is not trimmed
+    to nothing) and borders thinner than :data:`TRIM_MIN_SHARE` everywhere are ignored.
+    """
+    pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
+    height, width = pixels.shape[:2]
+    top, bottom, left, right = 0, height, 0, width
+    for _ in range(3):  # a black frame around a white mat around the photo: peel both
+        sub = pixels[top:bottom, left:right]
+        h, w = sub.shape[:2]
+        cols = sub.transpose(1, 0, 2)
+        dt, db = _border_depth(sub), _border_depth(sub[::-1])
+        dl, dr = _border_depth(cols), _border_depth(cols[::-1])
+        if dt + db > h * (1 - TRIM_MIN_KEEP) or dl + dr > w * (1 - TRIM_MIN_KEEP):
+            return None
+        if max(dt, db) < h * TRIM_MIN_SHARE and max(dl, dr) < w * TRIM_MIN_SHARE:
+            break
+        top, bottom, left, right = top + dt, bottom - db, left + dl, right - dr
+    if (bottom - top) * (right - left) > height * width * (1 - TRIM_MIN_SHARE):
+        return None
+    return image.crop((left, top, right, bottom))
+
+
+def _border_depth(lines: np.ndarray, block: int = 16) -> int:
+    """How many leading lines of ``lines`` (``(n, length, 3)``) have the first line's colour.
+
+    Scans in blocks from the edge so an image without a border costs one block, not a full pass.
+    """
+    colour = np.median(lines[0], axis=0).astype(np.int16)
+    depth = 0
+    while depth < lines.shape[0]:
+        chunk = lines[depth : depth + block]
+        near = np.abs(chunk - colour).max(axis=2) <= TRIM_TOLERANCE
+        uniform = near.mean(axis=1) >= TRIM_LINE_SHARE
+        if not uniform.all():
+            return depth + int(np.argmin(uniform))
+        depth += chunk.shape[0]
+    return depth
+
+
+def pdq_dihedral(image: Image.Image) -> tuple[tuple[HashValue, ...], int]:
+    """The 8 dihedral PDQ hashes of an RGB image and its quality (0..100)."""
+    import pdqhash
+
+    pixels = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    vectors, quality = pdqhash.compute_dihedral(pixels)
+    # The binding returns bit 255 first, so packing MSB-first yields the reference hex layout.
+    hashes = tuple(HashValue("pdq", _pack(vec)) for vec in vectors)
+    return hashes, int(quality)
+
+
+def phash(image: Image.Image) -> HashValue:
+    """The 64-bit DCT pHash of ``image`` (``imagehash.phash``)."""
+    import imagehash
+
+    value = imagehash.phash(image)
+    return HashValue("phash", _pack(np.asarray(value.hash).reshape(-1)))
+
+
+def _pack(bits: np.ndarray) -> bytes:
+    return np.packbits(np.asarray(bits, dtype=bool)).tobytes()
