@@ -30,13 +30,17 @@ class ItemError(Exception):
 class ApiError(Exception):
     """An error answered to the client as a whole (not per item)."""
 
-    status: ClassVar[int] = 400
-    code: ClassVar[str] = "bad_request"
+    status: int = 400
+    code: str = "bad_request"
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers
+        if code is not None:  # a library error's own code, carried to the client unchanged
+            self.code = code
 
 
 class Unauthorized(ApiError):

@@ -1,0 +1,307 @@
+"""``karung bench serve``: end-to-end throughput and latency of the scoring service on loopback.
+
+Starts a local image server (``python -m http.server``) over generated 1600x1200 JPEGs and
+``karung serve`` as subprocesses, then drives load from this process with httpx: ``--concurrency``
+clients each posting batches of ``--batch`` URLs for ``--duration`` seconds. Prints images per
+second and p50/p99 request latency, then measures a naive baseline in the same run (fetch, PIL
+full decode, torch eager fp32, one image at a time) and prints the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from karung.cli.common import die
+
+ADMIN_KEY = "krg_bench_admin_key_not_secret_000000"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the benchmark's arguments."""
+    parser.add_argument("--model", help="checkpoint (default: shipped model, else a random one)")
+    parser.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto")
+    parser.add_argument("--images", type=int, default=32, help="distinct JPEGs served")
+    parser.add_argument("--width", type=int, default=1600)
+    parser.add_argument("--height", type=int, default=1200)
+    parser.add_argument("--photos", help="directory of photos to upscale (default: synthetic)")
+    parser.add_argument("--batch", type=int, default=16, help="URLs per request")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    parser.add_argument("--duration", type=float, default=20.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=4.0, help="unmeasured seconds first")
+    parser.add_argument("--baseline-images", type=int, default=48)
+    parser.add_argument("--json", action="store_true", help="print one JSON summary line")
+
+
+@dataclass
+class Summary:
+    """What the benchmark reports."""
+
+    images_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    images_ok: int
+    images_failed: int
+    baseline_images_per_s: float
+    ratio: float
+    backend: str
+    model: str
+    batch: int
+    concurrency: int
+    load_average: str
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark; exit 1 when the service cannot be started."""
+    with tempfile.TemporaryDirectory(prefix="karung-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        urls = _make_images(tmp / "images", args)
+        image_port, service_port = _free_port(), _free_port()
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            model, model_note = _model(args, tmp)
+            procs.append(_image_server(tmp / "images", image_port, tmp))
+            procs.append(_service(args, model, service_port, tmp))
+            base = f"http://127.0.0.1:{service_port}"
+            backend = _wait_ready(base, procs[-1], tmp)
+            urls = [f"http://127.0.0.1:{image_port}/{name}" for name in urls]
+            latencies, ok, failed = _drive(base, urls, args)
+            _stop(procs.pop())  # the baseline gets the CPU to itself
+            baseline = _baseline(model, urls[: args.baseline_images])
+        except RuntimeError as exc:
+            return die(str(exc))
+        finally:
+            for proc in procs:
+                _stop(proc)
+    summary = _summarise(latencies, ok, failed, baseline, backend, model_note, args)
+    _print(summary, args.json)
+    return 0
+
+
+def _make_images(folder: Path, args: argparse.Namespace) -> list[str]:
+    """Write ``--images`` JPEGs of ``--width`` x ``--height``; return their file names."""
+    import numpy as np
+    from PIL import Image, ImageFilter
+
+    folder.mkdir(parents=True)
+    photos = sorted(Path(args.photos).glob("*.jpg"))[: args.images] if args.photos else []
+    rng = np.random.default_rng(0)
+    names = []
+    for i in range(args.images):
+        if photos:
+            img = Image.open(photos[i % len(photos)]).convert("RGB")
+        else:  # smooth colour fields plus fine texture compress like a photo (~0.3-0.6 MB)
+            small = rng.integers(0, 255, size=(12, 16, 3), dtype=np.uint8)
+            img = Image.fromarray(small).resize((args.width, args.height), Image.Resampling.BICUBIC)
+            noise = rng.normal(0, 12, size=(args.height, args.width, 3))
+            arr = np.clip(np.asarray(img, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
+            img = Image.fromarray(arr).filter(ImageFilter.GaussianBlur(0.6))
+        img = img.resize((args.width, args.height), Image.Resampling.BICUBIC)
+        name = f"photo{i:03d}.jpg"
+        img.save(folder / name, quality=90)
+        names.append(name)
+    return names
+
+
+def _model(args: argparse.Namespace, tmp: Path) -> tuple[Path, str]:
+    """The model to serve: ``--model``, the shipped model, or a random-weight stand-in."""
+    from karung.vision.checkpoint import default_model_dir, resolve_checkpoint_path
+    from karung.vision.errors import CheckpointError
+
+    candidate = Path(args.model) if args.model else default_model_dir()
+    try:
+        return resolve_checkpoint_path(candidate), str(candidate)
+    except CheckpointError as exc:
+        if args.model:
+            raise RuntimeError(str(exc)) from exc
+    from karung.vision.checkpoint import Checkpoint
+    from karung.vision.labels import LABELS
+    from karung.vision.model import build_model
+
+    path = Checkpoint.from_model(build_model(len(LABELS), pretrained=False), LABELS).save(
+        tmp / "model" / "model.pt"
+    )
+    return path, "random-weight MobileNetV2 224 (no shipped model found)"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _image_server(folder: Path, port: int, tmp: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    log = (tmp / "images.log").open("wb")
+    return subprocess.Popen(cmd, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _service(
+    args: argparse.Namespace, model: Path, port: int, tmp: Path
+) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable, "-m", "karung.cli.main", "serve", "--port", str(port),
+        "--model", str(model), "--backend", args.backend, "--allow-private-networks",
+        "--data-dir", str(tmp / "data"),
+    ]  # fmt: skip
+    env = {**os.environ, "KARUNG_ADMIN_KEY": ADMIN_KEY, "KARUNG_LOG_LEVEL": "WARNING"}
+    log = (tmp / "service.log").open("wb")
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[bytes], tmp: Path) -> str:
+    """Wait until the model is loaded; return the backend in use."""
+    import httpx
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log = (tmp / "service.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the service exited early:\n{log}")
+        try:
+            info = httpx.get(
+                f"{base}/v1/admin/model", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+            ).json()
+            if info.get("model"):
+                return str(info["model"]["backend"])
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError("the service did not load its model within 180 s")
+
+
+def _drive(base: str, urls: list[str], args: argparse.Namespace) -> tuple[list[float], int, int]:
+    """Post batches from ``--concurrency`` clients; return latencies and item counts."""
+    import asyncio
+
+    return asyncio.run(_load(base, urls, args))
+
+
+async def _load(
+    base: str, urls: list[str], args: argparse.Namespace
+) -> tuple[list[float], int, int]:
+    import asyncio
+
+    import httpx
+    from tqdm import tqdm
+
+    latencies: list[float] = []
+    counts = {"ok": 0, "failed": 0}
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    start = time.monotonic()
+    measure_from, stop_at = start + args.warmup, start + args.warmup + args.duration
+    bar = tqdm(total=round(args.warmup + args.duration), desc="load", unit="s", leave=False)
+
+    async def client(worker: int) -> None:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
+            n = worker * args.batch
+            while time.monotonic() < stop_at:
+                batch = [{"url": urls[(n + i) % len(urls)]} for i in range(args.batch)]
+                n += args.batch * args.concurrency
+                t0 = time.monotonic()
+                body = (await http.post("/v1/score", json={"items": batch})).json()
+                if t0 >= measure_from and time.monotonic() <= stop_at:
+                    latencies.append(time.monotonic() - t0)
+                    ok = sum(1 for item in body.get("items", []) if item["status"] == "ok")
+                    counts["ok"] += ok
+                    counts["failed"] += args.batch - ok
+
+    async def ticker() -> None:
+        while time.monotonic() < stop_at:
+            await asyncio.sleep(1)
+            bar.update(1)
+
+    await asyncio.gather(ticker(), *(client(w) for w in range(args.concurrency)))
+    bar.close()
+    return latencies, counts["ok"], counts["failed"]
+
+
+def _baseline(model: Path, urls: list[str]) -> float:
+    """Naive images/s: fetch, PIL full decode, torch eager fp32, one image at a time."""
+    import io
+    import urllib.request
+
+    from PIL import Image
+
+    from karung.vision.checkpoint import Checkpoint
+    from karung.vision.classifier import Classifier
+
+    clf = Classifier(Checkpoint.load(model))  # TorchBackend, eager fp32
+    clf.predict_proba([Image.new("RGB", (64, 64))])  # one warm-up pass
+    started = time.perf_counter()
+    for url in urls:
+        with urllib.request.urlopen(url, timeout=30) as response:  # loopback only
+            data = response.read()
+        image = Image.open(io.BytesIO(data)).convert("RGB")  # full-size decode, no draft
+        clf.predict_proba([image])
+    return len(urls) / (time.perf_counter() - started)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _summarise(
+    latencies: list[float],
+    ok: int,
+    failed: int,
+    baseline: float,
+    backend: str,
+    model: str,
+    args: argparse.Namespace,
+) -> Summary:
+    import numpy as np
+
+    lat = np.asarray(latencies or [float("nan")]) * 1000
+    rate = ok / args.duration
+    return Summary(
+        images_per_s=round(rate, 1),
+        p50_ms=round(float(np.percentile(lat, 50)), 1),
+        p99_ms=round(float(np.percentile(lat, 99)), 1),
+        requests=len(latencies),
+        images_ok=ok,
+        images_failed=failed,
+        baseline_images_per_s=round(baseline, 1),
+        ratio=round(rate / baseline, 2) if baseline else float("nan"),
+        backend=backend,
+        model=model,
+        batch=args.batch,
+        concurrency=args.concurrency,
+        load_average=" ".join(f"{x:.2f}" for x in os.getloadavg()),
+    )
+
+
+def _print(summary: Summary, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(asdict(summary)))
+        return
+    rows: list[tuple[str, Any]] = [
+        ("service", f"{summary.images_per_s} images/s ({summary.backend})"),
+        ("latency", f"p50 {summary.p50_ms} ms, p99 {summary.p99_ms} ms per batch of "
+                    f"{summary.batch} URLs, {summary.concurrency} in flight"),
+        ("requests", f"{summary.requests} ({summary.images_ok} images ok, "
+                     f"{summary.images_failed} failed)"),
+        ("baseline", f"{summary.baseline_images_per_s} images/s (PIL full decode + torch fp32, "
+                     "one at a time)"),
+        ("ratio", f"{summary.ratio}x the naive baseline"),
+        ("model", summary.model),
+        ("load avg", summary.load_average),
+    ]  # fmt: skip
+    for name, value in rows:
+        print(f"{name:<9} {value}")
