@@ -227,6 +227,11 @@ class Matcher:
         return self._state.version if self._state is not None else -1
 
     @property
+    def loaded(self) -> bool:
+        """Whether the in-memory indexes have been built."""
+        return self._state is not None
+
+    @property
     def index_size(self) -> int:
         """Number of entries held in memory (entries of enabled banks)."""
         return len(self._state.live) if self._state is not None else 0

@@ -65,7 +65,7 @@ class BankService:
         self,
         engine: Engine,
         *,
-        load: bool = True,
+        load: bool = True,  # False: build the indexes on first match (CLI writes never do)
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
@@ -108,7 +108,7 @@ class BankService:
             note=note,
         )
         result = self.store.add([entry])[0]
-        self.refresh_if_changed()
+        self._sync()
         return result
 
     def add_confirmed(
@@ -158,7 +158,7 @@ class BankService:
     def remove(self, entry_id: int) -> Entry:
         """Remove an entry (``EntryNotFound`` when there is none) and return it."""
         entry = self.store.remove(entry_id)
-        self.refresh_if_changed()
+        self._sync()
         return entry
 
     def remove_entries(self, session: Session, bank: str, entry_ids: Sequence[int]) -> int:
@@ -178,7 +178,7 @@ class BankService:
     def configure_bank(self, name: str, **settings: Any) -> BankInfo:
         """Enable/disable a bank or set its thresholds (see :meth:`BankStore.configure_bank`)."""
         info = self.store.configure_bank(name, **settings)
-        self.refresh_if_changed()
+        self._sync()
         return info
 
     def export_csv(self, out: TextIO, bank: str | None = None) -> int:
@@ -192,7 +192,7 @@ class BankService:
         for item in csv_io.read_csv(source, bank=bank):
             (errors if isinstance(item, MalformedCsvRow) else good).append(item)  # type: ignore[arg-type]
         results = self.store.add(good)
-        self.refresh_if_changed()
+        self._sync()
         added = sum(r.created for r in results)
         return ImportReport(added=added, existing=len(results) - added, errors=errors)
 
@@ -257,6 +257,11 @@ class BankService:
     def index_size(self) -> int:
         """Entries held in memory for matching (entries of enabled banks)."""
         return self.matcher.index_size
+
+    def _sync(self) -> None:
+        """Make this object's own writes visible to its matcher (when it has been built)."""
+        if self.matcher.loaded:
+            self.matcher.refresh_if_changed()
 
     def _decode(self, data: bytes) -> Image.Image:
         return decode_image(
