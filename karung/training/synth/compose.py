@@ -29,7 +29,7 @@ from karung.vision.labels import LABELS
 
 Rng = np.random.Generator
 STREAM_SCENE, STREAM_OBJECT, STREAM_BACKGROUND, STREAM_NUISANCE = 0, 1, 2, 3
-SPRITE_SIDE: Final = 360  # objects are drawn at this size, then scaled to the scene
+MAX_SPRITE: Final = 400  # objects are drawn about as big as they will appear, up to this
 
 
 def _as_content(
@@ -48,6 +48,11 @@ RENDERERS: Final[dict[str, Callable[[Ctx, int], Content]]] = {
     "garment": render_garment,
     "other": render_other,
 }
+
+
+def sprite_side(sc: Scene) -> int:
+    """Draw objects at about their final size: small ones cost less and look as sharp."""
+    return int(np.clip(max(sc.width, sc.height) * sc.scale * 1.15, 96, MAX_SPRITE))
 
 
 def label_of(index: int) -> str:
@@ -116,7 +121,9 @@ def place(rng: Rng, bg: np.ndarray, content: Content, sc: Scene) -> np.ndarray:
     sprite = fit_long_side(sprite, max(4, int(max(h, w) * s)))
     h, w = sprite.shape[:2]
     x = int((W - w) * sc.pos_x) if w <= W else -int((w - W) * sc.pos_x)
-    y = int((H - h) * sc.pos_y) if h <= H else -int((h - H) * sc.pos_y)
+    # Things stand on the floor: the bottom edge lands in the lower part of the frame.
+    bottom = H * (0.62 + 0.38 * sc.pos_y) if h <= H else H + (h - H) * sc.pos_y
+    y = int(max(bottom - h, 0.0)) if h <= H else int(bottom - h)
     _shadows(bg, sprite, x, y, sc)
     over(bg, sprite, x, y)
     return bg
@@ -160,7 +167,7 @@ def render_index(
     sc = sample_scene(np.random.default_rng([seed, index, STREAM_SCENE]), size)
     obj_rng = np.random.default_rng([seed, index, STREAM_OBJECT])
     pick = Picker(assets[split], obj_rng)
-    content = RENDERERS[label](Ctx(obj_rng, sc, pick), SPRITE_SIDE)
+    content = RENDERERS[label](Ctx(obj_rng, sc, pick), sprite_side(sc))
     if content.image is not None:
         img = content.image
     else:

@@ -58,7 +58,7 @@ def premultiply(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 def opaque(rgb: np.ndarray) -> np.ndarray:
     """A fully opaque sprite from an image."""
-    return np.dstack([rgb.astype(np.float32), np.ones(rgb.shape[:2], np.float32)])
+    return cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_RGB2RGBA)  # float alpha = 1.0
 
 
 def crop_to_content(sprite: np.ndarray, pad: int = 1) -> np.ndarray:
@@ -135,26 +135,46 @@ def wobble(sprite: np.ndarray, rng: np.random.Generator, amp: float, cell: float
 
 
 def height_shading(
-    mask: np.ndarray, light: tuple[float, float], bump: np.ndarray | None, strength: float
+    mask: np.ndarray,
+    light: tuple[float, float],
+    bump: np.ndarray | None,
+    strength: float,
+    rim: float = 0.0,
 ) -> np.ndarray:
     """Lambert-like shading of a pillow whose height grows with the distance to the edge.
 
-    ``mask`` is float ``[0, 1]``; ``bump`` (optional) adds lumps; returns a multiplier map.
+    ``mask`` is float ``[0, 1]``; ``bump`` (optional) adds lumps; ``rim`` darkens towards the
+    outline (the sides turning away from the camera). Returns a multiplier map.
+
+    The shading is smooth, so it is computed on a copy at most 72 px long and enlarged; that
+    is cheap, and enlarging the shade (not the height) leaves no interpolation bands.
     """
-    m8 = (mask > 0.5).astype(np.uint8)
-    dist = cv2.distanceTransform(m8, cv2.DIST_L2, 3)
+    h, w = mask.shape
+    f = min(1.0, 72.0 / max(h, w))
+    sw, sh = max(4, round(w * f)), max(4, round(h * f))
+    small = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
+    # A zero border: a mask filling its whole frame still has an outline to measure from.
+    m8 = cv2.copyMakeBorder(
+        (small > 0.5).astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0
+    )
+    dist = cv2.distanceTransform(m8, cv2.DIST_L2, 3)[1:-1, 1:-1]
     peak = max(float(dist.max()), 1.0)
     # The distance transform has creases along the medial axis; blurring rounds them off.
-    height = smooth(np.sqrt(dist / peak), max(1.0, peak * 0.35))
+    k = 2 * int(peak * 0.35 * 2) + 1
+    height = cv2.GaussianBlur(np.sqrt(dist / peak), (k, k), max(0.8, peak * 0.35))
     if bump is not None:
-        height = height + bump
+        height = height + cv2.resize(bump, (sw, sh), interpolation=cv2.INTER_AREA)
     gx = cv2.Sobel(height, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(height, cv2.CV_32F, 0, 1, ksize=3)
-    k = peak * 0.35
-    nx, ny = -gx * k, -gy * k
-    norm = np.sqrt(nx * nx + ny * ny + 1.0)
-    lam = (nx * light[0] + ny * light[1] + 1.0) / norm
-    return np.clip(1.0 - strength + strength * lam, 0.2, 1.4).astype(np.float32)
+    nx, ny = -gx * peak * 0.35, -gy * peak * 0.35
+    lam = (nx * light[0] + ny * light[1] + 1.0) / np.sqrt(nx * nx + ny * ny + 1.0)
+    shade = 1.0 - strength + strength * lam
+    if rim > 0:
+        shade = shade * (1.0 - rim + rim * np.sqrt(np.clip(height, 0.0, 1.0)))
+    shade = cv2.resize(
+        np.clip(shade, 0.15, 1.4).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR
+    )
+    return shade
 
 
 def smooth(img: np.ndarray, sigma: float) -> np.ndarray:
@@ -167,7 +187,8 @@ def smooth(img: np.ndarray, sigma: float) -> np.ndarray:
     sw, sh = max(2, round(w / f)), max(2, round(h / f))
     small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small, (9, 9), 2.0)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    # Cubic keeps the slope continuous: shading derived from it shows no bands.
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
 def soft_ellipse(h: int, w: int, cx: float, cy: float, rx: float, ry: float) -> np.ndarray:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from karung.training.synth.draw import smooth
 from karung.training.synth.noise import value_noise
 
 Rng = np.random.Generator
@@ -54,7 +55,7 @@ def _gloss_layer(rng: Rng, h: int, w: int, look: FilmLook) -> np.ndarray:
         pts = _curve(rng, w, h, size * rng.uniform(0.2, 0.7), vertical=rng.random() < 0.7)
         thick = max(1, int(size * rng.uniform(0.01, 0.05)))
         cv2.polylines(soft, [pts], False, float(rng.uniform(0.3, 0.8)), thick, cv2.LINE_AA)
-    soft = cv2.GaussianBlur(soft, (0, 0), max(1.0, size / 90))
+    soft = smooth(soft, max(1.0, size / 90))
     sharp: np.ndarray = np.zeros((h, w), np.float32)
     for _ in range(int(rng.integers(3, 14) * look.crinkles)):
         pts = _curve(rng, w, h, size * rng.uniform(0.1, 0.35), vertical=rng.random() < 0.5)

@@ -99,14 +99,25 @@ def _chunks(n: int) -> Iterator[range]:
         yield range(start, min(start + CHUNK, n))
 
 
+def check_out(cfg: SynthConfig) -> None:
+    """Refuse an output folder that already holds a set, unless ``overwrite``.
+
+    Raises:
+        OutputError: ``out`` holds a manifest (without ``overwrite``) or is a file.
+    """
+    if cfg.out.exists() and not cfg.out.is_dir():
+        raise OutputError(f"{cfg.out} is a file, not a folder")
+    if (cfg.out / MANIFEST).exists() and not cfg.overwrite:
+        raise OutputError(f"{cfg.out} already holds a synthetic set (pass --overwrite)")
+
+
 def prepare_out(cfg: SynthConfig) -> None:
     """Create ``out`` and its label folders; refuse to mix with an earlier set.
 
     Raises:
         OutputError: ``out`` holds a manifest (without ``overwrite``) or is not writable.
     """
-    if (cfg.out / MANIFEST).exists() and not cfg.overwrite:
-        raise OutputError(f"{cfg.out} already holds a synthetic set (pass --overwrite)")
+    check_out(cfg)
     try:
         for label in LABELS:
             folder = cfg.out / label
@@ -188,9 +199,10 @@ def write_contact_sheets(cfg: SynthConfig, rows: Sequence[dict[str, str]]) -> li
 
 def generate(cfg: SynthConfig, quiet: bool = False) -> SynthSummary:
     """Make the whole set described by ``cfg``: images, manifest, contact sheets."""
-    prepare_out(cfg)
     t0 = time.perf_counter()
+    check_out(cfg)  # fail fast, before the segmentation work
     assets, report = build_assets(cfg, quiet)
+    prepare_out(cfg)
     rows = render_all(cfg, assets, quiet)
     write_manifest(cfg.out, rows)
     write_contact_sheets(cfg, rows)
@@ -210,7 +222,8 @@ def generate(cfg: SynthConfig, quiet: bool = False) -> SynthSummary:
 
 def _summary_json(cfg: SynthConfig, s: SynthSummary) -> dict[str, Any]:
     conf = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
-    conf.pop("workers")  # speed only: keeps synth.json identical across worker counts
+    for where in ("workers", "out", "overwrite"):  # not part of what the set is
+        conf.pop(where)
     out = asdict(s)
     for volatile in ("seconds", "images_per_second", "workers"):
         out.pop(volatile)

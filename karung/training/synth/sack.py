@@ -25,6 +25,7 @@ from karung.training.synth.draw import (
     over,
     premultiply,
     rotate_sprite,
+    smooth,
     view_warp,
 )
 from karung.training.synth.film import FilmLook, apply_film
@@ -35,7 +36,7 @@ Rng = np.random.Generator
 WOVEN: Final = (
     (236, 236, 230),
     (228, 226, 212),
-    (45, 95, 175),
+    (35, 110, 190),
     (70, 150, 90),
     (120, 175, 220),
     (225, 215, 180),
@@ -142,13 +143,19 @@ def sack_mask(rng: Rng, h: int, w: int, top: str) -> tuple[np.ndarray, int]:
 
 
 def weave(rng: Rng, h: int, w: int, period: float, contrast: float) -> np.ndarray:
-    """Multiplier of a plain weave of flat tapes: alternate cells run across and along."""
-    ys, xs = np.mgrid[:h, :w].astype(np.float32)
-    cell = ((xs // period + ys // period) % 2).astype(bool)
-    across = np.cos(2 * np.pi * (ys % period) / period)
-    along = np.cos(2 * np.pi * (xs % period) / period)
-    tape = np.where(cell, across, along)
-    return (1.0 + contrast * 0.5 * tape + grain(rng, h, w, contrast * 0.3)).astype(np.float32)
+    """Multiplier of a plain weave of flat tapes: alternate cells run across and along.
+
+    The pattern repeats every two cells, so one tile is drawn and tiled.
+    """
+    p = max(2, round(period))
+    ys, xs = np.mgrid[: 2 * p, : 2 * p].astype(np.float32)
+    cell = ((xs // p + ys // p) % 2).astype(bool)
+    across = np.cos(2 * np.pi * (ys % p) / p)
+    along = np.cos(2 * np.pi * (xs % p) / p)
+    tile = 1.0 + contrast * 0.5 * np.where(cell, across, along)
+    reps = (h // (2 * p) + 1, w // (2 * p) + 1)
+    pattern = np.tile(tile.astype(np.float32), reps)[:h, :w]
+    return pattern + grain(rng, h, w, contrast * 0.3)
 
 
 def _decorate(rng: Rng, img: np.ndarray, style: SackStyle, neck: int) -> None:
@@ -165,6 +172,28 @@ def _decorate(rng: Rng, img: np.ndarray, style: SackStyle, neck: int) -> None:
             scale = w * 0.8 / mask.shape[1]
             mask = cv2.resize(mask, (int(w * 0.8), max(1, int(mask.shape[0] * scale))))
         stamp(img, mask, (w - mask.shape[1]) // 2, int(h * rng.uniform(0.35, 0.55)), ink, 0.85)
+
+
+def _creases(rng: Rng, h: int, w: int) -> np.ndarray:
+    """Tension creases running in from the sides of a stuffed sack (a multiplier map)."""
+    crease: np.ndarray = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.integers(3, 9))):
+        side = int(rng.integers(2))
+        y = float(rng.uniform(0.2, 0.95)) * h
+        x0 = 0 if side == 0 else w
+        x1 = w * (rng.uniform(0.2, 0.55) if side == 0 else rng.uniform(0.45, 0.8))
+        y1 = y + rng.normal(0, h * 0.06)
+        pts = np.array([[x0, y], [(x0 + x1) / 2, (y + y1) / 2 + rng.normal(0, h * 0.02)], [x1, y1]])
+        cv2.polylines(
+            crease,
+            [pts.astype(np.int32)],
+            False,
+            float(rng.uniform(0.4, 1.0)),
+            max(1, w // 50),
+            cv2.LINE_AA,
+        )
+    crease = smooth(crease, max(1.0, w / 70))
+    return 1.0 - 0.4 * crease
 
 
 def _neck_folds(rng: Rng, h: int, w: int, neck: int) -> np.ndarray:
@@ -191,7 +220,7 @@ def woven_sack(
     img *= weave(rng, h, w, period, 0.22 if jute else 0.1)[..., None]
     _decorate(rng, img, style, neck)
     lumps = fractal_noise(rng, h, w, w / 3, 2) * 0.12
-    shade = height_shading(mask, light, lumps, 0.55)
+    shade = height_shading(mask, light, lumps, 0.6, rim=0.45) * _creases(rng, h, w)
     if style.top == "tied":
         shade *= _neck_folds(rng, h, w, neck)
     img *= shade[..., None]
@@ -270,14 +299,36 @@ def one_sack(ctx: Ctx, style: SackStyle, h: int, w: int) -> np.ndarray:
     return sprite
 
 
-def _place_row(ctx: Ctx, canvas: np.ndarray, sprites: list[np.ndarray], base_y: int) -> None:
-    """Put sprites side by side with overlaps, bottoms on ``base_y``."""
-    rng = ctx.rng
-    total = sum(s.shape[1] for s in sprites)
-    x = int((canvas.shape[1] - total * 0.85) / 2)
-    for s in sprites:
-        over(canvas, s, x, base_y - s.shape[0] + int(rng.integers(0, max(1, s.shape[0] // 20))))
-        x += int(s.shape[1] * rng.uniform(0.72, 0.95))
+def _sack_row(ctx: Ctx, style: SackStyle, n: int, unit: int, lying: bool) -> list[np.ndarray]:
+    """``n`` sacks of mostly one style; ``unit`` is a standing sack's height."""
+    rng, sprites = ctx.rng, []
+    for _ in range(n):
+        st = style if rng.random() < 0.8 else SackStyle.sample(rng)
+        h = int(unit * rng.uniform(0.85, 1.0))
+        s = one_sack(ctx, st, h, int(h * rng.uniform(0.55, 0.8)))
+        if lying or (ctx.scene.layout == "single" and rng.random() < 0.15):
+            s = rotate_sprite(s, float(rng.choice([-90, 90]) + rng.normal(0, 6)))
+        elif rng.random() < 0.5:
+            s = rotate_sprite(s, float(rng.normal(0, 5)))
+        sprites.append(crop_to_content(s))
+    return sprites
+
+
+def _pile(rng: Rng, rows: list[list[np.ndarray]]) -> np.ndarray:
+    """Rows of sacks, back row first and higher up, each sack overlapping its neighbour."""
+    widths = [int(sum(s.shape[1] * 0.85 for s in row)) + 2 for row in rows]
+    heights = [max(s.shape[0] for s in row) for row in rows]
+    lift = [int(hh * 0.55) for hh in heights]
+    h = heights[-1] + sum(lift[:-1]) + 4
+    canvas = new_sprite(h, max(widths) + max(s.shape[1] for s in rows[0]))
+    base = h - 2 - sum(lift[:-1])
+    for r, row in enumerate(rows):
+        x = (canvas.shape[1] - widths[r]) // 2
+        for s in row:
+            over(canvas, s, x, base - s.shape[0] + int(rng.integers(0, max(1, s.shape[0] // 20))))
+            x += int(s.shape[1] * rng.uniform(0.72, 0.95))
+        base += lift[r]
+    return crop_to_content(canvas)
 
 
 def render_sacks(ctx: Ctx, long_side: int) -> tuple[np.ndarray, dict[str, object]]:
@@ -289,25 +340,14 @@ def render_sacks(ctx: Ctx, long_side: int) -> tuple[np.ndarray, dict[str, object
         "group": (1, int(rng.integers(2, 6))),
         "wall": (int(rng.integers(2, 4)), int(rng.integers(3, 6))),
     }[scene.layout]
-    unit = int(long_side / max(per_row * 0.75, 1.0)) if per_row > 1 else long_side
-    canvas = new_sprite(int(unit * (rows + 1.5)), int(unit * (per_row + 1)))
+    unit = int(long_side / max(per_row * 0.6, 1.0)) if per_row > 1 else long_side
     lying = scene.layout == "wall" and rng.random() < 0.5
-    for r in range(rows):
-        sprites = []
-        for _ in range(per_row):
-            st = style if rng.random() < 0.8 else SackStyle.sample(rng)
-            h = int(unit * rng.uniform(0.85, 1.0))
-            w = int(h * rng.uniform(0.55, 0.8))
-            s = one_sack(ctx, st, h, w)
-            if lying or (scene.layout == "single" and rng.random() < 0.15):
-                s = rotate_sprite(s, float(rng.choice([-90, 90]) + rng.normal(0, 6)))
-            elif rng.random() < 0.5:
-                s = rotate_sprite(s, float(rng.normal(0, 5)))
-            sprites.append(s)
-        shrink = 1.0 - 0.12 * (rows - 1 - r)
-        sprites = [fit_long_side(s, int(max(s.shape[:2]) * shrink)) for s in sprites]
-        _place_row(ctx, canvas, sprites, int(canvas.shape[0] - (rows - 1 - r) * unit * 0.45) - 2)
-    sprite = crop_to_content(canvas)
+    rows_of = [
+        _sack_row(ctx, style, per_row, int(unit * (1 - 0.1 * (rows - 1 - r))), lying)
+        for r in range(rows)
+    ]
+    canvas = _pile(rng, rows_of)
+    sprite = canvas
     sprite = view_warp(sprite, scene.yaw * 0.4, scene.pitch * 0.5, depth=0.6)
     info = {"variant": f"sack-{style.kind}-{style.top}-{scene.layout}", "n_objects": rows * per_row}
     return fit_long_side(sprite, long_side), info

@@ -77,7 +77,7 @@ def _frame(rng: Rng, size: int) -> tuple[str, int, int, str]:
 def _scale(rng: Rng, layout: str) -> float:
     if layout == "wall":
         return float(rng.uniform(0.6, 1.25))
-    if rng.random() < 0.25:
+    if rng.random() < 0.15:
         return float(rng.uniform(0.1, 0.4))
     return float(rng.uniform(0.4, 1.0))
 
@@ -93,7 +93,7 @@ def sample_scene(rng: Rng, size: int) -> Scene:
         layout=layout,
         scale=_scale(rng, layout),
         pos_x=float(rng.random()),
-        pos_y=float(rng.beta(2.0, 1.3)),
+        pos_y=float(rng.random()),
         yaw=float(rng.uniform(-50, 50)),
         pitch=float(rng.uniform(0, 45)),
         distance=float(rng.uniform(1.3, 6.0)),
