@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import threading
+import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from review.reviewkit import ADMIN_KEY, Live, tiny_image
+from review.reviewkit import ADMIN_KEY, PASSWORD, Live, tiny_image
 from sqlalchemy import select
 
+from karung.serve.review import outbox
 from karung.serve.review.models import AuditEntry, ReviewDecision, ReviewItem
 
 AddItems = Callable[..., list[int]]
@@ -129,3 +134,67 @@ def test_scorer_feeds_the_queue_and_decisions_go_out(live_factory: Callable[...,
         assert sorted(rows) == [("L0", "garment"), ("L1", "garment"), ("L2", "garment")]
         assert len(s.scalars(select(ReviewDecision)).all()) == 3
     client.close()
+
+
+def test_password_guessing_is_throttled(live_factory: Callable[..., Live]) -> None:
+    live = live_factory()
+    with live.client() as anon:
+        for _ in range(10):
+            r = anon.post("/review/login", data={"name": "budi", "password": "guess-guess"})
+            assert r.status_code == 401
+        right = anon.post("/review/login", data={"name": "budi", "password": PASSWORD})
+        assert right.status_code == 429  # even the right password waits out the window
+    client, _ = live.login("ana")  # other accounts are not affected
+    client.close()
+
+
+def test_decisions_reach_the_platform_webhook(
+    live_factory: Callable[..., Live], add_items: AddItems
+) -> None:
+    """The outbox worker runs inside the service (setup.running) and signs what it sends."""
+    got: list[tuple[dict[str, str], bytes]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        live = live_factory(
+            double_review_share=0.0,
+            webhook_url=f"http://127.0.0.1:{server.server_address[1]}/karung",
+            webhook_secret="platform-secret",
+            outbox_poll_seconds=30,  # delivery must come from the nudge, not the poll
+        )
+        (item_id,) = add_items(live.sessions, 1)
+        client, csrf = live.login("ana")
+        client.get("/review")
+        body = {"item_id": item_id, "label": "sack", "reason_code": "listing_text"}
+        assert client.post(
+            "/review/api/decide", json=body, headers={"X-CSRF-Token": csrf}
+        ).is_success
+        deadline = time.monotonic() + 20
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (headers, raw), *_ = got
+        assert outbox.verify(
+            "platform-secret",
+            raw,
+            timestamp=headers["x-karung-timestamp"],
+            signature=headers["x-karung-signature"],
+        )
+        event = json.loads(raw)
+        assert event["event"] == "review.decided"
+        assert (event["data"]["item_id"], event["data"]["label"]) == (item_id, "sack")
+        assert event["data"]["reason_code"] == "listing_text"
+        client.close()
+    finally:
+        server.shutdown()
+        server.server_close()

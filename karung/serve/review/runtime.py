@@ -13,6 +13,7 @@ from karung.serve.review.decisions import Policy
 from karung.serve.review.effects import BankWriter, ReviewEffects
 from karung.serve.review.outbox import OutboxWorker, WebhookConfig
 from karung.serve.review.settings import ReviewSettings
+from karung.serve.review.throttle import LoginThrottle
 
 HERE: Final = Path(__file__).resolve().parent
 TEMPLATES_DIR: Final = HERE / "templates"
@@ -28,6 +29,9 @@ class ReviewRuntime:
     templates: Jinja2Templates
     webhook: WebhookConfig | None
     worker: OutboxWorker | None = None
+    # Per account: slow guessing of one password. Per address: higher, as an office shares one.
+    name_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(10))
+    ip_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(50))
     bank_writer: Any = field(default=None)  # resolved on first use (the bank opens late)
 
     @classmethod

@@ -108,12 +108,20 @@ def login_submit(
     next: Annotated[str, Form()] = "/review",
 ) -> Response:
     """Check the password, set the session cookie, go to ``next``."""
+    ip = request.client.host if request.client else "-"
+    account = name.strip().lower()
+    ctx = {"next": _safe_next(next), "name": name}
+    if rt.ip_throttle.blocked(ip) or rt.name_throttle.blocked(account):
+        error = "too many failed logins: wait a few minutes"
+        return _page(rt, request, "login.html", ctx | {"error": error}, status=429)
     try:
         with sessions.begin() as session:
             user = accounts.login(session, name, password, hours=rt.settings.session_hours)
     except AuthenticationFailed as exc:
-        ctx = {"next": _safe_next(next), "error": str(exc), "name": name}
-        return _page(rt, request, "login.html", ctx, status=401)
+        rt.ip_throttle.failed(ip)
+        rt.name_throttle.failed(account)
+        return _page(rt, request, "login.html", ctx | {"error": str(exc)}, status=401)
+    rt.name_throttle.succeeded(account)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         COOKIE,
