@@ -16,22 +16,23 @@ import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from karung import __version__
 from karung.serve import errors
 from karung.serve.auth.authenticator import Authenticator
 from karung.serve.auth.keys import ensure_admin_key
+from karung.serve.bank.service import BankService
 from karung.serve.batcher import MicroBatcher
 from karung.serve.db import make_engine, migrate, session_factory
 from karung.serve.fetch import Fetcher, FetchLimits, Resolver
 from karung.serve.logs import RequestContextMiddleware
 from karung.serve.metrics import Metrics
 from karung.serve.review import setup as review_setup
-from karung.serve.routers import admin, ops, score
+from karung.serve.routers import admin, bank, ops, score, sellers
 from karung.serve.runtime import ModelHolder
 from karung.serve.scoring import Scorer
 from karung.serve.settings import Settings
@@ -55,19 +56,10 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     app.state.bank = None
     app.add_middleware(RequestContextMiddleware, observer=metrics.observe_request)
     errors.install(app)
-    for module in (score, admin, ops, *_optional_routers()):
+    for module in (score, bank, sellers, admin, ops):
         app.include_router(module.router)
     review_setup.install(app)
     return app
-
-
-def _optional_routers() -> list[Any]:
-    """The bank and seller routers, once the hash bank package is installed."""
-    try:
-        from karung.serve.routers import bank, sellers
-    except ImportError:  # pragma: no cover - the bank area ships with the service
-        return []
-    return [bank, sellers]
 
 
 @asynccontextmanager
@@ -80,7 +72,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine, app.state.sessions = engine, sessions
     await asyncio.to_thread(_bootstrap_admin_key, sessions, settings)
     app.state.auth = Authenticator(sessions, settings.auth_cache_seconds)
-    app.state.bank = await asyncio.to_thread(_open_bank, engine)
+    app.state.bank = await asyncio.to_thread(_open_bank, engine, settings)
     models = ModelHolder(settings.model, settings.backend)
     await asyncio.to_thread(models.try_load)
     app.state.models = models
@@ -162,14 +154,16 @@ def _bootstrap_admin_key(sessions: sessionmaker[Session], settings: Settings) ->
     log.warning("created the first admin API key (printed once on stderr)")
 
 
-def _open_bank(engine: Any) -> Any:
-    """The hash bank service, or ``None`` (logged) when it cannot be opened."""
+def _open_bank(engine: Engine, settings: Settings) -> BankService | None:
+    """The hash bank with its index loaded, or ``None`` (logged) when it cannot be opened."""
     try:
-        from karung.serve.bank.service import BankService
-
-        return BankService(engine)
-    except Exception as exc:  # the scorer still works without a bank, readiness says not-ready
-        log.error("hash bank unavailable: %s", exc)
+        return BankService(
+            engine,
+            max_bytes=max(settings.max_upload_bytes, settings.fetch_max_bytes),
+            max_pixels=settings.max_pixels,
+        )
+    except Exception:  # scoring still works without a bank; readiness says not-ready
+        log.exception("hash bank unavailable")
         return None
 
 

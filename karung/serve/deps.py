@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from karung.serve.auth import scopes
 from karung.serve.auth.authenticator import Authenticator
 from karung.serve.auth.keys import Principal
+from karung.serve.bank.service import BankService
 from karung.serve.errors import BankUnavailable, Forbidden, ModelUnavailable, Unauthorized
 from karung.serve.metrics import Metrics
 from karung.serve.runtime import ModelHolder
@@ -59,9 +60,9 @@ def get_classifier(models: Annotated[ModelHolder, Depends(get_models)]) -> Class
     return current
 
 
-def get_bank(request: Request) -> Any:
+def get_bank(request: Request) -> BankService:
     """The hash bank service; 503 when it could not be opened."""
-    bank = getattr(request.app.state, "bank", None)
+    bank: BankService | None = getattr(request.app.state, "bank", None)
     if bank is None:
         raise BankUnavailable("the hash bank is not available")
     return bank
@@ -125,7 +126,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ModelsDep = Annotated[ModelHolder, Depends(get_models)]
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
-BankDep = Annotated[Any, Depends(get_bank)]
+BankDep = Annotated[BankService, Depends(get_bank)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ScorerDep = Annotated[Scorer, Depends(get_scorer)]
 AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
