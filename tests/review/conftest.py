@@ -89,6 +89,12 @@ def any_engine(any_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def any_sessions(any_engine: Engine) -> sessionmaker[Session]:
+    """Session factory on each backend."""
+    return session_factory(any_engine)
+
+
+@pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:
     """Session factory on the SQLite engine."""
     return session_factory(engine)

@@ -86,17 +86,17 @@ def test_only_the_lease_holder_may_decide(
 
 
 def test_expired_lease_taken_by_another_blocks_the_first(
-    sessions: sessionmaker[Session], add_items: AddItems
+    any_sessions: sessionmaker[Session], add_items: AddItems
 ) -> None:
-    (item_id,) = add_items(sessions, 1)
+    (item_id,) = add_items(any_sessions, 1)
     t0 = utcnow()
-    with sessions.begin() as s:
+    with any_sessions.begin() as s:
         claim_batch(s, "ana", limit=1, lease_seconds=10, now=t0)
-    with sessions.begin() as s:
+    with any_sessions.begin() as s:
         claim_batch(s, "budi", limit=1, lease_seconds=10, now=t0 + timedelta(seconds=11))
     with pytest.raises(NotClaimed):
-        _decide(sessions, item_id, "ana", "bale")
-    assert _decide(sessions, item_id, "budi", "sack").final_label == "sack"
+        _decide(any_sessions, item_id, "ana", "bale")
+    assert _decide(any_sessions, item_id, "budi", "sack").final_label == "sack"
 
 
 def test_skip_hands_the_item_to_someone_else(
@@ -111,16 +111,16 @@ def test_skip_hands_the_item_to_someone_else(
 
 
 def test_undo_reverts_decision_effects_and_returns_the_item(
-    sessions: sessionmaker[Session], add_items: AddItems
+    any_sessions: sessionmaker[Session], add_items: AddItems
 ) -> None:
-    (item_id,) = add_items(sessions, 1)
-    _claim(sessions, "ana")
-    _decide(sessions, item_id, "ana", "bale")
-    with sessions.begin() as s:
+    (item_id,) = add_items(any_sessions, 1)
+    _claim(any_sessions, "ana")
+    _decide(any_sessions, item_id, "ana", "bale")
+    with any_sessions.begin() as s:
         item = undo_last(s, "ana", policy=SINGLE, effects=WEBHOOK)
     assert (item.status, item.claimed_by, item.final_label) == ("claimed", "ana", None)
-    assert _decide(sessions, item_id, "ana", "garment").final_label == "garment"
-    with sessions() as s:
+    assert _decide(any_sessions, item_id, "ana", "garment").final_label == "garment"
+    with any_sessions() as s:
         events = [
             json.loads(m.body) for m in s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
         ]
@@ -167,22 +167,24 @@ def test_undo_refused_while_another_moderator_holds_the_item(
 
 
 def test_double_review_agreement_and_adjudication(
-    sessions: sessionmaker[Session], add_items: AddItems
+    any_sessions: sessionmaker[Session], add_items: AddItems
 ) -> None:
-    agree, disagree = add_items(sessions, 2)
-    _claim(sessions, "ana", 2)
+    agree, disagree = add_items(any_sessions, 2)
+    _claim(any_sessions, "ana", 2)
     for item_id in (agree, disagree):
-        item = _decide(sessions, item_id, "ana", "bale", policy=DOUBLE)
+        item = _decide(any_sessions, item_id, "ana", "bale", policy=DOUBLE)
         assert (item.status, item.reviews_required, item.final_label) == ("pending", 2, None)
-    assert _claim(sessions, "ana", 2) == []  # the second review must be independent
-    assert sorted(_claim(sessions, "budi", 2)) == [agree, disagree]
-    assert _decide(sessions, agree, "budi", "bale", policy=DOUBLE).final_label == "bale"
-    item = _decide(sessions, disagree, "budi", "garment", policy=DOUBLE)
+    assert _claim(any_sessions, "ana", 2) == []  # the second review must be independent
+    assert sorted(_claim(any_sessions, "budi", 2)) == [agree, disagree]
+    assert _decide(any_sessions, agree, "budi", "bale", policy=DOUBLE).final_label == "bale"
+    item = _decide(any_sessions, disagree, "budi", "garment", policy=DOUBLE)
     assert (item.status, item.reviews_required) == ("pending", 3)
-    assert _claim(sessions, "budi") == []
-    assert _claim(sessions, "citra") == [disagree]
-    assert _decide(sessions, disagree, "citra", "garment", policy=DOUBLE).final_label == "garment"
-    with sessions() as s:  # the platform hears once per item, with the final label
+    assert _claim(any_sessions, "budi") == []
+    assert _claim(any_sessions, "citra") == [disagree]
+    assert (
+        _decide(any_sessions, disagree, "citra", "garment", policy=DOUBLE).final_label == "garment"
+    )
+    with any_sessions() as s:  # the platform hears once per item, with the final label
         events = [json.loads(m.body)["data"] for m in s.scalars(select(OutboxMessage))]
         assert sorted((e["item_id"], e["label"], e["reviews"]) for e in events) == [
             (agree, "bale", 2),
