@@ -11,6 +11,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
 from review.reviewkit import ADMIN_KEY, PASSWORD, Live, tiny_image
 from sqlalchemy import select
 
@@ -198,3 +199,29 @@ def test_decisions_reach_the_platform_webhook(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_confirmed_bale_blocks_the_next_upload_on_sight(live_factory: Callable[..., Live]) -> None:
+    """Review -> bank -> scorer: the re-upload of a confirmed photo is blocked at once."""
+    live = live_factory(model=True, double_review_share=0.0, bank="confirmed")
+    if live.app.state.bank is None:
+        pytest.skip("the service runs without a hash bank")
+    photo = {"image_base64": _b64_jpeg(42), "listing_id": "L-first", "seller_id": "trader-1"}
+    review_band = {"block": 1.0, "review": 0.0}  # the tiny model's scores all go to review
+    with live.client(headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as api:
+        first = api.post("/v1/score", json={"items": [photo], "thresholds": review_band}).json()
+        (result,) = first["items"]
+        assert result["decision"] == "review" and result["matches"] == []
+        client, csrf = live.login("ana")
+        client.get("/review")
+        body = {"item_id": result["review_item_id"], "label": "bale", "reason_code": "visual"}
+        r = client.post("/review/api/decide", json=body, headers={"X-CSRF-Token": csrf})
+        assert r.json()["final_label"] == "bale"
+        again = {**photo, "listing_id": "L-second", "seller_id": "trader-2"}
+        second = api.post("/v1/score", json={"items": [again], "thresholds": review_band}).json()
+    (result2,) = second["items"]
+    assert result2["decision"] == "block", result2
+    assert any(m["bank"] == "confirmed" for m in result2["matches"])
+    page = client.get("/review/history").text
+    assert "bale" in page
+    client.close()
