@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from review.reviewkit import tiny_checkpoint
 from sqlalchemy import select
 
 from karung.cli.main import main
@@ -153,3 +155,14 @@ def test_export_then_train_round_trip(
     ]  # fmt: skip
     assert main(args) == 0, capsys.readouterr().err
     assert (run / "model.pt").is_file()
+    # ... and `karung evaluate --compare` puts the new model beside the old one on that set.
+    pytest.importorskip("karung.training.evaluate_job")
+    old = tmp_path / "old" / "model.pt"
+    tiny_checkpoint(seed=3).save(old)
+    report = tmp_path / "report"
+    evaluate = ["evaluate", "--model", str(run / "model.pt"), "--compare", str(old)]
+    evaluate += ["--data", str(out), "--out", str(report), "--split", "val", "--no-progress"]
+    capsys.readouterr()
+    assert main([*evaluate, "--workers", "0"]) == 0, capsys.readouterr().err
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["images"] == 8 and len(metrics["models"]) == 2
