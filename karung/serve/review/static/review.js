@@ -92,8 +92,10 @@
       throw new Error("session expired");
     }
     if (!response.ok) {
-      const err = data && data.error ? data.error.message : `HTTP ${response.status}`;
-      throw new Error(err);
+      const info = (data && data.error) || {};
+      const err = new Error(info.message || `HTTP ${response.status}`);
+      err.code = info.code || "http_error";
+      throw err;
     }
     return data;
   }
@@ -122,6 +124,11 @@
         card.remove();
         toast(describe(data));
       } catch (err) {
+        if (err.code === "not_claimed") {
+          // The lease ran out and someone else has the item now: it is theirs to decide.
+          card.remove();
+          throw new Error(`#${itemId(card)} is no longer yours (lease expired)`);
+        }
         card.classList.remove("leaving");
         card.classList.add("error");
         select(card);
@@ -168,6 +175,9 @@
     if (inFlight > 0) return;
     try {
       const data = await api("/review/api/claim");
+      const held = new Set(data.items);
+      // Cards whose lease was lost (e.g. after a long pause) leave; new items join at the end.
+      liveCards().forEach((card) => { if (!held.has(itemId(card))) card.remove(); });
       const have = new Set(Array.from(grid.querySelectorAll(".card")).map(itemId));
       data.cards_html.forEach((html, i) => {
         if (!have.has(data.items[i])) grid.append(cardFromHtml(html));
@@ -193,6 +203,8 @@
     const tag = event.target && event.target.tagName;
     if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
     const key = event.key;
+    // A held-down key must not decide a whole row of items.
+    if (event.repeat && !key.startsWith("Arrow") && !"hjkl".includes(key)) return;
     if (LABEL_KEYS[key]) decide(LABEL_KEYS[key]);
     else if (key === "s" || key === "S") skip();
     else if (key === "u" || key === "U") undo();
