@@ -19,7 +19,7 @@ from karung.training.synth import textures
 from karung.training.synth.bale import render_bales
 from karung.training.synth.content import Content
 from karung.training.synth.context import Ctx, Picker, SplitAssets
-from karung.training.synth.draw import fit_long_side, over, smooth, soft_ellipse
+from karung.training.synth.draw import chan, fit_long_side, over, smooth, soft_ellipse
 from karung.training.synth.garment import render_garment
 from karung.training.synth.nuisance import apply_all, encode_jpeg
 from karung.training.synth.other import render_other
@@ -142,7 +142,7 @@ def _shadows(bg: np.ndarray, sprite: np.ndarray, x: int, y: int, sc: Scene) -> N
     if ys1 > ys0 and xs1 > xs0:
         cast[ys0:ys1, xs0:xs1] = alpha[ys0 - y - dy : ys1 - y - dy, xs0 - x - dx : xs1 - x - dx]
     cast = smooth(cast, max(1.5, max(h, w) * 0.02))
-    bg *= (1.0 - np.clip(0.45 * blob + 0.3 * cast, 0, 0.7))[..., None]
+    bg *= chan(1.0 - np.clip(0.45 * blob + 0.3 * cast, 0, 0.7))
 
 
 @dataclass(frozen=True)

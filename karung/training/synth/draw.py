@@ -29,6 +29,18 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
 
+def chan(m: np.ndarray, n: int = 3) -> np.ndarray:
+    """Repeat a one-channel float map over ``n`` channels.
+
+    Multiplying by ``m[..., None]`` makes numpy broadcast over a last axis of 3 or 4, which is
+    several times slower than a same-shape product; this copy costs less than the difference.
+    """
+    m = np.ascontiguousarray(m, dtype=np.float32)
+    if n == 3:
+        return cv2.cvtColor(m, cv2.COLOR_GRAY2RGB)
+    return cv2.merge([m] * n)
+
+
 def over(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
     """Composite premultiplied sprite ``src`` onto image or sprite ``dst`` at ``(x, y)``, in place.
 
@@ -41,19 +53,19 @@ def over(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
         return
     s = src[y0 - y : y1 - y, x0 - x : x1 - x]
     d = dst[y0:y1, x0:x1]
-    keep = 1.0 - s[..., 3:4]
+    keep = 1.0 - s[..., 3]
     if dst.shape[2] == 3:
-        d *= keep
+        d *= chan(keep, 3)
         d += s[..., :3]
     else:
-        d *= keep
+        d *= chan(keep, 4)
         d += s
 
 
 def premultiply(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """A sprite from straight colour ``rgb`` (``H x W x 3``) and ``alpha`` (``H x W``)."""
     a = alpha.astype(np.float32)
-    return np.dstack([rgb.astype(np.float32) * a[..., None], a])
+    return np.dstack([rgb.astype(np.float32) * chan(a), a])
 
 
 def opaque(rgb: np.ndarray) -> np.ndarray:
@@ -105,7 +117,7 @@ def warp_quad(
         tex = opaque(tex)
     if edge_dark > 0:
         tex = tex.copy()
-        tex[..., :3] *= edge_falloff(th, tw, edge_dark)[..., None]
+        tex[..., :3] *= chan(edge_falloff(th, tw, edge_dark))
     src = np.array([[0, 0], [tw, 0], [tw, th], [0, th]], np.float32)
     dst = (quad - np.array([x0, y0], np.float32)).astype(np.float32)
     m = cv2.getPerspectiveTransform(src, dst)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from karung.training.synth.draw import smooth
+from karung.training.synth.draw import chan, smooth
 from karung.training.synth.noise import value_noise
 
 Rng = np.random.Generator
@@ -70,12 +70,13 @@ def apply_film(rng: Rng, sprite: np.ndarray, look: FilmLook) -> np.ndarray:
     out = sprite.copy()
     mask = out[..., 3]
     haze = look.milky * (0.4 + 1.2 * value_noise(rng, h, w, max(h, w) / 4)) * mask
-    rgb = out[..., :3]  # premultiplied: "white" here is 255 * alpha
-    rgb += (238 * mask[..., None] - rgb) * haze[..., None]
     gloss = _gloss_layer(rng, h, w, look) * mask
     shadow = np.roll(gloss, (1, 1), axis=(0, 1)) * 0.25
-    rgb *= (1.0 - shadow)[..., None]
-    rgb += (252 * mask[..., None] - rgb) * gloss[..., None]
+    # Haze, the crinkles' dark side and gloss as one multiply-add (colour is premultiplied,
+    # so "white" is 255 * alpha): rgb' = rgb * keep + white_amount.
+    keep = (1.0 - haze) * (1.0 - shadow) * (1.0 - gloss)
+    white = (238.0 * haze * (1.0 - shadow) * (1.0 - gloss) + 252.0 * gloss) * mask
+    out[..., :3] = out[..., :3] * chan(keep) + chan(white)
     if look.halo > 0.3:
         out = _halo(rng, out, look)
     return out
@@ -92,7 +93,7 @@ def _halo(rng: Rng, sprite: np.ndarray, look: FilmLook) -> np.ndarray:
     ring = (grown > 0) & (mask == 0) & ragged
     ring_f = cv2.GaussianBlur(ring.astype(np.float32), (3, 3), 0)
     alpha = ring_f * float(rng.uniform(0.15, 0.35))
-    film = np.dstack([alpha[..., None] * np.array([235, 237, 240], np.float32), alpha])
-    film[..., :] *= (1.0 - big[..., 3])[..., None]  # film behind the object where they overlap
+    alpha = alpha * (1.0 - big[..., 3])  # film behind the object where they overlap
+    film = chan(alpha, 4) * np.array([235, 237, 240, 1], np.float32)
     big += film
     return big

@@ -26,6 +26,7 @@ from karung.training.synth.draw import (
     view_warp,
 )
 from karung.training.synth.geometry import Box, Camera, render_boxes
+from karung.training.synth.noise import value_noise
 from karung.training.synth.segment import Cutout
 from karung.training.synth.sources import load_photo
 
@@ -83,14 +84,15 @@ def flat_lay(ctx: Ctx, n: int, long_side: int) -> np.ndarray:
 def _fold_texture(rng: Rng, cut: Cutout, w: int, h: int, top: bool) -> np.ndarray:
     """A folded garment's face: its fabric with fold creases (across the front, down the top)."""
     tex = swatch(rng, cut, w, h)
-    if top:
+    if top:  # a centre crease and soft wrinkles
         x = int(w * rng.uniform(0.4, 0.6))
         tex[:, max(x - 1, 0) : x + 1] *= 0.75
-        return tex
-    for _ in range(int(rng.integers(1, 3))):
-        y = int(h * rng.uniform(0.3, 0.7))
-        tex[max(y - 1, 0) : y + 1] *= 0.6
-    return tex
+        return tex * (0.85 + 0.25 * value_noise(rng, h, w, max(4.0, w / 4)))[..., None]
+    # The front edge shows 2-3 folded layers, each a rounded roll.
+    layers = int(rng.integers(2, 4))
+    t = (np.arange(h, dtype=np.float32) + 0.5) / h * layers % 1.0
+    profile = 0.6 + 0.45 * np.sin(np.pi * t) ** 0.5
+    return tex * profile[:, None, None]
 
 
 def folded_stacks(ctx: Ctx, n_stacks: int, long_side: int) -> np.ndarray:
@@ -138,7 +140,7 @@ def rack(ctx: Ctx, n: int, long_side: int) -> np.ndarray:
     canvas[bar_y : bar_y + thick, :] = (grey, grey, grey, 1.0)
     for i in range(n):
         piece = fit_long_side(
-            cutout_sprite(ctx.pick.cutout().rgba), int(item * rng.uniform(0.9, 1.15))
+            cutout_sprite(ctx.pick.cutout(fabric=True).rgba), int(item * rng.uniform(0.9, 1.15))
         )
         x = int(item * (0.35 + i * 0.55) + rng.uniform(-3, 3))
         cx = x + piece.shape[1] // 2

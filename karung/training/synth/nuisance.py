@@ -15,7 +15,7 @@ from PIL import Image
 
 from karung.training.synth import text
 from karung.training.synth.decor import stamp, text_mask
-from karung.training.synth.draw import smooth, to_uint8
+from karung.training.synth.draw import chan, smooth, to_uint8
 from karung.training.synth.noise import value_noise
 from karung.training.synth.scene import Scene
 
@@ -30,7 +30,7 @@ def lighting(rng: Rng, img: np.ndarray, sc: Scene) -> np.ndarray:
     grad = 1.0 + 0.25 * (xs * sc.light_x - ys * sc.light_y)
     gain = sc.gain * grad * (1.0 - sc.vignette * 2.0 * (xs * xs + ys * ys))
     wb = np.array([1 + 0.08 * sc.warmth, 1.0, 1 - 0.08 * sc.warmth], np.float32)
-    lit = img * gain[..., None] * wb
+    lit = img * chan(gain) * wb
     # Gamma through a lookup table on 8 bits: the output is 8-bit JPEG anyway.
     lut = (np.linspace(0, 1, 256) ** sc.gamma * 255.0).astype(np.float32)
     return lut[np.clip(lit, 0, 255).astype(np.uint8)]
@@ -43,7 +43,7 @@ def cast_shadow(rng: Rng, img: np.ndarray) -> np.ndarray:
     mask = np.zeros((h, w), np.float32)
     cv2.fillPoly(mask, [cv2.convexHull(pts.astype(np.int32))], 1.0)
     mask = smooth(mask, max(2.0, max(h, w) * rng.uniform(0.01, 0.05)))
-    return img * (1.0 - float(rng.uniform(0.2, 0.5)) * mask)[..., None]
+    return img * chan(1.0 - float(rng.uniform(0.2, 0.5)) * mask)
 
 
 def perspective(rng: Rng, img: np.ndarray, sc: Scene) -> np.ndarray:
@@ -153,7 +153,7 @@ def degrade(rng: Rng, img: np.ndarray, sc: Scene) -> np.ndarray:
     if sc.noise > 0:
         luma = rng.standard_normal((h, w), dtype=np.float32) * np.float32(sc.noise)
         chroma = (value_noise(rng, h, w, 2.0) - 0.5) * sc.noise
-        img = img + luma[..., None] + chroma[..., None] * np.array([1.0, -0.5, 0.8], np.float32)
+        img = img + chan(luma) + chan(chroma) * np.array([1.0, -0.5, 0.8], np.float32)
     return img
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from karung.training.synth.context import Ctx
 from karung.training.synth.decor import paper_label, stamp, text_mask
 from karung.training.synth.draw import (
+    chan,
     crop_to_content,
     cutout_sprite,
     fit_long_side,
@@ -217,13 +218,13 @@ def woven_sack(
     period = max(2.0, w / (28 if jute else 60))
     img = np.empty((h, w, 3), np.float32)
     img[:] = style.colour
-    img *= weave(rng, h, w, period, 0.22 if jute else 0.1)[..., None]
+    img *= chan(weave(rng, h, w, period, 0.22 if jute else 0.1))
     _decorate(rng, img, style, neck)
     lumps = fractal_noise(rng, h, w, w / 3, 2) * 0.12
     shade = height_shading(mask, light, lumps, 0.6, rim=0.45) * _creases(rng, h, w)
     if style.top == "tied":
         shade *= _neck_folds(rng, h, w, neck)
-    img *= shade[..., None]
+    img *= chan(shade)
     return premultiply(img, mask)
 
 
@@ -233,7 +234,7 @@ def _open_top(ctx: Ctx, sprite: np.ndarray, w: int, h: int) -> None:
     cx, cy, rx, ry = w // 2, int(h * 0.12), int(w * 0.42), max(2, int(h * 0.05))
     mouth = np.zeros((h, w), np.float32)
     cv2.ellipse(mouth, (cx, cy), (rx, ry), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
-    sprite[..., :3] *= (1.0 - 0.8 * mouth)[..., None]
+    sprite[..., :3] *= chan(1.0 - 0.8 * mouth)
     heap = clothes_heap(ctx, int(h * 0.3), w, int(rng.integers(3, 7)))
     dome: np.ndarray = np.zeros(heap.shape[:2], np.float32)
     cv2.ellipse(
@@ -241,7 +242,7 @@ def _open_top(ctx: Ctx, sprite: np.ndarray, w: int, h: int) -> None:
     )
     cv2.ellipse(dome, (cx, cy), (int(rx * 0.95), int(ry * 0.9)), 0, 0, 180, 1.0, -1)
     dome = cv2.GaussianBlur(dome, (3, 3), 0)
-    heap *= dome[..., None]
+    heap *= chan(dome, 4)
     over(sprite, heap, 0, 0)
 
 
@@ -274,7 +275,7 @@ def clear_bag(ctx: Ctx, h: int, w: int, light: tuple[float, float]) -> np.ndarra
     rgb = heap[..., :3] + dark * (1.0 - heap[..., 3:4])  # gaps show dim clothes further in
     body = (np.arange(h) > neck + h * 0.04)[:, None].astype(np.float32)
     lumps = fractal_noise(rng, h, w, w / 3, 2) * 0.25
-    rgb *= height_shading(mask, light, lumps, 0.35)[..., None]
+    rgb *= chan(height_shading(mask, light, lumps, 0.35))
     knot = np.array([200, 200, 195], np.float32)
     rgb = rgb * body[..., None] + knot * (1 - body[..., None])
     alpha = mask * (body + (1 - body) * 0.6)

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from karung.training.synth.context import swatch
+from karung.training.synth.draw import chan
 from karung.training.synth.noise import value_noise
 from karung.training.synth.segment import Cutout
 
@@ -117,7 +118,7 @@ def strata_texture(
     lay = Layout.sample(rng, w, h, bounds, atlas.shape[0] // STRIP_H)
     map_x, map_y, shade = _maps(lay, w, h)
     img = cv2.remap(atlas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    img *= shade[..., None]
+    img *= chan(shade)
     if not bend:
         return img
     amp = max(1.0, h / max(len(bounds), 2) * 0.45)
@@ -172,4 +173,4 @@ def top_texture(
         if x1 > x0 and y1 > y0:
             img[y0:y1, x0:x1] = patch[y0 - y : y1 - y, x0 - x : x1 - x]
     wrinkles = value_noise(rng, h, w, max(4.0, min(w, h) / 6))
-    return img * (0.8 + 0.35 * wrinkles)[..., None]
+    return img * chan(0.8 + 0.35 * wrinkles)

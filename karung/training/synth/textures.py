@@ -11,6 +11,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from karung.training.synth.draw import chan
 from karung.training.synth.noise import fractal_noise, grain, value_noise
 
 Rng = np.random.Generator
@@ -24,7 +25,7 @@ def _jitter(rng: Rng, rgb: tuple[int, int, int], amount: float) -> np.ndarray:
 
 
 def _tint(base: np.ndarray, shade: np.ndarray) -> np.ndarray:
-    return base[None, None, :] * shade[..., None]
+    return chan(shade) * base
 
 
 def concrete(rng: Rng, h: int, w: int) -> np.ndarray:
