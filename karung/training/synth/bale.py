@@ -57,11 +57,18 @@ class BaleLook:
     label: tuple[float, float] | None  # label centre on the front face, fractions
 
 
-def sample_look(rng: Rng, size: tuple[float, float, float]) -> BaleLook:
+def sample_strap_colour(rng: Rng) -> tuple[tuple[int, int, int], bool]:
+    """A strap colour (or steel): one per bale, or one per wall from the same supplier."""
+    steel = bool(rng.random() < 0.15)
+    return (STEEL if steel else STRAP_COLOURS[int(rng.integers(len(STRAP_COLOURS)))]), steel
+
+
+def sample_look(
+    rng: Rng, size: tuple[float, float, float], strap: tuple[tuple[int, int, int], bool]
+) -> BaleLook:
     """Random strata, straps (2-6, often crossing) and an optional label for one bale."""
     n_layers = int(rng.integers(12, 40) * size[1] / 0.8) + 4
-    steel = bool(rng.random() < 0.15)
-    colour = STEEL if steel else STRAP_COLOURS[int(rng.integers(len(STRAP_COLOURS)))]
+    colour, steel = strap
     n = int(rng.integers(2, 7))
     axes = rng.choice(["x", "x", "z", "y"], size=n)
     straps = []
@@ -195,7 +202,11 @@ def render_bales(ctx: Ctx, long_side: int) -> tuple[np.ndarray, dict[str, object
     size = tuple(float(v) for v in np.asarray(base) * rng.uniform(0.85, 1.15, 3))
     boxes = _arrangement(rng, scene.layout, size)  # type: ignore[arg-type]
     palette = ctx.pick.palette(int(rng.integers(5, 13)))
-    looks = [sample_look(rng, box.size) for box in boxes]
+    wall_strap = sample_strap_colour(rng)
+    looks = [
+        sample_look(rng, box.size, wall_strap if rng.random() < 0.8 else sample_strap_colour(rng))
+        for box in boxes
+    ]
     cam = Camera(scene.yaw, scene.pitch, scene.distance)
     sprite = render_boxes(boxes, cam, long_side, _BaleTextures(rng, palette, looks), 0.35)
     sprite = wobble(sprite, rng, amp=long_side * 0.006, cell=long_side / 6)

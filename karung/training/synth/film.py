@@ -89,10 +89,11 @@ def _halo(rng: Rng, sprite: np.ndarray, look: FilmLook) -> np.ndarray:
     big = cv2.copyMakeBorder(sprite, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
     mask = (big[..., 3] > 0.5).astype(np.uint8)
     grown = cv2.dilate(mask, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8))
-    ragged = value_noise(rng, h + 2 * pad, w + 2 * pad, pad * 1.5) > 0.45
-    ring = (grown > 0) & (mask == 0) & ragged
-    ring_f = cv2.GaussianBlur(ring.astype(np.float32), (3, 3), 0)
-    alpha = ring_f * float(rng.uniform(0.15, 0.35))
+    # Loose film comes in a few long flaps, not a dotted ring.
+    ragged = value_noise(rng, h + 2 * pad, w + 2 * pad, max(h, w) / 5) > 0.55
+    ring = ((grown > 0) & (mask == 0) & ragged).astype(np.float32)
+    ring_f = cv2.GaussianBlur(ring, (5, 5), 0)
+    alpha = ring_f * float(rng.uniform(0.1, 0.25))
     alpha = alpha * (1.0 - big[..., 3])  # film behind the object where they overlap
     film = chan(alpha, 4) * np.array([235, 237, 240, 1], np.float32)
     big += film

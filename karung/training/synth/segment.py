@@ -83,12 +83,27 @@ def fabric_swatch(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb[y0 : cy + half, x0 : cx + half])
 
 
-def backdrop_crop(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
-    """The largest strip of the photo beside the garment's box, if it is at least 24 px thick."""
-    x0, y0, x1, y1 = box
-    strips = [rgb[:y0], rgb[y1:], rgb[:, :x0], rgb[:, x1:]]
-    best = max(strips, key=lambda s: s.shape[0] * s.shape[1] if min(s.shape[:2]) >= 24 else 0)
-    return np.ascontiguousarray(best) if min(best.shape[:2]) >= 24 else None
+def backdrop_crop(
+    rgb: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int]
+) -> np.ndarray | None:
+    """The largest strip of the photo clear of the garment, if one is at least 24 px thick.
+
+    The box is grown by 8% first and a strip holding any garment pixel is refused: GrabCut
+    sometimes misses a sleeve, and an "other" image must not show garment pixels.
+    """
+    h, w = mask.shape
+    mx, my = int(w * 0.08), int(h * 0.08)
+    x0, y0, x1, y1 = max(box[0] - mx, 0), max(box[1] - my, 0), box[2] + mx, box[3] + my
+    regions = [(slice(0, y0), slice(None)), (slice(y1, None), slice(None)),
+               (slice(None), slice(0, x0)), (slice(None), slice(x1, None))]  # fmt: skip
+    best: np.ndarray | None = None
+    for rows, cols in regions:
+        strip = rgb[rows, cols]
+        if min(strip.shape[:2]) < 24 or (mask[rows, cols] > 0.3).mean() > 0.002:
+            continue
+        if best is None or strip.size > best.size:
+            best = strip
+    return None if best is None else np.ascontiguousarray(best)
 
 
 def cut_photo(photo: SourcePhoto) -> Cutout:
@@ -112,7 +127,7 @@ def cut_photo(photo: SourcePhoto) -> Cutout:
     return Cutout(
         rgba=np.ascontiguousarray(rgba),
         fabric=fabric_swatch(rgb, mask),
-        backdrop=backdrop_crop(rgb, box),
+        backdrop=backdrop_crop(rgb, mask, box),
         source_id=photo.image_id,
         sender_id=photo.sender_id,
         category=photo.category,
