@@ -96,18 +96,28 @@ class BankService:
         added_by: str | None = None,
         note: str | None = None,
     ) -> AddResult:
-        """Hash a decoded image and add it; ``sha256`` is that of the original bytes."""
+        """Hash a decoded image and add it; ``sha256`` is that of the original bytes.
+
+        With a ``seller_id`` the image is first matched against the bank: matches of other
+        sellers' entries are recorded as match events, so a banned seller's photo banked again
+        under a new account links the two accounts (mirrored or rotated copies included).
+        """
+        hashes = compute_hashes(image)
         entry = NewEntry.from_hashes(
             bank,
             sha256,
-            compute_hashes(image),
+            hashes,
             listing_id=listing_id,
             seller_id=seller_id,
             source_url=source_url,
             added_by=added_by,
             note=note,
         )
+        earlier = self.matcher.match(hashes, sha256) if seller_id is not None else []
         result = self.store.add([entry])[0]
+        others = [m for m in earlier if m.seller_id not in (None, seller_id)]
+        if result.created and others:
+            self.record_match_event(sha256, seller_id, listing_id, others)
         self._sync()
         return result
 

@@ -1,0 +1,163 @@
+"""Matching through BankService on both databases: edited re-uploads match, others do not."""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Callable
+
+import pytest
+from hashing.hashkit import jpeg, png, scene
+from PIL import Image, ImageOps
+from sqlalchemy import Engine
+
+from karung.cli.bench_hashes import TRANSFORMS
+from karung.serve.bank.errors import EntryNotFound
+from karung.serve.bank.service import BankService
+from karung.vision.errors import UnsupportedFormat
+from karung.vision.hashing import MalformedHash
+
+W, H = 400, 300
+
+
+def crop_centre(img: Image.Image, share: float) -> Image.Image:
+    dx, dy = round(img.width * share / 2), round(img.height * share / 2)
+    return img.crop((dx, dy, img.width - dx, img.height - dy))
+
+
+EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "resize_50": lambda img: TRANSFORMS["resize_50"](img, random.Random(0)),
+    "jpeg_30": lambda img: Image.open(io.BytesIO(jpeg(img, 30))).convert("RGB"),
+    "crop_4_centre": lambda img: crop_centre(img, 0.04),
+    "mirror": ImageOps.mirror,
+    "rotate_90": lambda img: img.transpose(Image.Transpose.ROTATE_90),
+    "border_10": lambda img: TRANSFORMS["border_10"](img, random.Random(0)),
+    "text_overlay": lambda img: TRANSFORMS["text_overlay"](img, random.Random(0)),
+    "grayscale": lambda img: ImageOps.grayscale(img).convert("RGB"),
+}
+
+
+@pytest.fixture
+def banked(service: BankService) -> tuple[BankService, dict[int, int]]:
+    """Three scenes banked by seller S1; returns the service and seed -> entry id."""
+    ids = {}
+    for seed in (0, 1, 2):
+        result = service.add_image(
+            png(scene(seed, W, H)),
+            bank="stolen",
+            seller_id="S1",
+            listing_id=f"L{seed}",
+            source_url=f"https://x.test/{seed}",
+        )
+        ids[seed] = result.entry.id
+    return service, ids
+
+
+def test_exact_bytes_match_by_sha256(banked: tuple[BankService, dict[int, int]]) -> None:
+    service, ids = banked
+    [match] = service.match_bytes(png(scene(1, W, H)))
+    assert (match.kind, match.distance, match.entry_id) == ("sha256", 0, ids[1])
+    assert (match.bank, match.listing_id, match.seller_id) == ("stolen", "L1", "S1")
+    assert match.source_url == "https://x.test/1"
+    assert match.to_dict() == {
+        "entry_id": ids[1],
+        "bank": "stolen",
+        "kind": "sha256",
+        "distance": 0,
+        "listing_id": "L1",
+        "seller_id": "S1",
+        "source_url": "https://x.test/1",
+    }
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_edited_reuploads_match_their_original(
+    banked: tuple[BankService, dict[int, int]], edit: str
+) -> None:
+    service, ids = banked
+    for seed in (0, 2):
+        matches = service.match_bytes(jpeg(EDITS[edit](scene(seed, W, H))))
+        assert [m.entry_id for m in matches] == [ids[seed]], (edit, seed, matches)
+        assert matches[0].kind in ("pdq", "phash")
+        assert 0 <= matches[0].distance <= (31 if matches[0].kind == "pdq" else 10)
+
+
+def test_unrelated_images_do_not_match(banked: tuple[BankService, dict[int, int]]) -> None:
+    service, _ = banked
+    for seed in range(10, 20):
+        assert service.match_bytes(jpeg(scene(seed, W, H))) == []
+
+
+def test_bad_bytes_raise_typed_errors(service: BankService) -> None:
+    with pytest.raises(UnsupportedFormat):
+        service.match_bytes(b"<html>not an image</html>")
+    with pytest.raises(MalformedHash):
+        service.lookup_hash("pdq", "12")
+
+
+def test_lookup_by_hash(banked: tuple[BankService, dict[int, int]]) -> None:
+    service, ids = banked
+    entry = service.store.get(ids[2])
+    assert entry.pdq is not None and entry.phash is not None
+    assert [m.entry_id for m in service.lookup_hash("pdq", entry.pdq.hex())] == [ids[2]]
+    [match] = service.lookup_hash("phash", entry.phash.hex())
+    assert (match.kind, match.distance) == ("phash", 0)
+
+
+def test_thresholds_are_per_bank(banked: tuple[BankService, dict[int, int]]) -> None:
+    service, _ = banked
+    edited = jpeg(EDITS["text_overlay"](scene(0, W, H)))
+    assert service.match_bytes(edited)
+    service.configure_bank("stolen", pdq_threshold=0, phash_threshold=0)
+    assert service.match_bytes(edited) == []
+    # Another bank with the defaults still catches the same photo.
+    service.add_image(png(scene(0, W, H)), bank="partner")
+    assert [m.bank for m in service.match_bytes(edited)] == ["partner"]
+
+
+def test_disabled_banks_and_removed_entries_are_ignored(
+    banked: tuple[BankService, dict[int, int]],
+) -> None:
+    service, ids = banked
+    mirrored = jpeg(ImageOps.mirror(scene(1, W, H)))
+    service.configure_bank("stolen", enabled=False)
+    assert service.match_bytes(mirrored) == [] and service.index_size == 0
+    service.configure_bank("stolen", enabled=True)
+    assert [m.entry_id for m in service.match_bytes(mirrored)] == [ids[1]]
+    service.remove(ids[1])
+    assert service.match_bytes(mirrored) == []
+    assert service.index_size == 2
+    with pytest.raises(EntryNotFound):
+        service.remove(ids[1])
+
+
+def test_featureless_images_never_match_by_pdq(service: BankService) -> None:
+    flat = Image.new("RGB", (W, H), (128, 128, 128))
+    service.add_image(png(flat), bank="stolen")
+    other_flat = Image.new("RGB", (W, H), (40, 200, 90))
+    # PDQ of quality < 50 is not used; pHash of two flat images is 0 apart, so that is what hits.
+    assert [m.kind for m in service.match_bytes(png(other_flat))] == ["phash"]
+
+
+def test_replicas_follow_changes(engine: Engine, service: BankService) -> None:
+    replica = BankService(engine)
+    first = service.add_image(png(scene(5, W, H)), bank="stolen").entry.id
+    query = jpeg(ImageOps.mirror(scene(5, W, H)))
+    assert replica.match_bytes(query) == []  # not polled yet
+    assert replica.refresh_if_changed() is True
+    assert [m.entry_id for m in replica.match_bytes(query)] == [first]
+    assert replica.refresh_if_changed() is False
+    service.remove(first)
+    # Matches of entries removed elsewhere are dropped even before the replica polls.
+    assert replica.match_bytes(query) == []
+    assert replica.refresh_if_changed() is True
+    assert replica.index_size == 0 and replica.version == service.version
+
+
+def test_add_image_is_idempotent_and_reports_it(service: BankService) -> None:
+    data = png(scene(6, W, H))
+    first = service.add_image(data, bank="stolen", seller_id="S9")
+    again = service.add_image(data, bank="stolen", seller_id="S9")
+    assert first.created and not again.created and first.entry.id == again.entry.id
+    assert service.index_size == 1
+    assert [e.id for e in service.list_entries("stolen")] == [first.entry.id]
