@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=4.0, help="unmeasured seconds first")
     parser.add_argument("--baseline-images", type=int, default=48)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="inference threads of the service and the baseline (0: library defaults)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON summary line")
 
 
@@ -52,12 +58,14 @@ class Summary:
     requests: int
     images_ok: int
     images_failed: int
+    service_cpu_ms_per_image: float
     baseline_images_per_s: float
     ratio: float
     backend: str
     model: str
     batch: int
     concurrency: int
+    threads: int
     load_average: str
 
 
@@ -75,15 +83,15 @@ def run(args: argparse.Namespace) -> int:
             base = f"http://127.0.0.1:{service_port}"
             backend = _wait_ready(base, procs[-1], tmp)
             urls = [f"http://127.0.0.1:{image_port}/{name}" for name in urls]
-            latencies, ok, failed = _drive(base, urls, args)
+            load = _drive(base, urls, args, procs[-1].pid)
             _stop(procs.pop())  # the baseline gets the CPU to itself
-            baseline = _baseline(model, urls[: args.baseline_images])
+            baseline = _baseline(model, urls[: args.baseline_images], args.threads)
         except RuntimeError as exc:
             return die(str(exc))
         finally:
             for proc in procs:
                 _stop(proc)
-    summary = _summarise(latencies, ok, failed, baseline, backend, model_note, args)
+    summary = _summarise(load, baseline, backend, model_note, args)
     _print(summary, args.json)
     return 0
 
@@ -155,6 +163,8 @@ def _service(
         "--data-dir", str(tmp / "data"),
     ]  # fmt: skip
     env = {**os.environ, "KARUNG_ADMIN_KEY": ADMIN_KEY, "KARUNG_LOG_LEVEL": "WARNING"}
+    if args.threads:
+        env["KARUNG_INFERENCE_THREADS"] = str(args.threads)
     log = (tmp / "service.log").open("wb")
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -180,27 +190,42 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], tmp: Path) -> str:
     raise RuntimeError("the service did not load its model within 180 s")
 
 
-def _drive(base: str, urls: list[str], args: argparse.Namespace) -> tuple[list[float], int, int]:
+@dataclass
+class _LoadResult:
+    latencies: list[float] = field(default_factory=list)
+    ok: int = 0
+    failed: int = 0
+    service_cpu_s: float = float("nan")  # CPU the service process used while measured
+
+
+def _drive(base: str, urls: list[str], args: argparse.Namespace, service_pid: int) -> _LoadResult:
     """Post batches from ``--concurrency`` clients; return latencies and item counts."""
     import asyncio
 
-    return asyncio.run(_load(base, urls, args))
+    return asyncio.run(_load(base, urls, args, service_pid))
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _load(
-    base: str, urls: list[str], args: argparse.Namespace
-) -> tuple[list[float], int, int]:
+    base: str, urls: list[str], args: argparse.Namespace, service_pid: int
+) -> _LoadResult:
     import asyncio
 
     import httpx
     from tqdm import tqdm
 
-    latencies: list[float] = []
-    counts = {"ok": 0, "failed": 0}
+    result = _LoadResult()
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     start = time.monotonic()
     measure_from, stop_at = start + args.warmup, start + args.warmup + args.duration
-    bar = tqdm(total=round(args.warmup + args.duration), desc="load", unit="s", leave=False)
 
     async def client(worker: int) -> None:
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
@@ -211,31 +236,38 @@ async def _load(
                 t0 = time.monotonic()
                 body = (await http.post("/v1/score", json={"items": batch})).json()
                 if t0 >= measure_from and time.monotonic() <= stop_at:
-                    latencies.append(time.monotonic() - t0)
+                    result.latencies.append(time.monotonic() - t0)
                     ok = sum(1 for item in body.get("items", []) if item["status"] == "ok")
-                    counts["ok"] += ok
-                    counts["failed"] += args.batch - ok
+                    result.ok += ok
+                    result.failed += args.batch - ok
 
-    async def ticker() -> None:
-        while time.monotonic() < stop_at:
-            await asyncio.sleep(1)
-            bar.update(1)
+    async def clock() -> None:
+        with tqdm(total=round(args.warmup + args.duration), desc="load", unit="s") as bar:
+            await asyncio.sleep(args.warmup)
+            bar.update(round(args.warmup))
+            cpu_start = _process_cpu_seconds(service_pid)
+            while time.monotonic() < stop_at:
+                await asyncio.sleep(min(1.0, max(0.0, stop_at - time.monotonic())))
+                bar.update(1)
+            result.service_cpu_s = _process_cpu_seconds(service_pid) - cpu_start
 
-    await asyncio.gather(ticker(), *(client(w) for w in range(args.concurrency)))
-    bar.close()
-    return latencies, counts["ok"], counts["failed"]
+    await asyncio.gather(clock(), *(client(w) for w in range(args.concurrency)))
+    return result
 
 
-def _baseline(model: Path, urls: list[str]) -> float:
+def _baseline(model: Path, urls: list[str], threads: int) -> float:
     """Naive images/s: fetch, PIL full decode, torch eager fp32, one image at a time."""
     import io
     import urllib.request
 
+    import torch
     from PIL import Image
 
     from karung.vision.checkpoint import Checkpoint
     from karung.vision.classifier import Classifier
 
+    if threads:
+        torch.set_num_threads(threads)  # the same thread budget as the service
     clf = Classifier(Checkpoint.load(model))  # TorchBackend, eager fp32
     clf.predict_proba([Image.new("RGB", (64, 64))])  # one warm-up pass
     started = time.perf_counter()
@@ -258,31 +290,28 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _summarise(
-    latencies: list[float],
-    ok: int,
-    failed: int,
-    baseline: float,
-    backend: str,
-    model: str,
-    args: argparse.Namespace,
+    load: _LoadResult, baseline: float, backend: str, model: str, args: argparse.Namespace
 ) -> Summary:
     import numpy as np
 
-    lat = np.asarray(latencies or [float("nan")]) * 1000
-    rate = ok / args.duration
+    lat = np.asarray(load.latencies or [float("nan")]) * 1000
+    rate = load.ok / args.duration
+    cpu_ms = load.service_cpu_s * 1000 / load.ok if load.ok else float("nan")
     return Summary(
         images_per_s=round(rate, 1),
         p50_ms=round(float(np.percentile(lat, 50)), 1),
         p99_ms=round(float(np.percentile(lat, 99)), 1),
-        requests=len(latencies),
-        images_ok=ok,
-        images_failed=failed,
+        requests=len(load.latencies),
+        images_ok=load.ok,
+        images_failed=load.failed,
+        service_cpu_ms_per_image=round(cpu_ms, 2),
         baseline_images_per_s=round(baseline, 1),
         ratio=round(rate / baseline, 2) if baseline else float("nan"),
         backend=backend,
         model=model,
         batch=args.batch,
         concurrency=args.concurrency,
+        threads=args.threads,
         load_average=" ".join(f"{x:.2f}" for x in os.getloadavg()),
     )
 
@@ -297,10 +326,14 @@ def _print(summary: Summary, as_json: bool) -> None:
                     f"{summary.batch} URLs, {summary.concurrency} in flight"),
         ("requests", f"{summary.requests} ({summary.images_ok} images ok, "
                      f"{summary.images_failed} failed)"),
+        ("cpu", f"{summary.service_cpu_ms_per_image} ms of service CPU per image "
+                f"(all threads; 2 dedicated cores would give ~"
+                f"{2000 / summary.service_cpu_ms_per_image:.0f} images/s)"),
         ("baseline", f"{summary.baseline_images_per_s} images/s (PIL full decode + torch fp32, "
                      "one at a time)"),
         ("ratio", f"{summary.ratio}x the naive baseline"),
         ("model", summary.model),
+        ("threads", summary.threads or "library defaults"),
         ("load avg", summary.load_average),
     ]  # fmt: skip
     for name, value in rows:

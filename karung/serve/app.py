@@ -73,7 +73,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(_bootstrap_admin_key, sessions, settings)
     app.state.auth = Authenticator(sessions, settings.auth_cache_seconds)
     app.state.bank = await asyncio.to_thread(_open_bank, engine, settings)
-    models = ModelHolder(settings.model, settings.backend)
+    # Half the cores for the model, the rest for fetching, decoding and hashing beside it.
+    threads = settings.inference_threads or max(1, (os.cpu_count() or 2) // 2)
+    models = ModelHolder(settings.model, settings.backend, threads)
     await asyncio.to_thread(models.try_load)
     app.state.models = models
     _track(app)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from karung.vision.checkpoint import ONNX_FILE, Checkpoint, resolve_checkpoint_path
 from karung.vision.classifier import Classifier
 
 log = logging.getLogger("karung.serve.runtime")
@@ -40,9 +41,10 @@ class ModelHolder:
         backend: ``auto`` (int8 ONNX when exported, else torch), ``torch`` or ``onnx``.
     """
 
-    def __init__(self, path: Path, backend: str = "auto") -> None:
+    def __init__(self, path: Path, backend: str = "auto", threads: int = 0) -> None:
         self.path = Path(path)
         self.backend = backend
+        self.threads = threads
         self.current: Classifier | None = None
         self.info: ModelInfo | None = None
         self.error: str | None = None
@@ -63,7 +65,7 @@ class ModelHolder:
         path = Path(path) if path is not None else self.path
         backend = backend or self.backend
         with self._swap_lock:  # one load at a time; readers never wait for it
-            classifier = Classifier.from_path(path, backend=backend)
+            classifier = build_classifier(path, backend, self.threads)
             info = describe(classifier, path)
             self.current, self.info, self.error = classifier, info, None
             self.path, self.backend = path, backend
@@ -79,6 +81,30 @@ class ModelHolder:
         except Exception as exc:  # a broken model must not stop the bank API from serving
             self.error = f"{type(exc).__name__}: {exc}"
             log.warning("no model loaded: %s", self.error)
+
+
+def build_classifier(path: Path, backend: str, threads: int = 0) -> Classifier:
+    """Load a checkpoint on the fastest verified backend (as ``Classifier.from_path``).
+
+    ``auto`` picks the int8 ONNX file when ``karung export`` wrote one next to the checkpoint
+    (export only installs it after its parity check), else eager torch. ``threads`` > 0 caps the
+    backend's intra-op threads: on a small machine shared with decode threads, fewer inference
+    threads avoid spin-waiting on oversubscribed cores.
+    """
+    if backend not in ("auto", "torch", "onnx"):
+        raise ValueError(f"unknown backend {backend!r} (torch, onnx or auto)")
+    ckpt_path = resolve_checkpoint_path(path)
+    onnx_path = ckpt_path.parent / ONNX_FILE
+    if backend == "onnx" or (backend == "auto" and onnx_path.is_file()):
+        from karung.vision.onnx_backend import OnnxBackend
+
+        checkpoint = Checkpoint.load(ckpt_path)
+        return Classifier(checkpoint, OnnxBackend(onnx_path, threads=threads or None))
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)  # process-wide: the service runs one model at a time
+    return Classifier.from_path(ckpt_path, backend="torch")
 
 
 def describe(classifier: Classifier, path: Path) -> ModelInfo:

@@ -59,7 +59,10 @@ class Settings(BaseSettings):
     decode_workers: int = Field(
         default=0, ge=0, description="decode/hash threads (0: one per core)"
     )
-    batch_max_size: int = Field(default=64, ge=1, description="images per micro-batch")
+    batch_max_size: int = Field(default=8, ge=1, le=256, description="images per forward pass")
+    inference_threads: int = Field(
+        default=0, ge=0, description="intra-op threads of the model (0: half the cores)"
+    )
     batch_max_wait_ms: float = Field(default=4.0, ge=0, description="how long a micro-batch waits")
     block_threshold: float | None = Field(
         default=None, ge=0, le=1, description="override the model's"
