@@ -52,7 +52,7 @@ RENDERERS: Final[dict[str, Callable[[Ctx, int], Content]]] = {
 
 def sprite_side(sc: Scene) -> int:
     """Draw objects at about their final size: small ones cost less and look as sharp."""
-    return int(np.clip(max(sc.width, sc.height) * sc.scale * 1.15, 96, MAX_SPRITE))
+    return int(np.clip(max(sc.width, sc.height) * sc.scale, 96, MAX_SPRITE))
 
 
 def label_of(index: int) -> str:

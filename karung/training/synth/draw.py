@@ -65,7 +65,9 @@ def over(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
 def premultiply(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """A sprite from straight colour ``rgb`` (``H x W x 3``) and ``alpha`` (``H x W``)."""
     a = alpha.astype(np.float32)
-    return np.dstack([rgb.astype(np.float32) * chan(a), a])
+    out = cv2.cvtColor(rgb.astype(np.float32) * chan(a), cv2.COLOR_RGB2RGBA)
+    out[..., 3] = a
+    return out
 
 
 def opaque(rgb: np.ndarray) -> np.ndarray:
@@ -245,7 +247,12 @@ def view_warp(sprite: np.ndarray, yaw: float, pitch: float, depth: float = 0.3) 
     return cv2.warpPerspective(sprite, m, (out_w, int(np.ceil(nh)) + 1), flags=cv2.INTER_LINEAR)
 
 
-def cutout_sprite(rgba: np.ndarray) -> np.ndarray:
-    """A premultiplied float sprite from a uint8 straight-alpha cut-out."""
-    a = rgba[..., 3].astype(np.float32) / 255.0
-    return premultiply(rgba[..., :3], a)
+def cutout_sprite(rgba: np.ndarray, long_side: int | None = None) -> np.ndarray:
+    """A float sprite from a uint8 premultiplied cut-out, resized first (cheaper) if asked."""
+    if long_side is not None:
+        h, w = rgba.shape[:2]
+        s = long_side / max(h, w)
+        rgba = resize(rgba, round(w * s), round(h * s))
+    sprite = rgba.astype(np.float32)
+    sprite[..., 3] *= np.float32(1.0 / 255.0)
+    return sprite

@@ -68,9 +68,7 @@ def flat_lay(ctx: Ctx, n: int, long_side: int) -> np.ndarray:
     unit = long_side if n == 1 else int(long_side / (0.8 * n))
     canvas = new_sprite(int(unit * 1.4), int(unit * (n * 0.85 + 0.6)))
     for i in range(n):
-        piece = fit_long_side(
-            cutout_sprite(ctx.pick.cutout().rgba), int(unit * rng.uniform(0.8, 1.0))
-        )
+        piece = cutout_sprite(ctx.pick.cutout().rgba, int(unit * rng.uniform(0.8, 1.0)))
         piece = rotate_sprite(piece, float(rng.normal(0, 8)))
         over(
             canvas,
@@ -139,9 +137,7 @@ def rack(ctx: Ctx, n: int, long_side: int) -> np.ndarray:
         canvas[bar_y:, x : x + thick] = (grey, grey, grey, 1.0)
     canvas[bar_y : bar_y + thick, :] = (grey, grey, grey, 1.0)
     for i in range(n):
-        piece = fit_long_side(
-            cutout_sprite(ctx.pick.cutout(fabric=True).rgba), int(item * rng.uniform(0.9, 1.15))
-        )
+        piece = cutout_sprite(ctx.pick.cutout(fabric=True).rgba, int(item * rng.uniform(0.9, 1.15)))
         x = int(item * (0.35 + i * 0.55) + rng.uniform(-3, 3))
         cx = x + piece.shape[1] // 2
         wire = _hanger(h, w, cx, bar_y, int(piece.shape[1] * 0.7), max(1, thick // 2))

@@ -116,7 +116,7 @@ def render_boxes(
         quad = ((face.quad - lo) * scale + 2).astype(np.float32)
         edges = np.linalg.norm(np.roll(quad, -1, axis=0) - quad, axis=1)
         ratio = face.dims[1] / max(face.dims[0], 1e-9)
-        tw = int(np.clip(max(edges[0], edges[2]) * 1.2, 4, 512))
+        tw = int(np.clip(max(edges[0], edges[2]), 4, 512))
         th = int(np.clip(tw * ratio, 4, 768))
         tex = texture(face.box, face.name, tw, th)
         shade = light[face.name] * (0.8 + 0.2 * face.facing)

@@ -13,7 +13,7 @@ import numpy as np
 
 from karung.training.synth.draw import height_shading
 from karung.training.synth.noise import fractal_noise, grain
-from karung.training.synth.segment import Cutout
+from karung.training.synth.segment import Cutout, premultiplied_u8
 from karung.training.synth.textures import FLAT
 
 Rng = np.random.Generator
@@ -136,7 +136,7 @@ def procedural_cutout(rng: Rng, key: str, side: int = 200) -> Cutout:
     rgb = fabric_pattern(rng, h, w) * shade[..., None]
     if name in ("T-Shirt", "Longsleeve", "Dress"):
         cv2.ellipse(rgb, (w // 2, int(h * 0.07)), (w // 10, h // 25), 0, 0, 360, (40, 40, 40), -1)
-    rgba = np.dstack([np.clip(rgb, 0, 255), mask * 255]).astype(np.uint8)
+    rgba = premultiplied_u8(np.clip(rgb, 0, 255), mask)
     backdrop = FLAT[list(FLAT)[int(rng.integers(len(FLAT)))]](rng, 96, 128)
     return Cutout(
         rgba=rgba,

@@ -252,8 +252,7 @@ def clothes_heap(ctx: Ctx, h: int, w: int, n: int) -> np.ndarray:
     heap = new_sprite(h, w)
     for _ in range(n):
         cut = ctx.pick.cutout(fabric=True)
-        piece = cutout_sprite(cut.rgba)
-        piece = fit_long_side(piece, int(max(h, w) * rng.uniform(0.35, 0.7)))
+        piece = cutout_sprite(cut.rgba, int(max(h, w) * rng.uniform(0.35, 0.7)))
         piece = rotate_sprite(piece, float(rng.uniform(0, 360)))
         piece[..., :3] *= np.float32(rng.uniform(0.7, 1.05))
         ph, pw = piece.shape[:2]

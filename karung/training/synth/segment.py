@@ -32,12 +32,21 @@ class CutoutError(SynthError):
 class Cutout:
     """A garment ready for compositing; arrays are uint8 and read-only by convention."""
 
-    rgba: np.ndarray  # garment on transparent, cropped to its bounding box
+    rgba: np.ndarray  # garment on transparent, PREMULTIPLIED, cropped to its bounding box
     fabric: np.ndarray  # an RGB swatch from inside the garment (strata, crumpled clothes)
     backdrop: np.ndarray | None  # an RGB crop of the photo with no garment in view
     source_id: str
     sender_id: str
     category: str
+
+
+def premultiplied_u8(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """uint8 RGBA with colour premultiplied by ``mask`` (so it can be resized as is)."""
+    a = np.clip(mask, 0.0, 1.0).astype(np.float32)
+    rgb_p = rgb.astype(np.float32) * cv2.cvtColor(a, cv2.COLOR_GRAY2RGB)
+    out = cv2.cvtColor(np.clip(rgb_p + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2RGBA)
+    out[..., 3] = np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def garment_mask(rgb: np.ndarray) -> np.ndarray:
@@ -122,8 +131,7 @@ def cut_photo(photo: SourcePhoto) -> Cutout:
         raise CutoutError(f"{photo.image_id}: garment mask covers {cover:.0%} of the photo")
     ys, xs = np.nonzero(mask > 0.5)
     box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-    alpha = (mask * 255).astype(np.uint8)[..., None]
-    rgba = np.concatenate([rgb, alpha], axis=2)[box[1] : box[3], box[0] : box[2]]
+    rgba = premultiplied_u8(rgb, mask)[box[1] : box[3], box[0] : box[2]]
     return Cutout(
         rgba=np.ascontiguousarray(rgba),
         fabric=fabric_swatch(rgb, mask),
