@@ -29,6 +29,7 @@ from karung.serve.bank.service import BankService
 from karung.serve.batcher import MicroBatcher
 from karung.serve.db import make_engine, migrate, session_factory
 from karung.serve.fetch import Fetcher, FetchLimits, Resolver
+from karung.serve.limits import BodyLimitMiddleware
 from karung.serve.logs import RequestContextMiddleware
 from karung.serve.metrics import Metrics
 from karung.serve.review import setup as review_setup
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     app.state.metrics = metrics
     app.state.resolver = resolver
     app.state.bank = None
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # Added last, so outermost: even a 413 from the body limit gets a request id and a log line.
     app.add_middleware(RequestContextMiddleware, observer=metrics.observe_request)
     errors.install(app)
     for module in (score, bank, sellers, admin, ops):

@@ -54,7 +54,8 @@ class Settings(BaseSettings):
 
     # Scoring.
     max_items: int = Field(default=64, ge=1, le=1024, description="items per /v1/score request")
-    max_upload_bytes: int = Field(default=20 * MB, gt=0)
+    max_upload_bytes: int = Field(default=20 * MB, gt=0, description="one uploaded image")
+    max_request_bytes: int = Field(default=100 * MB, gt=0, description="one request body")
     max_pixels: int = Field(default=50_000_000, gt=0)
     decode_workers: int = Field(
         default=0, ge=0, description="decode/hash threads (0: one per core)"

@@ -354,3 +354,23 @@ def test_qc_samples_of_allow_and_block(make_service: Any) -> None:
     rows = {r.id: r for r in review_rows(service)}
     assert rows[allowed["items"][0]["review_item_id"]].reason == "qc_allow"
     assert rows[blocked["items"][0]["review_item_id"]].reason == "qc_block"
+
+
+def test_request_body_cap(make_service: Any) -> None:
+    service = make_service(max_request_bytes=4096)
+    big = {"items": [{"image_base64": b64(jpeg(1, 200, 150))}]}
+    small = {"items": [{"image_base64": b64(jpeg(1, 16, 16))}]}
+
+    def chunks() -> Any:
+        for _ in range(10):
+            yield b" " * 1000  # streamed without Content-Length
+
+    with service.client() as client:
+        declared = client.post("/v1/score", json=big)
+        assert declared.status_code == 413 and declared.json()["error"]["code"] == "too_large"
+        assert declared.headers["x-request-id"]
+        streamed = client.post(
+            "/v1/score", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert streamed.status_code == 413
+        assert client.post("/v1/score", json=small).status_code == 200
