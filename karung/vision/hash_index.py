@@ -170,6 +170,12 @@ class LinearIndex:
         keep = dists <= r
         return _sorted_hits(self._ids[keep], dists[keep])
 
+    def get(self, id_: int) -> np.ndarray | None:
+        """The words stored under ``id_``, or None."""
+        self._consolidate()
+        where = np.flatnonzero(self._ids == id_)
+        return self._words[where[0]].copy() if where.size else None
+
     def ids_array(self) -> np.ndarray:
         """Every stored id (unordered)."""
         self._consolidate()
@@ -260,6 +266,13 @@ class MultiIndexHashing:
                 ids = np.concatenate([ids, np.array([h[0] for h in extra], dtype=np.int64)])
                 dists = np.concatenate([dists, np.array([h[1] for h in extra], dtype=np.int64)])
         return _sorted_hits(ids, dists)
+
+    def get(self, id_: int) -> np.ndarray | None:
+        """The words stored under ``id_``, or None."""
+        pos = self._base_positions(np.array([id_], dtype=np.int64))
+        if pos.size:
+            return self._words[pos[0]].copy()
+        return self._pending.get(id_)
 
     def nbytes(self) -> int:
         """Bytes held by the arrays (tables, words, ids, tombstones, pending buffer)."""

@@ -14,8 +14,9 @@ from sqlalchemy import Engine
 from karung.cli.bench_hashes import TRANSFORMS
 from karung.serve.bank.errors import EntryNotFound
 from karung.serve.bank.service import BankService
+from karung.serve.bank.store import NewEntry
 from karung.vision.errors import UnsupportedFormat
-from karung.vision.hashing import MalformedHash
+from karung.vision.hashing import HashValue, ImageHashes, MalformedHash, compute_hashes
 
 W, H = 400, 300
 
@@ -161,3 +162,41 @@ def test_add_image_is_idempotent_and_reports_it(service: BankService) -> None:
     assert first.created and not again.created and first.entry.id == again.entry.id
     assert service.index_size == 1
     assert [e.id for e in service.list_entries("stolen")] == [first.entry.id]
+
+
+def flipped(value: HashValue, bits: int) -> HashValue:
+    """``value`` with its first ``bits`` bits flipped (distance exactly ``bits``)."""
+    number = int.from_bytes(value.bits, "big") ^ (((1 << bits) - 1) << (value.nbits - bits))
+    return HashValue(value.kind, number.to_bytes(len(value.bits), "big"))
+
+
+def query(pdq: HashValue, phash: HashValue, quality: int = 100) -> ImageHashes:
+    return ImageHashes(pdq=pdq, pdq_quality=quality, pdq_dihedral=(pdq,) * 8, phash=phash)
+
+
+def test_phash_hits_need_pdq_to_agree(service: BankService) -> None:
+    """A look-alike photo (pHash close, PDQ far) is not a match; an edited copy (both close) is."""
+    stored = compute_hashes(scene(0, W, H))
+    with_pdq = service.store.add([NewEntry.from_hashes("stolen", None, stored)])[0].entry.id
+    service.refresh_if_changed()
+    phash_near = flipped(stored.phash, 8)
+    assert service.match_hashes(query(flipped(stored.pdq, 120), phash_near)) == []
+    [hit] = service.match_hashes(query(flipped(stored.pdq, 50), phash_near))
+    assert (hit.entry_id, hit.kind, hit.distance) == (with_pdq, "phash", 8)
+    [hit] = service.match_hashes(query(flipped(stored.pdq, 20), phash_near))
+    assert (hit.kind, hit.distance) == ("pdq", 20)
+    # A query without usable PDQ: pHash alone must be within half the threshold.
+    assert service.match_hashes(query(stored.pdq, phash_near, quality=10)) == []
+    [hit] = service.match_hashes(query(stored.pdq, flipped(stored.phash, 5), quality=10))
+    assert (hit.kind, hit.distance) == ("phash", 5)
+
+
+def test_entries_without_pdq_match_by_close_phash_only(service: BankService) -> None:
+    stored = compute_hashes(scene(1, W, H))
+    service.store.add([NewEntry("shared", None, phash=stored.phash)])
+    service.refresh_if_changed()
+    assert service.match_hashes(query(stored.pdq, flipped(stored.phash, 7))) == []
+    assert [m.kind for m in service.match_hashes(query(stored.pdq, flipped(stored.phash, 4)))] == [
+        "phash"
+    ]
+    assert [m.distance for m in service.lookup_hash("phash", stored.phash.hex())] == [0]

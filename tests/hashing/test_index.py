@@ -102,6 +102,10 @@ def test_removed_pending_entries_are_gone() -> None:
     index.remove(2)
     assert index.search(np.array([6], dtype=np.uint64), 0) == []
     assert index.search(np.array([5], dtype=np.uint64), 0) == [(1, 0)]
+    assert index.get(1) is not None and int(index.get(1)[0]) == 5  # type: ignore[index]
+    assert index.get(2) is None
+    built = MultiIndexHashing.build([7], np.array([[9]], dtype=np.uint64), 64)
+    assert int(built.get(7)[0]) == 9 and built.get(8) is None  # type: ignore[index]
 
 
 def test_hash_values_can_be_queried_directly() -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from karung.serve.bank.matcher import PHASH_PDQ_GUARD
 from karung.serve.bank.store import BankInfo, Entry, MatchEvent
 from karung.vision.hash_index import MultiIndexHashing, words_of
 from karung.vision.hashing import MIN_PDQ_QUALITY, HashValue
@@ -143,9 +144,20 @@ def _hash_pairs(
             j = other // 2
             limit = min(radius, thresholds.get(entries[j].bank, (31, 10))[slot])
             pair = (min(i, j), max(i, j))
-            if i != j and distance <= limit and distance < pairs.get(pair, nbits + 1):
+            if i == j or distance > limit or distance >= pairs.get(pair, nbits + 1):
+                continue
+            if kind == "pdq" or _pdq_agrees(entries[i], entries[j], distance, limit):
                 pairs[pair] = distance
     return pairs
+
+
+def _pdq_agrees(a: Entry, b: Entry, distance: int, limit: int) -> bool:
+    """The matcher's PDQ guard of a pHash hit (:data:`PHASH_PDQ_GUARD`), between two entries."""
+    mine = [h for h in _hashes_of(a, "pdq") if h is not None]
+    theirs = [h for h in _hashes_of(b, "pdq") if h is not None]
+    if not mine or not theirs:
+        return distance <= limit // 2
+    return min(x.distance(y) for x in mine for y in theirs) <= PHASH_PDQ_GUARD
 
 
 def _hashes_of(entry: Entry, kind: str) -> tuple[HashValue | None, HashValue | None]:
