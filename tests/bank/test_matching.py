@@ -200,3 +200,28 @@ def test_entries_without_pdq_match_by_close_phash_only(service: BankService) -> 
         "phash"
     ]
     assert [m.distance for m in service.lookup_hash("phash", stored.phash.hex())] == [0]
+
+
+def test_review_hooks_inside_caller_sessions(service: BankService) -> None:
+    img = scene(7, W, H)
+    confirm = {
+        "bank": "confirmed",
+        "sha256": "f" * 64,
+        "listing_id": "L7",
+        "seller_id": "S7",
+        "note": "review item 1",
+    }
+    with service.store.sessions() as session:
+        ids = service.add_confirmed(session, img, **confirm)  # type: ignore[arg-type]
+        session.commit()
+    assert service.refresh_if_changed() is True
+    assert [m.entry_id for m in service.match(img)] == ids
+    with service.store.sessions() as session:  # confirmed twice: same entry, nothing new
+        assert service.add_confirmed(session, img, **confirm) == ids  # type: ignore[arg-type]
+        session.commit()
+    service.refresh_if_changed()  # a version bump without changes must not trip the replica
+    with service.store.sessions() as session:
+        assert service.remove_entries(session, "confirmed", ids) == 1
+        session.commit()
+    assert service.refresh_if_changed() is True
+    assert service.match(img) == [] and service.index_size == 0

@@ -353,7 +353,7 @@ class Matcher:
             for change in removed:
                 state.remove(int(change.entry_id or 0), change.bank)
             state.add_rows(rows)
-            state.version = max(version, max(c.version for c in changes))
+            state.version = max([version, *(c.version for c in changes)])
 
 
 def _pdq_agrees(
