@@ -65,7 +65,7 @@ def test_real_val_manifest(tmp_path: Path, fake_source: Path) -> None:
     for r in rows:
         assert Path(r["file"]).is_absolute() and Path(r["file"]).is_file()
         assert (r["label"], r["split"]) == ("garment", "val")
-        assert sender_split(r["sender_ids"]) == "val"
+        assert r["sender_id"] == r["sender_ids"] and sender_split(r["sender_id"]) == "val"
         assert r["category"] not in ("Not sure", "Skip", "Other")
 
 

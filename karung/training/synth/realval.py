@@ -10,7 +10,9 @@ from typing import Final
 from karung.training.splits import sender_split
 from karung.training.synth.sources import read_source
 
-COLUMNS: Final = ("file", "label", "split", "source_ids", "sender_ids", "category")
+# sender_id is what the trainer's manifest reader groups by; source_ids/sender_ids match the
+# synthetic manifest.
+COLUMNS: Final = ("file", "label", "split", "sender_id", "source_ids", "sender_ids", "category")
 
 
 def write_real_val_manifest(source: Path, path: Path, val_fraction: float) -> int:
@@ -34,7 +36,15 @@ def write_real_val_manifest(source: Path, path: Path, val_fraction: float) -> in
         writer.writerow(COLUMNS)
         for p in photos:
             writer.writerow(
-                [str(p.path.resolve()), "garment", "val", p.image_id, p.sender_id, p.category]
+                [
+                    str(p.path.resolve()),
+                    "garment",
+                    "val",
+                    p.sender_id,
+                    p.image_id,
+                    p.sender_id,
+                    p.category,
+                ]
             )
     os.replace(tmp, path)
     return len(photos)
