@@ -11,6 +11,7 @@ BENCHES: Final = {
     "hashes": "hash robustness: recall per transform and false-match rate",
     "index": "Hamming range index: build time, memory and query latency vs brute force",
     "inference": "images/s of torch eager fp32 vs ONNX Runtime fp32/int8",
+    "synth": "images/s of karung synth (serial baseline vs all cores, CPU per image)",
     "serve": "end-to-end service throughput and latency on loopback",
 }
 
