@@ -42,8 +42,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        default=0,
-        help="inference threads of the service and the baseline (0: library defaults)",
+        default=max(1, (os.cpu_count() or 2) // 2),
+        help="inference threads of the service and of the baseline (default: half the cores, "
+        "the service's own default)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON summary line")
 
