@@ -218,8 +218,11 @@ class Scorer:
         self, base: dict[str, Any], exc: Exception, timings: dict[str, float], started: float
     ) -> _Outcome:
         err = item_error(exc)
+        extra = {"index": base["index"], "code": err["code"], "listing_id": base["listing_id"]}
         if err["code"] == "internal_error":
-            log.error("item %s failed", base["index"], exc_info=exc)
+            log.error("item %s failed", base["index"], exc_info=exc, extra=extra)
+        else:  # the client's problem, not ours: info, with the code and no URL or bytes
+            log.info("item %s failed: %s", base["index"], err["code"], extra=extra)
         if isinstance(exc, FetchError):
             self.metrics.fetch_errors.labels(err["code"]).inc()
         self.metrics.item_errors.labels(err["code"]).inc()

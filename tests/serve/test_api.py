@@ -84,8 +84,9 @@ def test_auth_and_scopes(service: LiveService) -> None:
 
 
 def test_batch_keeps_order_and_isolates_bad_items(
-    service: LiveService, image_server: ImageServer
+    service: LiveService, image_server: ImageServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="karung.serve.scoring")
     items = [
         {"url": image_server.url("/img/1.jpg"), "listing_id": "L1", "seller_id": "S1"},
         {"url": image_server.url("/corrupt.jpg")},
@@ -128,6 +129,8 @@ def test_batch_keeps_order_and_isolates_bad_items(
     assert first["model_version"] == body["model_version"]
     assert {"fetch_ms", "decode_ms", "infer_ms", "total_ms"} <= set(first["timings_ms"])
     assert body["items"][11]["category"] == "fashion"
+    logged = {getattr(r, "code", None) for r in caplog.records if r.name == "karung.serve.scoring"}
+    assert {"corrupt_image", "too_large", "fetch_timeout"} <= logged  # errors are logged
 
 
 @pytest.mark.parametrize(
