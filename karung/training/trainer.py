@@ -1,0 +1,308 @@
+"""``karung train``'s engine: two-stage fine-tuning, early stopping, resume, calibration.
+
+A run directory holds ``config.json`` (resolved configuration), ``history.jsonl`` (one metrics
+line per epoch), ``state.pt`` (everything ``--resume`` needs), ``best_weights.pt`` and, when
+training ends, ``model.pt`` (the calibrated checkpoint) and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from karung.training.augment import EvalTransform, train_transform
+from karung.training.config import TrainConfig
+from karung.training.data import Sample, label_counts, load_samples, select
+from karung.training.errors import DatasetError, ResumeError
+from karung.training.loader import ImageDataset, balanced_sampler, make_loader
+from karung.training.loop import EpochStats, cosine_with_warmup, score_batches, train_one_epoch
+from karung.training.precision import choose_precision
+from karung.training.stages import Stage, freeze_for, plan_stages
+from karung.training.validation import epoch_metrics, finalize, val_subset
+from karung.vision.model import build_model
+from karung.vision.preprocess import Preprocessing
+
+STATE_FILE: Final = "state.pt"
+BEST_FILE: Final = "best_weights.pt"
+HISTORY_FILE: Final = "history.jsonl"
+
+
+@dataclass
+class RunState:
+    """Progress of a run, saved after every epoch so ``--resume`` can continue it."""
+
+    stage_index: int = 0
+    epoch_in_stage: int = 0
+    global_epoch: int = 0
+    best: tuple[float, float] = (float("-inf"), float("inf"))
+    best_epoch: int = -1
+    stale_epochs: int = 0
+    seconds: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where the trained checkpoint is and how it did on validation."""
+
+    checkpoint: Path
+    metrics: dict[str, Any]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (the samplers get their own per-epoch seeds)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _split_samples(cfg: TrainConfig) -> tuple[list[Sample], list[Sample]]:
+    samples = load_samples(cfg.data, cfg.labels, cfg.val_fraction)
+    train, val = select(samples, "train"), select(samples, "val")
+    if not train:
+        raise DatasetError("no training images (every row is in val or test)")
+    if not val:
+        raise DatasetError("no validation images: add a split column or raise --val-fraction")
+    missing = [n for n, c in label_counts(train, cfg.labels).items() if c == 0]
+    if len(missing) == len(cfg.labels) - 1:
+        raise DatasetError(f"training data has a single label; missing {missing}")
+    return train, val
+
+
+def improves(candidate: tuple[float, float], best: tuple[float, float]) -> bool:
+    """Model selection: higher risk ROC AUC wins; within 1e-4 of it, lower validation loss.
+
+    AUC saturates near 1.0 on easy validation sets, where the loss still separates models; a
+    ``nan`` AUC (validation without a risky or a safe class) falls back to the loss alone.
+    """
+    auc, loss = candidate
+    best_auc, best_loss = best
+    if math.isnan(auc):
+        return loss < best_loss
+    if auc > best_auc + 1e-4:
+        return True
+    return auc >= best_auc - 1e-4 and loss < best_loss
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Run (or resume) the whole recipe and return the calibrated checkpoint's path."""
+    torch.set_num_threads(cfg.intra_op_threads)
+    seed_everything(cfg.seed)
+    train_s, val_s = _split_samples(cfg)
+    prep = Preprocessing(input_size=cfg.input_size)
+    model = build_model(len(cfg.labels), pretrained=cfg.pretrained)
+    stages = plan_stages(cfg)
+    state = _load_state(cfg, model) if cfg.resume else RunState()
+    precision = choose_precision(cfg.precision, model, prep.input_size, stages[-1].frozen_blocks)
+    counts = {"train": label_counts(train_s, cfg.labels), "val": label_counts(val_s, cfg.labels)}
+    cfg.save(
+        extra={"precision": precision, "label_counts": counts, "threads": cfg.intra_op_threads}
+    )
+    bf16 = precision["use_bf16"]
+    train_ds = ImageDataset(train_s, train_transform(prep, cfg.augment), prep.input_size)
+    gen = torch.Generator()
+    sampler = balanced_sampler([s.label for s in train_s], cfg.epoch_images or len(train_s), gen)
+    train_loader = make_loader(
+        train_ds, batch_size=cfg.batch_size, workers=cfg.workers, sampler=sampler, seed=cfg.seed
+    )
+    val_ds = ImageDataset(
+        val_subset(val_s, cfg.val_images, cfg.seed), EvalTransform(prep), prep.input_size
+    )
+    loaders = _Loaders(train_loader, gen, make_loader(val_ds, batch_size=64, workers=cfg.workers))
+    for si in range(state.stage_index, len(stages)):
+        _run_stage(cfg, model, stages[si], si, state, loaders, bf16)
+    model.load_state_dict(torch.load(cfg.out_dir / BEST_FILE, weights_only=True))
+    full_val = ImageDataset(val_s, EvalTransform(prep), prep.input_size)
+    scored = score_batches(model, make_loader(full_val, batch_size=64, workers=cfg.workers))
+    meta = _metadata(cfg, state, precision, counts)
+    path, metrics = finalize(cfg, model, prep, scored, meta)
+    return TrainResult(path, metrics)
+
+
+@dataclass(frozen=True)
+class _Loaders:
+    """Built once per run so the decode workers persist across epochs and stages."""
+
+    train: DataLoader[Any]
+    generator: torch.Generator
+    val: DataLoader[Any]
+
+    @property
+    def epoch_images(self) -> int:
+        sampler = self.train.sampler
+        return len(sampler)  # type: ignore[arg-type]
+
+
+def _run_stage(
+    cfg: TrainConfig,
+    model: nn.Module,
+    stage: Stage,
+    stage_index: int,
+    state: RunState,
+    loaders: _Loaders,
+    bf16: bool,
+) -> None:
+    """Train one stage epoch by epoch, validating, checkpointing and maybe stopping early."""
+    optimizer = torch.optim.AdamW(freeze_for(model, stage), weight_decay=cfg.weight_decay)
+    total = len(loaders.train) * stage.epochs
+    warmup = max(1, int(total * cfg.warmup_fraction))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total, warmup))
+    if state.stage_index == stage_index and state.epoch_in_stage > 0:
+        _restore_optimizer(cfg, optimizer, scheduler)
+    else:
+        state.stage_index, state.epoch_in_stage, state.stale_epochs = stage_index, 0, 0
+    while state.epoch_in_stage < stage.epochs and state.stale_epochs < cfg.patience:
+        # Re-seeding per epoch makes the draw of a resumed epoch equal to the original one.
+        loaders.generator.manual_seed(cfg.seed * 100_003 + state.global_epoch)
+        desc = f"epoch {state.global_epoch + 1}/{cfg.epochs} stage {stage.number}"
+        with tqdm(
+            total=loaders.epoch_images, desc=desc, unit="img", disable=not cfg.progress
+        ) as bar:
+            stats = train_one_epoch(
+                model,
+                loaders.train,
+                optimizer,
+                scheduler,
+                frozen_blocks=stage.frozen_blocks,
+                label_smoothing=cfg.label_smoothing,
+                bf16=bf16,
+                progress=bar,
+            )
+        _after_epoch(cfg, model, stage, state, stats, loaders.val, bf16)
+        _save_state(cfg, model, optimizer, scheduler, state)
+    if state.stale_epochs >= cfg.patience:
+        tqdm.write(f"early stop of stage {stage.number}: {state.stale_epochs} epochs without gain")
+    state.stage_index, state.epoch_in_stage, state.stale_epochs = stage_index + 1, 0, 0
+
+
+def _after_epoch(
+    cfg: TrainConfig,
+    model: nn.Module,
+    stage: Stage,
+    state: RunState,
+    stats: EpochStats,
+    val_loader: Any,
+    bf16: bool,
+) -> dict[str, Any]:
+    """Validate, keep the best weights, log one metrics line and advance the counters."""
+    start = time.perf_counter()
+    val = epoch_metrics(score_batches(model, val_loader, bf16=bf16), cfg.labels)
+    state.global_epoch += 1
+    state.epoch_in_stage += 1
+    state.seconds += stats.seconds + time.perf_counter() - start
+    key = (val["risk_roc_auc"], val["val_loss"])
+    improved = improves(key, state.best)
+    if improved:
+        state.best, state.best_epoch, state.stale_epochs = key, state.global_epoch, 0
+        torch.save(model.state_dict(), cfg.out_dir / BEST_FILE)
+    else:
+        state.stale_epochs += 1
+    row = {
+        "epoch": state.global_epoch,
+        "stage": stage.number,
+        "train_loss": stats.loss,
+        "train_acc": stats.accuracy,
+        "train_img_s": stats.images_per_second,
+        "unreadable": stats.unreadable,
+        **val,
+        "best": improved,
+        "elapsed_s": state.seconds,
+    }
+    state.history.append(row)
+    with (cfg.out_dir / HISTORY_FILE).open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    tqdm.write(_metrics_line(row, cfg.epochs))
+    return row
+
+
+def _metrics_line(row: dict[str, Any], epochs: int) -> str:
+    return (
+        f"epoch {row['epoch']}/{epochs} stage {row['stage']} "
+        f"train_loss {row['train_loss']:.4f} train_acc {row['train_acc']:.3f} "
+        f"val_loss {row['val_loss']:.4f} val_acc {row['val_acc']:.3f} "
+        f"risk_auc {row['risk_roc_auc']:.4f} {row['train_img_s']:.1f} img/s "
+        f"elapsed {row['elapsed_s'] / 60:.1f} min{' *best*' if row['best'] else ''}"
+    )
+
+
+def _save_state(
+    cfg: TrainConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    state: RunState,
+) -> None:
+    payload = {
+        "config": cfg.to_dict(),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "run": {**state.__dict__, "best": list(state.best)},
+    }
+    tmp = cfg.out_dir / (STATE_FILE + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(cfg.out_dir / STATE_FILE)
+
+
+def _read_state(cfg: TrainConfig) -> dict[str, Any]:
+    path = cfg.out_dir / STATE_FILE
+    if not path.is_file():
+        raise ResumeError(f"--resume: no {STATE_FILE} in {cfg.out_dir}")
+    payload: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    return payload
+
+
+def _load_state(cfg: TrainConfig, model: nn.Module) -> RunState:
+    """Restore model weights, RNG and counters of an interrupted run in ``cfg.out``."""
+    payload = _read_state(cfg)
+    saved = TrainConfig.from_dict(payload["config"])
+    diff = cfg.resume_mismatch(saved)
+    if diff:
+        raise ResumeError(f"--resume: options differ from the interrupted run: {', '.join(diff)}")
+    model.load_state_dict(payload["model"])
+    torch.set_rng_state(payload["torch_rng"])
+    run = dict(payload["run"])
+    run["best"] = tuple(run["best"])
+    state = RunState(**run)
+    tqdm.write(f"resuming at epoch {state.global_epoch + 1}/{cfg.epochs}")
+    return state
+
+
+def _restore_optimizer(
+    cfg: TrainConfig,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+) -> None:
+    payload = _read_state(cfg)
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler.load_state_dict(payload["scheduler"])
+
+
+def _metadata(
+    cfg: TrainConfig, state: RunState, precision: dict[str, Any], counts: dict[str, Any]
+) -> dict[str, Any]:
+    """JSON-able facts stored inside the checkpoint (export finds its calibration data here)."""
+    return {
+        "run_dir": str(cfg.out_dir.resolve()),
+        "data": list(cfg.data),
+        "val_fraction": cfg.val_fraction,
+        "config": cfg.to_dict(),
+        "label_counts": counts,
+        "precision": precision,
+        "epochs_run": state.global_epoch,
+        "best_epoch": state.best_epoch,
+        "train_seconds": round(state.seconds, 1),
+        "torch": str(torch.__version__),
+    }
