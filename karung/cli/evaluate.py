@@ -1,0 +1,59 @@
+"""``karung evaluate --model CKPT --data DIR --out REPORT_DIR [--compare OTHER_CKPT]``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of ``karung evaluate``."""
+    parser.add_argument("--model", help="checkpoint file or model dir (default: shipped model)")
+    parser.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="DIR",
+        help="ImageFolder, folder with manifest.csv, or a manifest .csv file; repeatable",
+    )
+    parser.add_argument("--out", required=True, metavar="REPORT_DIR")
+    parser.add_argument("--compare", metavar="OTHER_CKPT", help="second model, side by side")
+    parser.add_argument(
+        "--split",
+        choices=["all", "train", "val", "test"],
+        default="all",
+        help="rows to evaluate (use val for a training data set; all for a held-out set)",
+    )
+    parser.add_argument("--backend", choices=["torch", "onnx", "auto"], default="torch")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2, help="decode workers")
+    parser.add_argument("--limit", type=int, default=0, help="evaluate at most N images (0: all)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, write ``metrics.json`` and ``report.md`` with plots; exit 1 on bad input."""
+    from karung.cli.common import die
+    from karung.training.errors import KarungTrainingError
+    from karung.training.evaluate_job import EvaluateJob, run_evaluation
+    from karung.vision.checkpoint import default_model_dir
+    from karung.vision.errors import KarungVisionError
+
+    job = EvaluateJob(
+        models=(str(args.model or default_model_dir()),)
+        + ((args.compare,) if args.compare else ()),
+        data=tuple(args.data),
+        out=args.out,
+        split=args.split,
+        backend=args.backend,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        limit=args.limit,
+        progress=not args.no_progress,
+    )
+    try:
+        report, summary = run_evaluation(job)
+    except (KarungTrainingError, KarungVisionError) as exc:
+        return die(f"{exc.code}: {exc}")
+    print(summary)
+    print(f"report: {report}")
+    return 0
