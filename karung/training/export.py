@@ -1,0 +1,247 @@
+"""ONNX export, static int8 quantisation with ONNX Runtime, and the parity check.
+
+The ONNX graph maps the preprocessed ``(N, 3, S, S)`` float32 batch to logits (dynamic batch,
+opset 17). Quantisation is static: activation ranges come from real calibration images run
+through the serving preprocessing. The int8 model is accepted only if its decisions agree
+with the fp32 torch reference on at least 99.5% of a validation set.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import onnx
+import torch
+
+from karung.training.augment import EvalTransform
+from karung.training.data import Sample
+from karung.training.errors import ExportError, ParityError
+from karung.training.loader import UNREADABLE, ImageDataset, make_loader
+from karung.vision.backends import InferenceBackend, TorchBackend
+from karung.vision.checkpoint import Checkpoint
+from karung.vision.classifier import softmax
+from karung.vision.onnx_backend import OnnxBackend
+
+OPSET: Final = 17
+INPUT_NAME: Final = "input"
+OUTPUT_NAME: Final = "logits"
+FP32_FILE: Final = "model.fp32.onnx"
+PARITY_FILE: Final = "parity.json"
+MIN_AGREEMENT: Final = 0.995
+
+
+def export_fp32(checkpoint: Checkpoint, path: Path, opset: int = OPSET) -> Path:
+    """Write the fp32 ONNX graph of ``checkpoint`` (model version stored in its metadata)."""
+    model = checkpoint.build_model()
+    size = checkpoint.preprocessing.input_size
+    dummy = torch.zeros(2, 3, size, size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of dynamo, which needs onnxscript
+        # (not a dependency); its output for this plain CNN is identical.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (dummy,),
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            do_constant_folding=True,
+        )
+    stamp_metadata(path, checkpoint)
+    return path
+
+
+def stamp_metadata(path: Path, checkpoint: Checkpoint) -> None:
+    """Record the checkpoint's version and labels inside the ONNX file."""
+    proto = onnx.load(str(path))
+    meta = {
+        "karung_model_version": checkpoint.model_version,
+        "karung_labels": ",".join(checkpoint.labels),
+    }
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
+def onnx_model_version(path: Path) -> str:
+    """The checkpoint version stamped into an exported file ("" for foreign files)."""
+    proto = onnx.load(str(path), load_external_data=False)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    return meta.get("karung_model_version", "")
+
+
+def image_batches(
+    samples: Sequence[Sample], checkpoint: Checkpoint, batch_size: int = 32, workers: int = 2
+) -> Iterator[np.ndarray]:
+    """Preprocessed float32 batches of the readable ``samples`` (serving preprocessing)."""
+    prep = checkpoint.preprocessing
+    dataset = ImageDataset(samples, EvalTransform(prep), prep.input_size)
+    for x, y, _ in make_loader(dataset, batch_size=batch_size, workers=workers):
+        ok = y != UNREADABLE
+        if bool(ok.any()):
+            yield x[ok].numpy()
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    """Static quantisation settings (the defaults are the measured fastest that meet parity)."""
+
+    quant_format: str = "qdq"
+    per_channel: bool = True
+    reduce_range: bool = False
+    method: str = "minmax"
+
+    def __post_init__(self) -> None:
+        if self.quant_format not in ("qdq", "qoperator"):
+            raise ExportError(f"quant_format must be qdq or qoperator, got {self.quant_format!r}")
+        if self.method not in ("minmax", "entropy", "percentile"):
+            raise ExportError(f"method must be minmax, entropy or percentile, got {self.method!r}")
+
+
+def quantize_int8(
+    fp32_path: Path, int8_path: Path, batches: Sequence[np.ndarray], opts: QuantOptions
+) -> Path:
+    """Static int8 quantisation: uint8 activations, int8 weights, calibrated on ``batches``."""
+    from onnxruntime import quantization as q
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if not batches:
+        raise ExportError("no readable calibration images")
+    methods = {
+        "minmax": q.CalibrationMethod.MinMax,
+        "entropy": q.CalibrationMethod.Entropy,
+        "percentile": q.CalibrationMethod.Percentile,
+    }
+    with tempfile.TemporaryDirectory(prefix="karung-quant-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        # Shape inference + graph cleanup first, as ORT's quantisation guide recommends.
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        q.quantize_static(
+            str(pre),
+            str(int8_path),
+            _Reader(batches),
+            quant_format=q.QuantFormat.QDQ
+            if opts.quant_format == "qdq"
+            else q.QuantFormat.QOperator,
+            per_channel=opts.per_channel,
+            reduce_range=opts.reduce_range,
+            activation_type=q.QuantType.QUInt8,
+            weight_type=q.QuantType.QInt8,
+            calibrate_method=methods[opts.method],
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+        )
+    return int8_path
+
+
+class _Reader:
+    """ONNX Runtime ``CalibrationDataReader`` over in-memory batches."""
+
+    def __init__(self, batches: Sequence[np.ndarray]) -> None:
+        self._batches = list(batches)
+        self._pos = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._pos >= len(self._batches):
+            return None
+        self._pos += 1
+        return {INPUT_NAME: self._batches[self._pos - 1]}
+
+    def rewind(self) -> None:
+        self._pos = 0
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """How closely a fast backend follows the torch fp32 reference."""
+
+    n: int
+    max_abs_prob_diff: float
+    mean_abs_prob_diff: float
+    max_abs_risk_diff: float
+    decision_agreement: float
+    label_agreement: float
+    required_agreement: float
+    onnx_file: str
+
+    @property
+    def passed(self) -> bool:
+        """Whether the decision agreement meets the requirement."""
+        return self.decision_agreement >= self.required_agreement
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, with the verdict."""
+        return {**asdict(self), "passed": self.passed}
+
+    def summary(self) -> str:
+        """One human-readable line."""
+        verdict = "PASS" if self.passed else "FAIL"
+        return (
+            f"parity {verdict} on {self.n} images: decision agreement "
+            f"{self.decision_agreement:.2%} (need {self.required_agreement:.1%}), label agreement "
+            f"{self.label_agreement:.2%}, max |dp| {self.max_abs_prob_diff:.4f}, "
+            f"max |drisk| {self.max_abs_risk_diff:.4f}"
+        )
+
+
+def parity(
+    checkpoint: Checkpoint,
+    onnx_path: Path,
+    batches: Iterator[np.ndarray] | Sequence[np.ndarray],
+    required: float = MIN_AGREEMENT,
+    reference: InferenceBackend | None = None,
+) -> ParityReport:
+    """Compare calibrated probabilities and decisions of ``onnx_path`` with torch fp32."""
+    ref = reference or TorchBackend(checkpoint.build_model())
+    fast = OnnxBackend(onnx_path)
+    risky = list(checkpoint.risk_indices)
+    cut = checkpoint.thresholds
+    diffs: list[np.ndarray] = []
+    risk_diffs: list[np.ndarray] = []
+    same_label: list[np.ndarray] = []
+    same_decision: list[bool] = []
+    for batch in batches:
+        p_ref = softmax(ref.logits(batch), checkpoint.temperature)
+        p_fast = softmax(fast.logits(batch), checkpoint.temperature)
+        r_ref, r_fast = p_ref[:, risky].sum(axis=1), p_fast[:, risky].sum(axis=1)
+        diffs.append(np.abs(p_ref - p_fast).max(axis=1))
+        risk_diffs.append(np.abs(r_ref - r_fast))
+        same_decision.extend(
+            cut.decide(float(a)) == cut.decide(float(b)) for a, b in zip(r_ref, r_fast, strict=True)
+        )
+        same_label.append(p_ref.argmax(axis=1) == p_fast.argmax(axis=1))
+    if not diffs:
+        raise ExportError("no readable images for the parity check")
+    d = np.concatenate(diffs)
+    return ParityReport(
+        n=int(d.size),
+        max_abs_prob_diff=float(d.max()),
+        mean_abs_prob_diff=float(d.mean()),
+        max_abs_risk_diff=float(np.concatenate(risk_diffs).max()),
+        decision_agreement=float(np.mean(same_decision)),
+        label_agreement=float(np.concatenate(same_label).mean()),
+        required_agreement=required,
+        onnx_file=str(onnx_path),
+    )
+
+
+def write_parity(report: ParityReport, out_dir: Path, name: str = PARITY_FILE) -> Path:
+    """Save the parity report as JSON; raise :class:`ParityError` if it failed."""
+    path = out_dir / name
+    path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    if not report.passed:
+        raise ParityError(report.summary())
+    return path
