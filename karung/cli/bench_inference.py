@@ -1,0 +1,83 @@
+"""``karung bench inference``: images/s of torch fp32 eager vs bf16 vs ONNX fp32 vs ONNX int8."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of ``karung bench inference``."""
+    parser.add_argument(
+        "--model", help="checkpoint (default: the shipped model; else ImageNet backbone)"
+    )
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=6.0, help="timing budget per backend")
+    parser.add_argument("--threads", type=int, default=0, help="threads (0: all cores)")
+    parser.add_argument(
+        "--input-size", type=int, default=224, help="input size when no checkpoint exists"
+    )
+    parser.add_argument("--no-bf16", action="store_true", help="skip torch bf16 (slow w/o AVX512)")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON (model card)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the table; exit 1 when no model can be built."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from karung.cli.common import die
+    from karung.training.inference_bench import BenchOptions, run_bench
+    from karung.vision.checkpoint import Checkpoint, default_model_dir, resolve_checkpoint_path
+    from karung.vision.errors import KarungVisionError
+    from karung.vision.labels import LABELS
+    from karung.vision.model import build_model
+    from karung.vision.preprocess import Preprocessing
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    source = Path(args.model) if args.model else default_model_dir()
+    try:
+        path = resolve_checkpoint_path(source)
+        ckpt, ckpt_dir = Checkpoint.load(path), path.parent
+    except KarungVisionError:
+        if args.model:
+            return die(f"no checkpoint at {args.model}")
+        try:
+            model = build_model(len(LABELS), pretrained=True)
+        except KarungVisionError as exc:
+            return die(str(exc))
+        prep = Preprocessing(input_size=args.input_size)
+        ckpt, ckpt_dir, path = Checkpoint.from_model(model, LABELS, preprocessing=prep), None, None
+    opts = BenchOptions(
+        batch_size=args.batch,
+        seconds=args.seconds,
+        threads=args.threads or None,
+        bf16=not args.no_bf16,
+    )
+    rows = run_bench(ckpt, ckpt_dir, opts)
+    print(
+        f"model {path or 'ImageNet MobileNetV2 (no checkpoint)'}, input "
+        f"{ckpt.preprocessing.input_size}px, batch {args.batch}, torch threads "
+        f"{torch.get_num_threads()}, best of 3 interleaved rounds"
+    )
+    print(f"{'backend':<28} {'images/s':>10} {'vs eager':>9} {'max |dp|':>9}")
+    for row in rows:
+        print(
+            f"{row.name:<28} {row.images_per_second:>10.1f} {row.ratio:>8.2f}x "
+            f"{row.max_prob_diff:>9.4f}"
+        )
+    fastest = max(rows, key=lambda r: r.images_per_second)
+    print(f"fastest: {fastest.name} at {fastest.ratio:.1f}x torch fp32 eager")
+    if args.json:
+        body = {
+            "model": str(path) if path else None,
+            "input_size": ckpt.preprocessing.input_size,
+            "batch": args.batch,
+            "threads": torch.get_num_threads(),
+            "rows": [dataclasses.asdict(r) for r in rows],
+        }
+        Path(args.json).write_text(json.dumps(body, indent=2) + "\n")
+    return 0

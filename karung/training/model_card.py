@@ -1,0 +1,325 @@
+"""Write ``MODEL_CARD.md`` for a trained model from its run directory and evaluation outputs.
+
+Usage::
+
+    python -m karung.training.model_card --run runs/default --out models/default/MODEL_CARD.md \\
+        --synth-eval reports/default-synth --real-eval reports/default-cc0 \\
+        --bench reports/bench.json --synth-command "karung synth --out data/synth --n 24000"
+
+Every figure is read from files the pipeline wrote (``config.json``, ``history.jsonl``, the
+checkpoint, ``metrics.json`` of ``karung evaluate``, ``parity.json``, the bench JSON); nothing
+is typed in by hand, so the card cannot drift from the model it describes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from karung.training.config import CONFIG_FILE, TrainConfig
+from karung.training.errors import KarungTrainingError
+from karung.vision.checkpoint import CHECKPOINT_FILE, ONNX_FILE, Checkpoint
+
+KNOWN_LIMITS: Final = (
+    "No real photo of a used-clothing bale or sack was used for training, calibration or "
+    "validation: the risky classes are entirely synthetic. Figures on synthetic validation data "
+    "are an upper bound; expect lower recall on real bale photos.",
+    "The block/review thresholds were chosen on synthetic validation data (precision >= 0.99 "
+    "for block). Platforms should re-check them on their own labelled listings and may pass "
+    "stricter per-client thresholds.",
+    "Real negatives are CC0 single-garment product photos; other safe content (shop interiors, "
+    "laundry piles, furniture, textiles on rolls) is only represented synthetically and may be "
+    "flagged more often.",
+    "Photos with heavy overlays, collages or screenshots of listings were not evaluated.",
+    "Inputs are squashed to a square; extreme aspect ratios distort objects.",
+)
+
+
+@dataclass(frozen=True)
+class CardInputs:
+    """Where the card's figures come from."""
+
+    run_dir: Path
+    model_dir: Path
+    synth_eval: Path | None = None
+    real_eval: Path | None = None
+    bench: Path | None = None
+    synth_command: str = ""
+    data_description: str = ""
+
+
+def _read_json(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    file = path / "metrics.json" if path.is_dir() else path
+    if not file.is_file():
+        raise KarungTrainingError(f"model card: {file} does not exist")
+    data: dict[str, Any] = json.loads(file.read_text())
+    return data
+
+
+def train_command(cfg: TrainConfig) -> str:
+    """The ``karung train`` command line that reproduces ``cfg`` (non-default options only)."""
+    default = TrainConfig(data=cfg.data, out=cfg.out)
+    parts = ["karung", "train"]
+    for d in cfg.data:
+        parts += ["--data", d]
+    parts += ["--out", cfg.out]
+    flags = {
+        "epochs": "--epochs", "head_epochs": "--head-epochs", "unfreeze_from": "--unfreeze-from",
+        "input_size": "--input-size", "batch_size": "--batch-size",
+        "epoch_images": "--epoch-images", "val_images": "--val-images", "lr_head": "--lr-head",
+        "lr_backbone": "--lr-backbone", "weight_decay": "--weight-decay",
+        "label_smoothing": "--label-smoothing", "patience": "--patience",
+        "precision": "--precision", "val_fraction": "--val-fraction", "seed": "--seed",
+    }  # fmt: skip
+    for field_name, flag in flags.items():
+        value = getattr(cfg, field_name)
+        if value != getattr(default, field_name):
+            parts += [flag, str(value)]
+    return shlex.join(parts)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{100 * float(value):.2f}%"
+
+
+def _num(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.4f}"
+
+
+def _eval_metrics(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    return report["models"][0]["metrics"] if report else None
+
+
+def _files_section(inp: CardInputs, ckpt: Checkpoint) -> list[str]:
+    lines = ["## Files", "", "| file | size | sha256 |", "|---|---|---|"]
+    for name in (CHECKPOINT_FILE, ONNX_FILE):
+        path = inp.model_dir / name
+        if path.is_file():
+            size = f"{path.stat().st_size / 1e6:.1f} MB"
+            lines.append(f"| `{name}` | {size} | `{_sha256(path)[:16]}...` |")
+    lines += [
+        "",
+        f"Model version `{ckpt.model_version}`; labels {', '.join(ckpt.labels)}; "
+        f"input {ckpt.preprocessing.input_size} px (whole photo squashed to a square).",
+        "",
+    ]
+    return lines
+
+
+def _reproduce_section(inp: CardInputs, cfg: TrainConfig, eval_cmds: list[str]) -> list[str]:
+    model = shlex.quote(str(inp.model_dir))
+    lines = ["## Reproduce", "", "```sh"]
+    if inp.synth_command:
+        lines.append(inp.synth_command)
+    lines += [
+        train_command(cfg),
+        f"mkdir -p {model} && cp {shlex.quote(str(Path(cfg.out) / CHECKPOINT_FILE))} {model}/",
+        f"karung export --model {model} --format onnx --int8",
+        *eval_cmds,
+        "```",
+        "",
+    ]
+    return lines
+
+
+def _data_section(inp: CardInputs, resolved: dict[str, Any]) -> list[str]:
+    counts = resolved.get("label_counts", {})
+    lines = ["## Data", ""]
+    if inp.data_description:
+        lines += [inp.data_description, ""]
+    for split in ("train", "val"):
+        if split in counts:
+            total = sum(counts[split].values())
+            parts = ", ".join(f"{k} {v}" for k, v in counts[split].items())
+            lines.append(f"- {split}: {total} images ({parts})")
+    lines += [
+        "- validation holds out whole senders/scenes (sender-level split), so no scene "
+        "straddles train and validation.",
+        "",
+    ]
+    return lines
+
+
+def _row(figure: str, target: str, value: str) -> str:
+    return f"| {figure} | {target} | {value} |"
+
+
+def _metrics_section(synth: dict[str, Any] | None, real: dict[str, Any] | None) -> list[str]:
+    lines = ["## Metrics", "", "| figure | target | measured |", "|---|---|---|"]
+    if synth:
+        block, review = synth.get("at_block", {}), synth.get("at_review", {})
+        lines += [
+            _row("synthetic val: risk ROC AUC", ">= 0.99", _num(synth.get("risk_roc_auc"))),
+            _row("synthetic val: risk average precision", "",
+                 _num(synth.get("risk_average_precision"))),
+            _row("synthetic val: precision at block", ">= 0.99", _num(block.get("precision"))),
+            _row("synthetic val: recall at block", "", _num(block.get("recall"))),
+            _row("synthetic val: recall at review", "", _num(review.get("recall"))),
+            _row("synthetic val: 4-label accuracy", "", _num(synth.get("accuracy"))),
+            _row("synthetic val: ECE (top label)", "", _num(synth.get("ece"))),
+            _row("synthetic val: safe images blocked", "", _pct(synth.get("safe_blocked_share"))),
+        ]  # fmt: skip
+    if real:
+        lines += [
+            _row(f"real CC0 garments (held-out senders, n={real['n']}): blocked", "<= 1%",
+                 _pct(real.get("safe_blocked_share"))),
+            _row("real CC0 garments: review or worse", "<= 5%",
+                 _pct(real.get("safe_review_or_worse_share"))),
+        ]  # fmt: skip
+    if not synth and not real:
+        lines.append(_row("(no evaluation given)", "", ""))
+    return [*lines, ""]
+
+
+def _thresholds_section(ckpt: Checkpoint) -> list[str]:
+    cal = ckpt.training.get("calibration", {})
+    choice = cal.get("thresholds", {})
+    lines = [
+        "## Calibration and thresholds",
+        "",
+        f"- temperature T = {ckpt.temperature:.4f} (fitted on validation NLL; ECE "
+        f"{_num(cal.get('ece_before'))} -> {_num(cal.get('ece_after'))})",
+        f"- block: risk >= {ckpt.thresholds.block:.4f} ({choice.get('block_rule', 'default')})",
+        f"- review: risk >= {ckpt.thresholds.review:.4f} ({choice.get('review_rule', 'default')})",
+        f"- calibrated: {ckpt.thresholds_calibrated}",
+        "",
+    ]
+    return lines
+
+
+def _speed_section(
+    bench: dict[str, Any] | None, ckpt: Checkpoint, parity: dict[str, Any] | None
+) -> list[str]:
+    lines = ["## Speed and export", ""]
+    seconds = ckpt.training.get("train_seconds")
+    if seconds is not None:
+        lines.append(
+            f"- training: {float(seconds) / 60:.1f} min for {ckpt.training.get('epochs_run')} "
+            f"epochs ({ckpt.training.get('precision', {}).get('reason', '')})"
+        )
+    if parity:
+        lines.append(
+            f"- int8 parity vs torch fp32 on {parity['n']} validation images: decision "
+            f"agreement {_pct(parity['decision_agreement'])}, max |dp| "
+            f"{parity['max_abs_prob_diff']:.4f}"
+        )
+    if bench:
+        lines += [
+            "",
+            f"Inference, batch {bench.get('batch')}, {bench.get('threads')} threads:",
+            "",
+            "| backend | images/s | vs torch fp32 eager |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {r['name']} | {r['images_per_second']:.1f} | {r['ratio']:.2f}x |"
+            for r in bench["rows"]
+        ]
+    return [*lines, ""]
+
+
+def render(inp: CardInputs) -> str:
+    """The card's Markdown text."""
+    ckpt = Checkpoint.load(
+        inp.model_dir if (inp.model_dir / CHECKPOINT_FILE).is_file() else inp.run_dir
+    )
+    raw = json.loads((inp.run_dir / CONFIG_FILE).read_text())
+    resolved = raw.pop("resolved", {})
+    cfg = TrainConfig.from_dict(raw)
+    synth, real = (
+        _eval_metrics(_read_json(inp.synth_eval)),
+        _eval_metrics(_read_json(inp.real_eval)),
+    )
+    model = shlex.quote(str(inp.model_dir))
+    eval_cmds = []
+    for report_dir, split in ((inp.synth_eval, " --split val"), (inp.real_eval, "")):
+        report = _read_json(report_dir)
+        if report is not None:
+            data = " ".join(f"--data {shlex.quote(d)}" for d in report["data"])
+            out = shlex.quote(str(report_dir))
+            eval_cmds.append(f"karung evaluate --model {model} {data}{split} --out {out}")
+    parity_path = inp.model_dir / "parity.json"
+    parity = json.loads(parity_path.read_text()) if parity_path.is_file() else None
+    lines = [
+        "# karung default model: MobileNetV2 bale/sack detector",
+        "",
+        'Flags listing photos that show bales ("balpres") or sacks ("karungan") of imported '
+        "used clothing. `risk = P(bale) + P(sack)`; `karung score` turns it into "
+        "block / review / allow with the thresholds below.",
+        "",
+        *_files_section(inp, ckpt),
+        *_reproduce_section(inp, cfg, eval_cmds),
+        *_data_section(inp, resolved),
+        *_metrics_section(synth, real),
+        *_thresholds_section(ckpt),
+        *_speed_section(_read_json(inp.bench), ckpt, parity),
+        "## Known limits",
+        "",
+        *[f"- {limit}" for limit in KNOWN_LIMITS],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_model_card(run_dir: str | Path, out_path: str | Path, **kwargs: Any) -> Path:
+    """Render the card for ``run_dir`` into ``out_path`` (model files expected beside it).
+
+    Keyword arguments are the optional :class:`CardInputs` fields (``synth_eval``,
+    ``real_eval``, ``bench``, ``synth_command``, ``data_description``).
+    """
+    out = Path(out_path)
+    paths = {
+        k: Path(v) for k, v in kwargs.items() if k in ("synth_eval", "real_eval", "bench") and v
+    }
+    texts = {
+        k: str(v) for k, v in kwargs.items() if k in ("synth_command", "data_description") and v
+    }
+    unknown = set(kwargs) - {
+        "synth_eval",
+        "real_eval",
+        "bench",
+        "synth_command",
+        "data_description",
+    }
+    if unknown:
+        raise TypeError(f"unknown model card inputs: {sorted(unknown)}")
+    inputs = CardInputs(run_dir=Path(run_dir), model_dir=out.parent, **paths, **texts)  # type: ignore[arg-type]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(inputs))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point (see the module docstring)."""
+    parser = argparse.ArgumentParser(prog="python -m karung.training.model_card")
+    parser.add_argument("--run", required=True, help="training run directory")
+    parser.add_argument("--out", required=True, help="MODEL_CARD.md path inside the model dir")
+    parser.add_argument("--synth-eval", help="karung evaluate output on the synthetic val split")
+    parser.add_argument("--real-eval", help="karung evaluate output on held-out real garments")
+    parser.add_argument("--bench", help="JSON written by `karung bench inference --json`")
+    parser.add_argument("--synth-command", default="", help="the karung synth command used")
+    parser.add_argument("--data-description", default="", help="a paragraph on the data")
+    args = parser.parse_args(argv)
+    path = write_model_card(
+        args.run, args.out, synth_eval=args.synth_eval, real_eval=args.real_eval,
+        bench=args.bench, synth_command=args.synth_command,
+        data_description=args.data_description,
+    )  # fmt: skip
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
