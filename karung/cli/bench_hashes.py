@@ -106,21 +106,15 @@ def _font(size: int) -> Any:
     return ImageFont.load_default(size=size)
 
 
-def _text_overlay(img: Image.Image, rng: random.Random) -> Image.Image:
-    """A seller's caption, a phone number and a translucent watermark handle across the middle."""
-    from PIL import Image, ImageDraw
-
-    base = img.convert("RGBA")
-    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
+def _caption(draw: Any, img: Image.Image) -> None:
+    """A red "READY STOCK" and a phone number, 1/12 of the height, outlined."""
     size = max(12, img.height // 12)
     w, h = img.width, img.height
-    red, white, black = (255, 0, 0, 230), (255, 255, 255, 200), (0, 0, 0, 200)
     draw.text(
         (w * 0.05, h * 0.08),
         "READY STOCK",
         font=_font(size),
-        fill=red,
+        fill=(255, 0, 0, 230),
         stroke_width=2,
         stroke_fill=(255, 255, 255, 230),
     )
@@ -128,17 +122,32 @@ def _text_overlay(img: Image.Image, rng: random.Random) -> Image.Image:
         (w * 0.05, h * 0.8),
         "WA 0812-3456-7890",
         font=_font(size),
-        fill=white,
+        fill=(255, 255, 255, 200),
         stroke_width=2,
-        stroke_fill=black,
+        stroke_fill=(0, 0, 0, 200),
     )
+
+
+def _handle(draw: Any, img: Image.Image) -> None:
+    """A translucent seller handle across the middle, 1/8 of the height."""
+    font = _font(max(10, img.height // 8))
     draw.text(
-        (w * 0.2, h * 0.45),
-        "@balpres_murah",
-        font=_font(max(10, img.height // 8)),
-        fill=(255, 255, 255, 90),
+        (img.width * 0.2, img.height * 0.45), "@balpres_murah", font=font, fill=(255, 255, 255, 90)
     )
-    return Image.alpha_composite(base, layer).convert("RGB")
+
+
+def _overlay(*painters: Callable[[Any, Image.Image], None]) -> Transform:
+    def apply(img: Image.Image, rng: random.Random) -> Image.Image:
+        from PIL import Image, ImageDraw
+
+        base = img.convert("RGBA")
+        layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
+        draw = ImageDraw.Draw(layer)
+        for paint in painters:
+            paint(draw, img)
+        return Image.alpha_composite(base, layer).convert("RGB")
+
+    return apply
 
 
 def _enhance(name: str, factor: float) -> Transform:
@@ -217,7 +226,9 @@ TRANSFORMS: Final[dict[str, Transform]] = {
     "rotate_5": _rotate5,
     "border_10": _border(0.10),
     "border_20": _border(0.20),
-    "text_overlay": _text_overlay,
+    "text_overlay": _overlay(_caption, _handle),  # caption and watermark together
+    "caption": _overlay(_caption),
+    "watermark": _overlay(_handle),
     "brightness_+30": _enhance("brightness", 1.3),
     "brightness_-30": _enhance("brightness", 0.7),
     "contrast_+30": _enhance("contrast", 1.3),
