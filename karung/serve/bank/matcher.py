@@ -99,9 +99,11 @@ class _ShaMap:
         self._recent: dict[int, list[int]] = {}
 
     def add(self, prefix: int, key: int) -> None:
+        """Map ``prefix`` to one more key."""
         self._recent.setdefault(prefix, []).append(key)
 
     def lookup(self, prefix: int) -> list[int]:
+        """Every key stored under ``prefix``."""
         lo = int(np.searchsorted(self._prefixes, prefix, side="left"))
         hi = int(np.searchsorted(self._prefixes, prefix, side="right"))
         return [int(k) for k in self._keys[lo:hi]] + self._recent.get(prefix, [])
@@ -119,6 +121,7 @@ class _Banks:
 
     @classmethod
     def from_store(cls, store: BankStore) -> _Banks:
+        """Codes are positions in the store's name-ordered bank list."""
         infos = store.banks()
         if len(infos) >= 1 << _BANK_BITS:
             raise ValueError(f"at most {(1 << _BANK_BITS) - 1} banks are supported")
@@ -131,9 +134,11 @@ class _Banks:
         )
 
     def code(self, name: str) -> int | None:
+        """The code of bank ``name`` (None for a bank created after this load)."""
         return self.codes.get(name)
 
     def radius(self, kind: str) -> int:
+        """The widest threshold of ``kind`` among enabled banks (-1: no bank enabled)."""
         thresholds = self.pdq if kind == "pdq" else self.phash
         live = thresholds[self.enabled]
         return int(live.max()) if live.size else -1
@@ -152,6 +157,7 @@ class _State:
 
     @classmethod
     def build(cls, banks: _Banks, version: int, rows: Iterable[IndexRow]) -> _State:
+        """Index every row of an enabled bank in one go."""
         state = cls(banks, version)
         cols: dict[str, list[Any]] = {k: [] for k in ("pk", "pw", "hk", "hw", "sp", "sk")}
         for row in rows:
@@ -164,6 +170,7 @@ class _State:
         return state
 
     def add_rows(self, rows: Iterable[IndexRow]) -> None:
+        """Index rows added since the load (rows already indexed are skipped)."""
         cols: dict[str, list[Any]] = {k: [] for k in ("pk", "pw", "hk", "hw", "sp", "sk")}
         for row in rows:
             if row.id not in self.live:
@@ -176,6 +183,7 @@ class _State:
             self.sha.add(prefix, key)
 
     def remove(self, entry_id: int, bank: str) -> None:
+        """Forget an entry (a no-op when it is not indexed)."""
         code = self.banks.code(bank)
         if entry_id not in self.live or code is None:
             return
