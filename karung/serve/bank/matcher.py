@@ -35,9 +35,9 @@ _ENTRY_SHIFT: Final = _BANK_BITS + 1
 MAX_DELTA: Final = 50_000
 # pHash alone confuses look-alike product photos (a dark garment laid flat on a light floor): on
 # the CC0 garment photos 1.2% of unrelated photos came within 10 bits of some banked photo.
-# So a pHash hit counts only when PDQ agrees loosely (unrelated photos stayed above 76 there,
-# edited copies that PDQ alone misses sit at 30..60), or, when either side has no usable PDQ,
-# when the pHash distance is within half the bank's threshold.
+# So a pHash hit counts only when PDQ agrees loosely (those look-alikes were all >= 78 PDQ bits
+# away, edited copies that PDQ alone misses sit at 30..60), or, when either side has no usable
+# PDQ, when the pHash distance is within half the bank's threshold.
 PHASH_PDQ_GUARD: Final = 64
 
 
