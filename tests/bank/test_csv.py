@@ -47,10 +47,19 @@ def test_export_import_round_trip(service: BankService, tmp_path: object) -> Non
         strip(e.to_dict()) for e in service.list_entries()
     ]
     assert other.list_entries()[1].trim_pdq is not None
+    assert len(other.list_entries()[0].crops) >= 10  # the crop variants travel too
     again = other.import_csv(io.StringIO(text))
     assert (again.added, again.existing) == (0, 2)
     # The imported hashes match re-uploads without any image having been shared.
     assert [m.bank for m in other.match(scene(0).resize((200, 150)))] == ["stolen"]
+    assert [m.bank for m in other.match(scene(0).crop((32, 24, 320, 240)))] == ["stolen"]
+
+
+def test_malformed_crop_hashes_name_the_line() -> None:
+    text = f"bank,pdq,pdq_quality,crop_hashes\nb,{PDQ},90,{PDQ}:{PHASH}\nb,{PDQ},90,{PDQ}-{PHASH}\n"
+    good, bad = list(read_csv(io.StringIO(text)))
+    assert not isinstance(good, MalformedCsvRow) and len(good.crops) == 1
+    assert isinstance(bad, MalformedCsvRow) and "line 3" in str(bad) and "crop" in str(bad)
 
 
 def _fresh_engine(tmp_path: object) -> Engine:

@@ -225,3 +225,29 @@ def test_review_hooks_inside_caller_sessions(service: BankService) -> None:
         session.commit()
     assert service.refresh_if_changed() is True
     assert service.match(img) == [] and service.index_size == 0
+
+
+@pytest.mark.parametrize("corner", [(0, 0), (1, 1), (1, 0)])
+def test_ten_percent_corner_crop_matches_through_crop_variants(
+    banked: tuple[BankService, dict[int, int]], corner: tuple[int, int]
+) -> None:
+    service, ids = banked
+    assert len(service.store.get(ids[0]).crops) >= 10
+    img = scene(0, W, H)
+    kw, kh = round(W * 0.9), round(H * 0.9)
+    left, top = corner[0] * (W - kw), corner[1] * (H - kh)
+    cropped = jpeg(img.crop((left, top, left + kw, top + kh)))
+    assert [m.entry_id for m in service.match_bytes(cropped)] == [ids[0]]
+    # Without the crop variants the same upload is missed: they are what finds it.
+    service.store.add([NewEntry.from_hashes("plain", None, compute_hashes(img))])
+    service.configure_bank("stolen", enabled=False)
+    assert service.match_bytes(cropped) == []
+
+
+def test_unrelated_crops_do_not_match_crop_variants(
+    banked: tuple[BankService, dict[int, int]],
+) -> None:
+    service, _ = banked
+    for seed in range(10, 16):
+        img = scene(seed, W, H)
+        assert service.match_bytes(jpeg(img.crop((0, 0, round(W * 0.9), round(H * 0.9))))) == []

@@ -4,7 +4,10 @@ Platforms share these files to block each other's known re-uploads. Columns (hea
 any order; only ``bank`` and one of ``sha256``/``pdq``/``phash`` are needed per row)::
 
     bank,sha256,pdq,pdq_quality,phash,trim_pdq,trim_pdq_quality,trim_phash,
-    listing_id,seller_id,source_url,added_at,added_by,note
+    listing_id,seller_id,source_url,added_at,added_by,note,crop_hashes
+
+``crop_hashes`` (optional) holds the entry's crop variants, ``<pdq hex>:<phash hex>`` separated by
+spaces (:func:`karung.vision.crops.encode_crops`); rows without it match by their other hashes.
 
 PDQ is 64 hex digits in ThreatExchange's layout, pHash 16 hex digits as ``imagehash`` prints it.
 A malformed row is reported as :class:`MalformedCsvRow` naming its line; the other rows still load.
@@ -19,6 +22,7 @@ from typing import Any, Final, TextIO
 
 from karung.serve.bank.errors import BankError, InvalidEntry, MalformedCsvRow
 from karung.serve.bank.store import Entry, NewEntry
+from karung.vision.crops import decode_crops
 from karung.vision.errors import KarungVisionError
 from karung.vision.hashing import HashValue
 
@@ -37,6 +41,7 @@ COLUMNS: Final = (
     "added_at",
     "added_by",
     "note",
+    "crop_hashes",
 )
 _HASH_COLUMNS: Final = {"pdq": "pdq", "trim_pdq": "pdq", "phash": "phash", "trim_phash": "phash"}
 _INT_COLUMNS: Final = ("pdq_quality", "trim_pdq_quality")
@@ -101,6 +106,7 @@ def parse_row(row: dict[Any, Any], bank: str | None) -> NewEntry:
         kwargs[column] = _int(column, text) if text else None
     for column in _TEXT_COLUMNS:
         kwargs[column] = values.get(column)
+    kwargs["crops"] = decode_crops(values.get("crop_hashes"))
     added = values.get("added_at")
     kwargs["added_at"] = _time(added) if added else None
     return NewEntry(**kwargs)

@@ -2,9 +2,13 @@
 
 Only numbers live in memory: a multi-index-hashing index per hash kind, a sorted array of sha256
 prefixes and the set of indexed entry ids. An index key packs the entry id, its bank (a small
-code, for the per-bank thresholds) and the variant (0 plain, 1 border-trimmed) into one int64::
+code, for the per-bank thresholds) and the variant (0 plain, 1 border-trimmed, 2.. the crop
+variants of :mod:`karung.vision.crops`) into one int64::
 
-    key = entry_id << 17 | bank_code << 1 | variant
+    key = entry_id << 21 | bank_code << 5 | variant
+
+Crop variants make 10% crops findable; a pHash hit on a crop variant needs a tighter PDQ guard
+(:data:`CROP_PDQ_GUARD`) because every stored crop is one more chance for a look-alike to hit.
 
 Metadata (listing, seller, URL) is read from the database only for the entries that matched,
 which also drops matches of entries removed since the last refresh.
@@ -24,13 +28,16 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from karung.serve.bank.store import BankStore, Change, Entry, IndexRow
+from karung.vision.crops import decode_crops
 from karung.vision.hash_index import HashIndexError, MultiIndexHashing, popcount_rows, words_of
 from karung.vision.hashing import MIN_PDQ_QUALITY, HashValue, ImageHashes
 
 MatchKind = Literal["sha256", "pdq", "phash"]
 KIND_RANK: Final[dict[str, int]] = {"sha256": 0, "pdq": 1, "phash": 2}
 _BANK_BITS: Final = 16
-_ENTRY_SHIFT: Final = _BANK_BITS + 1
+_VARIANT_BITS: Final = 5  # 0 plain, 1 trimmed, 2..31 crop variants (MAX_CROPS <= 30)
+_ENTRY_SHIFT: Final = _BANK_BITS + _VARIANT_BITS
+FIRST_CROP: Final = 2
 # More changes than this since the last refresh: a full reload is cheaper than the deltas.
 MAX_DELTA: Final = 50_000
 # pHash alone confuses look-alike product photos (a dark garment laid flat on a light floor): on
@@ -39,6 +46,11 @@ MAX_DELTA: Final = 50_000
 # away, edited copies that PDQ alone misses sit at 30..60), or, when either side has no usable
 # PDQ, when the pHash distance is within half the bank's threshold.
 PHASH_PDQ_GUARD: Final = 64
+# A pHash hit on a crop variant: the query's PDQ must be within this of one of the entry's PDQ
+# hashes (plain, trimmed or crops). Measured on the CC0 photos with 17 crops per entry: at 64, 5 of
+# 2,186 unrelated photos matched something; at 56 none did, while 10% crops were still found at
+# 0.98-0.99 (docs/HASHING.md). A query without usable PDQ never matches a crop variant by pHash.
+CROP_PDQ_GUARD: Final = 56
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,7 @@ class Match:
 
 def make_key(entry_id: int, bank_code: int, variant: int) -> int:
     """Pack an index key (see the module docstring)."""
-    return (entry_id << _ENTRY_SHIFT) | (bank_code << 1) | variant
+    return (entry_id << _ENTRY_SHIFT) | (bank_code << _VARIANT_BITS) | variant
 
 
 def key_entry(key: int) -> int:
@@ -78,7 +90,12 @@ def key_entry(key: int) -> int:
 
 def key_bank(key: int) -> int:
     """The bank code of an index key."""
-    return (key >> 1) & ((1 << _BANK_BITS) - 1)
+    return (key >> _VARIANT_BITS) & ((1 << _BANK_BITS) - 1)
+
+
+def key_variant(key: int) -> int:
+    """The variant of an index key (0 plain, 1 trimmed, 2.. crops)."""
+    return key & ((1 << _VARIANT_BITS) - 1)
 
 
 def sha_prefix(sha256: str) -> int:
@@ -154,6 +171,7 @@ class _State:
         self.phash = MultiIndexHashing(64)
         self.sha = _ShaMap(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
         self.live: set[int] = set()
+        self.crops: dict[int, int] = {}  # entry id -> number of crop variants indexed
 
     @classmethod
     def build(cls, banks: _Banks, version: int, rows: Iterable[IndexRow]) -> _State:
@@ -188,7 +206,7 @@ class _State:
         if entry_id not in self.live or code is None:
             return
         self.live.discard(entry_id)
-        for variant in (0, 1):
+        for variant in range(FIRST_CROP + self.crops.pop(entry_id, 0)):
             key = make_key(entry_id, code, variant)
             for index in (self.pdq, self.phash):
                 # That variant or kind may never have been indexed (no hash, low quality).
@@ -200,10 +218,15 @@ class _State:
         if code is None or not self.banks.enabled[code]:
             return
         self.live.add(row.id)
-        variants = (
+        variants: tuple[tuple[str | None, int | None, str | None], ...] = (
             (row.pdq, row.pdq_quality, row.phash),
             (row.trim_pdq, row.trim_pdq_quality, row.trim_phash),
         )
+        crops = decode_crops(row.crop_hashes)
+        if crops:
+            self.crops[row.id] = len(crops)
+        # Crop PDQ hashes are stored only when their quality is usable (>= 50).
+        variants += tuple((c.pdq.hex(), MIN_PDQ_QUALITY, c.phash.hex()) for c in crops)
         for variant, (pdq, quality, phash) in enumerate(variants):
             key = make_key(row.id, code, variant)
             if pdq is not None and (quality or 0) >= MIN_PDQ_QUALITY:
@@ -367,13 +390,17 @@ class Matcher:
 def _pdq_agrees(
     state: _State, key: int, guard: np.ndarray | None, distance: int, limit: int
 ) -> bool:
-    """The PDQ guard of a pHash hit (see :data:`PHASH_PDQ_GUARD`)."""
+    """The PDQ guard of a pHash hit (see :data:`PHASH_PDQ_GUARD` and :data:`CROP_PDQ_GUARD`)."""
     entry, code = key_entry(key), key_bank(key)
-    stored = [state.pdq.get(make_key(entry, code, variant)) for variant in (0, 1)]
+    crop_hit = key_variant(key) >= FIRST_CROP
+    variants = range(FIRST_CROP + state.crops.get(entry, 0)) if crop_hit else range(FIRST_CROP)
+    stored = [state.pdq.get(make_key(entry, code, variant)) for variant in variants]
     words = [w for w in stored if w is not None]  # only PDQ of usable quality is indexed
     if guard is None or not words:
-        return distance <= limit // 2
-    return any(int(popcount_rows(guard ^ w).min()) <= PHASH_PDQ_GUARD for w in words)
+        return not crop_hit and distance <= limit // 2
+    pairs = guard[:, None, :] ^ np.stack(words)[None]
+    best = int(popcount_rows(pairs.reshape(-1, guard.shape[1])).min())
+    return best <= (CROP_PDQ_GUARD if crop_hit else PHASH_PDQ_GUARD)
 
 
 def _offer(best: _Best, state: _State, key: int, kind: str, distance: int) -> None:

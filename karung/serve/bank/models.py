@@ -5,7 +5,8 @@ SQL shell, and the same text the CSV exchange format uses).
 
 * ``bank_banks``: named banks with an ``enabled`` flag and per-bank match thresholds.
 * ``bank_entries``: one known-bad photo: its sha256, PDQ (+ quality) and pHash, and the same
-  hashes of its border-trimmed content when trimming changed the image (``trim_*``).
+  hashes of its border-trimmed content when trimming changed the image (``trim_*``), and the
+  PDQ + pHash of a grid of crops of the image (``crop_hashes``, revision ``0002_bank``).
 * ``bank_state``: one row whose ``version`` is bumped in every writing transaction, so replicas
   poll a single integer; the row lock also orders concurrent writers.
 * ``bank_changes``: what each version changed (entry added/removed, bank settings), so a replica
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -78,6 +80,9 @@ class EntryRow(Base):
     trim_pdq: Mapped[str | None] = mapped_column(String(64))
     trim_pdq_quality: Mapped[int | None] = mapped_column(Integer)
     trim_phash: Mapped[str | None] = mapped_column(String(16))
+    # Crop variants (migration 0002_bank): ``<pdq hex>:<phash hex>`` per crop, space-separated
+    # (karung.vision.crops.encode_crops); NULL for entries without any.
+    crop_hashes: Mapped[str | None] = mapped_column(Text)
     listing_id: Mapped[str | None] = mapped_column(String(256))
     seller_id: Mapped[str | None] = mapped_column(String(256))
     source_url: Mapped[str | None] = mapped_column(String(2048))

@@ -43,6 +43,7 @@ from karung.serve.bank import csv_io, sellers
 from karung.serve.bank.errors import MalformedCsvRow
 from karung.serve.bank.matcher import Match, Matcher
 from karung.serve.bank.store import AddResult, BankInfo, BankStore, Entry, MatchEvent, NewEntry
+from karung.vision.crops import crop_hashes
 from karung.vision.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
 from karung.vision.hashing import HASH_MAX_SIDE, HashValue, ImageHashes, compute_hashes
 
@@ -107,6 +108,7 @@ class BankService:
             bank,
             sha256,
             hashes,
+            crops=crop_hashes(image),
             listing_id=listing_id,
             seller_id=seller_id,
             source_url=source_url,
@@ -134,10 +136,10 @@ class BankService:
     ) -> list[int]:
         """Add a moderator-confirmed image inside ``session`` (the caller commits, then calls
         :meth:`refresh_if_changed`); return the entry ids (one)."""
-        entry = NewEntry.from_hashes(
+        entry = NewEntry.from_image(
             bank,
             sha256,
-            compute_hashes(image),
+            image,
             listing_id=listing_id,
             seller_id=seller_id,
             added_by="review",

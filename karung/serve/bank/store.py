@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from PIL import Image
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
@@ -29,7 +30,8 @@ from karung.serve.bank.models import (
     StateRow,
 )
 from karung.serve.db import session_factory
-from karung.vision.hashing import HASH_BITS, HashValue, ImageHashes
+from karung.vision.crops import MAX_CROPS, CropHashes, crop_hashes, decode_crops, encode_crops
+from karung.vision.hashing import HASH_BITS, HashValue, ImageHashes, compute_hashes
 
 BANK_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
@@ -79,6 +81,7 @@ class NewEntry:
     added_by: str | None = None
     note: str | None = None
     added_at: datetime | None = None
+    crops: tuple[CropHashes, ...] = ()
 
     def __post_init__(self) -> None:
         validate_bank_name(self.bank)
@@ -91,16 +94,33 @@ class NewEntry:
         for name, value in (("phash", self.phash), ("trim_phash", self.trim_phash)):
             if value is not None and value.kind != "phash":
                 raise InvalidEntry(f"{name} must be a phash, got a {value.kind} hash")
+        if not isinstance(self.crops, tuple) or len(self.crops) > MAX_CROPS:
+            raise InvalidEntry(f"crops must be a tuple of at most {MAX_CROPS} crop variants")
+        if any(not isinstance(c, CropHashes) for c in self.crops):
+            raise InvalidEntry("crops must hold CropHashes")
         for name, limit in TEXT_LIMITS.items():
             text = getattr(self, name)
             if text is not None and (not isinstance(text, str) or len(text) > limit):
                 raise InvalidEntry(f"{name} must be text of at most {limit} characters")
 
     @classmethod
+    def from_image(cls, bank: str, sha256: str | None, image: Image.Image, **meta: Any) -> NewEntry:
+        """An entry holding every hash of ``image``: plain, trimmed and the crop variants."""
+        hashes = compute_hashes(image)
+        return cls.from_hashes(bank, sha256, hashes, crops=crop_hashes(image), **meta)
+
+    @classmethod
     def from_hashes(
-        cls, bank: str, sha256: str | None, hashes: ImageHashes, **meta: Any
+        cls,
+        bank: str,
+        sha256: str | None,
+        hashes: ImageHashes,
+        *,
+        crops: tuple[CropHashes, ...] = (),
+        **meta: Any,
     ) -> NewEntry:
-        """An entry holding ``hashes`` (and their trimmed variant, when there is one)."""
+        """An entry holding ``hashes`` (and their trimmed variant, when there is one) and the
+        crop variants ``crops`` (:func:`karung.vision.crops.crop_hashes` of the same image)."""
         trimmed = hashes.trimmed
         return cls(
             bank=bank,
@@ -111,6 +131,7 @@ class NewEntry:
             trim_pdq=trimmed.pdq if trimmed else None,
             trim_pdq_quality=trimmed.pdq_quality if trimmed else None,
             trim_phash=trimmed.phash if trimmed else None,
+            crops=crops,
             **meta,
         )
 
@@ -145,6 +166,7 @@ class Entry:
     added_at: datetime
     added_by: str | None
     note: str | None
+    crops: tuple[CropHashes, ...] = ()
 
     @classmethod
     def from_row(cls, row: EntryRow) -> Entry:
@@ -165,6 +187,7 @@ class Entry:
             added_at=as_utc(row.added_at),
             added_by=row.added_by,
             note=row.note,
+            crops=decode_crops(row.crop_hashes),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -185,6 +208,7 @@ class Entry:
             "added_at": self.added_at.isoformat(),
             "added_by": self.added_by,
             "note": self.note,
+            "crop_hashes": encode_crops(self.crops),
         }
 
 
@@ -290,6 +314,7 @@ class IndexRow:
     trim_pdq: str | None
     trim_pdq_quality: int | None
     trim_phash: str | None
+    crop_hashes: str | None
 
 
 _INDEX_COLUMNS: Final = (
@@ -302,6 +327,7 @@ _INDEX_COLUMNS: Final = (
     EntryRow.trim_pdq,
     EntryRow.trim_pdq_quality,
     EntryRow.trim_phash,
+    EntryRow.crop_hashes,
 )
 
 
@@ -593,6 +619,7 @@ def _new_row(item: NewEntry) -> EntryRow:
         trim_pdq=item.trim_pdq.hex() if item.trim_pdq else None,
         trim_pdq_quality=item.trim_pdq_quality,
         trim_phash=item.trim_phash.hex() if item.trim_phash else None,
+        crop_hashes=encode_crops(item.crops),
         listing_id=item.listing_id,
         seller_id=item.seller_id,
         source_url=item.source_url,
