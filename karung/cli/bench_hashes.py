@@ -285,9 +285,14 @@ def run(args: argparse.Namespace) -> int:
         stored = _add_originals(service, originals)
         rows = [_bench_transform(service, stored, name, args.seed) for name in names]
         false = _bench_distractors(service, stored, distractors)
+        memory = {
+            "index_bytes": service.matcher.index_nbytes,
+            "index_hashes": service.matcher.index_hashes,
+        }
         service.store.engine.dispose()
     report = {
         "originals": len(stored),
+        "index": memory,
         "distractors": len(distractors),
         "transforms": rows,
         "false_matches": false,
@@ -463,6 +468,9 @@ def kind_distance(query: Any, stored: Any, kind: str) -> int:
 def print_report(report: dict[str, Any]) -> None:
     """The results as a fixed-width table."""
     print(f"originals: {report['originals']}   distractors: {report['distractors']}")
+    if "index" in report:
+        index = report["index"]
+        print(f"index: {index['index_hashes']} hashes, {index['index_bytes'] / 2**20:.1f} MiB")
     print(f"{'transform':<16} {'PDQ':>6} {'pHash':>6} {'combined':>9} {'target':>7}  ok")
     for r in report["transforms"]:
         target = f"{r['target']:.2f}" if r["target"] is not None else "-"

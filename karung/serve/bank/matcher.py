@@ -273,6 +273,18 @@ class Matcher:
         """Number of entries held in memory (entries of enabled banks)."""
         return len(self._state.live) if self._state is not None else 0
 
+    @property
+    def index_nbytes(self) -> int:
+        """Bytes held by the PDQ and pHash indexes (0 before the first load)."""
+        state = self._state
+        return 0 if state is None else state.pdq.nbytes() + state.phash.nbytes()
+
+    @property
+    def index_hashes(self) -> int:
+        """Hashes held by the PDQ and pHash indexes (all variants of every entry)."""
+        state = self._state
+        return 0 if state is None else len(state.pdq) + len(state.phash)
+
     def load(self) -> None:
         """(Re)build everything from the store."""
         with self._refresh_lock:
