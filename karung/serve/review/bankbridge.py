@@ -43,12 +43,12 @@ class StoreBankWriter:
     ) -> Sequence[int]:
         """Hash ``image`` and add it; return only the ids of entries this call created."""
         from karung.serve.bank.store import NewEntry
-        from karung.vision.hashing import compute_hashes
 
-        entry = NewEntry.from_hashes(
+        # from_image also stores the crop variants, so a cropped re-upload is caught too.
+        entry = NewEntry.from_image(
             bank,
             sha256,
-            compute_hashes(image),
+            image,
             listing_id=listing_id,
             seller_id=seller_id,
             added_by="review",
