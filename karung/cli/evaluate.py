@@ -32,6 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write ``metrics.json`` and ``report.md`` with plots; exit 1 on bad input."""
+    from karung.training.runtime import prefer_passive_threads
+
+    prefer_passive_threads()  # before torch is imported
     from karung.cli.common import die
     from karung.training.errors import KarungTrainingError
     from karung.training.evaluate_job import EvaluateJob, run_evaluation

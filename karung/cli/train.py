@@ -14,6 +14,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, calibrate and save ``RUN_DIR/model.pt``; exit 1 on bad data or options."""
+    from karung.training.runtime import prefer_passive_threads
+
+    prefer_passive_threads()  # before torch is imported
     from karung.cli.common import die
     from karung.training.config import from_args
     from karung.training.errors import KarungTrainingError

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from karung.training.frozen import FrozenPrefix
 from karung.training.loader import UNREADABLE
 from karung.training.stages import forward, set_train_mode
 
@@ -56,6 +57,7 @@ def train_one_epoch(
     frozen_blocks: int,
     label_smoothing: float,
     bf16: bool,
+    prefix: FrozenPrefix | None = None,
     progress: tqdm | None = None,
 ) -> EpochStats:
     """Run one pass over ``batches``; unreadable images (label -1) are ignored by the loss."""
@@ -70,7 +72,7 @@ def train_one_epoch(
         if n == 0:
             continue
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = forward(model, x, frozen_blocks)
+            logits = forward(model, x, frozen_blocks, prefix)
         loss = loss_fn(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -102,9 +104,15 @@ class Scored:
 
 
 def score_batches(
-    model: nn.Module, batches: Iterable[Batch], *, bf16: bool = False, progress: tqdm | None = None
+    model: nn.Module,
+    batches: Iterable[Batch],
+    *,
+    bf16: bool = False,
+    frozen_blocks: int = 0,
+    prefix: FrozenPrefix | None = None,
+    progress: tqdm | None = None,
 ) -> Scored:
-    """Eval-mode logits for every readable item of ``batches``."""
+    """Eval-mode logits for every readable item of ``batches`` (frozen part via ``prefix``)."""
     model.eval()
     logits, labels, indices, bad = [], [], [], []
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -112,7 +120,8 @@ def score_batches(
             valid = y != UNREADABLE
             bad.append(idx[~valid].numpy())
             if bool(valid.any()):
-                logits.append(model(x[valid]).float().numpy())
+                out = forward(model, x[valid], frozen_blocks, prefix)
+                logits.append(out.float().numpy())
                 labels.append(y[valid].numpy())
                 indices.append(idx[valid].numpy())
             if progress is not None:

@@ -26,6 +26,7 @@ from torch import nn
 
 from karung.training.augment import train_transform
 from karung.training.config import AugmentConfig, TrainConfig
+from karung.training.frozen import FrozenPrefix
 from karung.training.stages import forward, set_train_mode
 from karung.vision.decode import decode_image
 from karung.vision.model import backbone_blocks, build_model
@@ -80,63 +81,91 @@ def decode_probe(input_size: int, n: int = 32) -> Probe:
 
 
 def step_probe(
-    model: nn.Module, size: int, batch: int, frozen: int, bf16: bool, label: str
+    model: nn.Module, size: int, batch: int, frozen: int, *, onnx: bool, bf16: bool = False
 ) -> Probe:
-    """One optimizer step (forward, backward, AdamW) of the given stage configuration."""
+    """One optimizer step (forward, backward, AdamW) with ``frozen`` blocks frozen.
+
+    ``onnx`` runs the frozen blocks in ONNX Runtime (the trainer's default), else in torch.
+    """
     x = torch.randn(batch, 3, size, size)
     y = torch.randint(0, 4, (batch,))
     params = [p for b in backbone_blocks(model)[frozen:] for p in b.parameters()]
     params += list(model.get_submodule("classifier").parameters())
     opt = torch.optim.AdamW(params, lr=1e-6)
+    prefix = FrozenPrefix(model, frozen, size, torch.get_num_threads()) if onnx and frozen else None
 
     def run() -> None:
         set_train_mode(model, frozen)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = forward(model, x, frozen)
+            out = forward(model, x, frozen, prefix)
         loss = nn.functional.cross_entropy(out.float(), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
 
-    precision = "bf16" if bf16 else "fp32"
-    return Probe(f"{label} {size}px bs{batch} {precision}", batch, run)
+    stage = "stage1 (head)" if frozen == 19 else f"stage2 (blocks {frozen}-18)"
+    engine = ("onnx+" if prefix else "") + ("torch bf16" if bf16 else "torch")
+    return Probe(f"{stage} {size}px bs{batch} {engine}", batch, run)
 
 
-def eval_probe(model: nn.Module, size: int, batch: int = 64) -> Probe:
-    """Validation forward pass."""
+def eval_probe(model: nn.Module, size: int, frozen: int, onnx: bool, batch: int = 64) -> Probe:
+    """Validation forward pass (frozen part in ORT when ``onnx``)."""
     x = torch.randn(batch, 3, size, size)
+    prefix = FrozenPrefix(model, frozen, size, torch.get_num_threads()) if onnx else None
 
     def run() -> None:
         model.eval()
         with torch.inference_mode():
-            model(x)
+            forward(model, x, frozen, prefix)
 
-    return Probe(f"eval {size}px bs{batch}", batch, run)
+    return Probe(f"eval {size}px bs{batch} {'onnx+torch' if onnx else 'torch'}", batch, run)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The probe names whose costs make up a run of the default recipe at one size."""
+
+    stage1: str
+    stage2: str
+    decode: str
+    evaluate: str
 
 
 def project_minutes(
-    cfg: TrainConfig,
-    n_train: int,
-    n_val: int,
-    costs: dict[str, float],
-    stage2_name: str,
-    stage1_name: str,
-    decode_name: str,
-    eval_name: str,
+    cfg: TrainConfig, n_train: int, n_val: int, costs: dict[str, float], recipe: Recipe
 ) -> float:
     """Wall minutes of a run: decode work shares the cores with the trainer, so costs add.
 
     Per training image: step time + half the single-thread decode time (two cores).
     """
-    per_img_decode = costs[decode_name] / 2
+    per_img_decode = costs[recipe.decode] / 2
     epochs1, epochs2 = cfg.head_epochs, cfg.epochs - cfg.head_epochs
-    train = n_train * (
-        epochs1 * (costs[stage1_name] + per_img_decode)
-        + epochs2 * (costs[stage2_name] + per_img_decode)
+    epoch_images = cfg.epoch_images or n_train
+    train = epoch_images * (
+        epochs1 * (costs[recipe.stage1] + per_img_decode)
+        + epochs2 * (costs[recipe.stage2] + per_img_decode)
     )
-    val_each = min(cfg.val_images or n_val, n_val) * (costs[eval_name] + per_img_decode)
-    final_val = n_val * (costs[eval_name] + per_img_decode)
+    val_each = min(cfg.val_images or n_val, n_val) * (costs[recipe.evaluate] + per_img_decode)
+    final_val = n_val * (costs[recipe.evaluate] + per_img_decode)
     return (train + cfg.epochs * val_each + final_val) / 60.0
+
+
+def probes_for(model: nn.Module, size: int, cfg: TrainConfig, bf16: bool) -> list[Probe]:
+    """Decode, both stages (ORT-prefixed and torch-only), full backprop and evaluation."""
+    k, bs = cfg.unfreeze_from, cfg.batch_size
+    probes = [
+        decode_probe(size),
+        step_probe(model, size, bs, 19, onnx=True),
+        step_probe(model, size, bs, 19, onnx=False),
+        step_probe(model, size, bs, k, onnx=True),
+        step_probe(model, size, bs, k, onnx=False),
+        step_probe(model, size, bs, 0, onnx=False),
+        eval_probe(model, size, k, onnx=True),
+        eval_probe(model, size, 0, onnx=False),
+    ]
+    if bf16:
+        probes.append(step_probe(model, size, bs, k, onnx=True, bf16=True))
+    return probes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,9 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=20_000, help="training images to project")
     parser.add_argument("--val-images", type=int, default=5_000, help="validation images")
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument(
-        "--bf16", action="store_true", help="also time bf16 autocast (slow on AVX2)"
-    )
+    parser.add_argument("--bf16", action="store_true", help="also time bf16 autocast")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -157,56 +184,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = build_model(4, pretrained=True)
     sizes = [int(s) for s in args.sizes.split(",")]
     d = TrainConfig(data=("-",), out="-")
-    probes: list[Probe] = []
-    for size in sizes:
-        probes += [
-            decode_probe(size),
-            step_probe(model, size, d.batch_size, 19, False, "stage1 head"),
-            step_probe(
-                model, size, d.batch_size, d.unfreeze_from, False, f"stage2 from {d.unfreeze_from}"
-            ),
-            step_probe(model, size, d.batch_size, 0, False, "full backprop"),
-            eval_probe(model, size),
-        ]
-        if args.bf16:
-            probes.append(
-                step_probe(
-                    model,
-                    size,
-                    d.batch_size,
-                    d.unfreeze_from,
-                    True,
-                    f"stage2 from {d.unfreeze_from}",
-                )
-            )
-    probes.append(step_probe(model, sizes[0], d.batch_size, 11, False, "stage2 from 11"))
-    probes.append(
-        step_probe(model, sizes[0], 64, d.unfreeze_from, False, f"stage2 from {d.unfreeze_from}")
-    )
+    probes = [p for size in sizes for p in probes_for(model, size, d, args.bf16)]
     costs = best_seconds_per_image(probes, args.rounds)
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"best of {args.rounds} rounds"
-    )
-    print(f"{'configuration':<40} {'ms/img':>8} {'img/s':>8}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, best of {args.rounds}")
+    print(f"{'configuration':<52} {'ms/img':>8} {'img/s':>8}")
     for name, sec in costs.items():
-        print(f"{name:<40} {sec * 1e3:>8.2f} {1 / sec:>8.1f}")
+        print(f"{name:<52} {sec * 1e3:>8.2f} {1 / sec:>8.1f}")
     for size in sizes:
-        cfg = TrainConfig(data=("-",), out="-", input_size=size)
-        minutes = project_minutes(
-            cfg,
-            args.images,
-            args.val_images,
-            costs,
-            stage2_name=f"stage2 from {d.unfreeze_from} {size}px bs{d.batch_size} fp32",
-            stage1_name=f"stage1 head {size}px bs{d.batch_size} fp32",
-            decode_name=f"decode+augment {size}px (1 thread)",
-            eval_name=f"eval {size}px bs64",
+        k, bs = d.unfreeze_from, d.batch_size
+        recipe = Recipe(
+            stage1=f"stage1 (head) {size}px bs{bs} onnx+torch",
+            stage2=f"stage2 (blocks {k}-18) {size}px bs{bs} onnx+torch",
+            decode=f"decode+augment {size}px (1 thread)",
+            evaluate=f"eval {size}px bs64 onnx+torch",
         )
+        minutes = project_minutes(d, args.images, args.val_images, costs, recipe)
         print(
-            f"projected default recipe at {size}px "
-            f"({cfg.head_epochs}+{cfg.epochs - cfg.head_epochs} epochs, {args.images} train / "
-            f"{args.val_images} val images): {minutes:.0f} min"
+            f"projected default recipe at {size}px ({d.head_epochs}+{d.epochs - d.head_epochs} "
+            f"epochs of {args.images} images, {args.val_images} val): {minutes:.0f} min"
         )
     return 0
 

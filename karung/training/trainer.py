@@ -25,6 +25,7 @@ from karung.training.augment import EvalTransform, train_transform
 from karung.training.config import TrainConfig
 from karung.training.data import Sample, label_counts, load_samples, select
 from karung.training.errors import DatasetError, ResumeError
+from karung.training.frozen import FrozenPrefix
 from karung.training.loader import ImageDataset, balanced_sampler, make_loader
 from karung.training.loop import EpochStats, cosine_with_warmup, score_batches, train_one_epoch
 from karung.training.precision import choose_precision
@@ -97,6 +98,7 @@ def improves(candidate: tuple[float, float], best: tuple[float, float]) -> bool:
 
 def train(cfg: TrainConfig) -> TrainResult:
     """Run (or resume) the whole recipe and return the calibrated checkpoint's path."""
+    started = time.perf_counter()
     torch.set_num_threads(cfg.intra_op_threads)
     seed_everything(cfg.seed)
     train_s, val_s = _split_samples(cfg)
@@ -120,14 +122,55 @@ def train(cfg: TrainConfig) -> TrainResult:
         val_subset(val_s, cfg.val_images, cfg.seed), EvalTransform(prep), prep.input_size
     )
     loaders = _Loaders(train_loader, gen, make_loader(val_ds, batch_size=64, workers=cfg.workers))
+    clock = Clock(started + cfg.max_minutes * 60 if cfg.max_minutes else None)
     for si in range(state.stage_index, len(stages)):
-        _run_stage(cfg, model, stages[si], si, state, loaders, bf16)
+        _run_stage(cfg, model, stages[si], si, state, loaders, bf16, clock)
     model.load_state_dict(torch.load(cfg.out_dir / BEST_FILE, weights_only=True))
     full_val = ImageDataset(val_s, EvalTransform(prep), prep.input_size)
-    scored = score_batches(model, make_loader(full_val, batch_size=64, workers=cfg.workers))
+    last = stages[-1].frozen_blocks
+    scored = score_batches(
+        model,
+        make_loader(full_val, batch_size=64, workers=cfg.workers),
+        frozen_blocks=last,
+        prefix=_prefix(cfg, model, last),
+    )
     meta = _metadata(cfg, state, precision, counts)
+    meta["wall_seconds"] = round(time.perf_counter() - started, 1)
     path, metrics = finalize(cfg, model, prep, scored, meta)
     return TrainResult(path, metrics)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The wall-time budget of a run (``--max-minutes``); ``deadline`` is perf_counter based."""
+
+    deadline: float | None
+    reserve_s: float = 120.0  # final validation, calibration and saving
+
+    def allows(self, next_epoch_s: float) -> bool:
+        """Whether an epoch of ``next_epoch_s`` seconds still fits before the deadline."""
+        if self.deadline is None:
+            return True
+        return time.perf_counter() + next_epoch_s + self.reserve_s <= self.deadline
+
+
+def next_epoch_estimate(history: list[dict[str, Any]], stage: int) -> float:
+    """Seconds the next epoch of ``stage`` will take, judged from the epochs already run.
+
+    A stage's first epoch is guessed at twice the previous stage's last one (stage 2 also
+    backpropagates through backbone blocks); the very first epoch always runs.
+    """
+    same = [row for row in history if row["stage"] == stage]
+    if same:
+        return float(same[-1]["epoch_s"])
+    return 2.0 * float(history[-1]["epoch_s"]) if history else 0.0
+
+
+def _prefix(cfg: TrainConfig, model: nn.Module, frozen_blocks: int) -> FrozenPrefix | None:
+    """The ORT session of the frozen blocks, or None (torch runs them) when disabled."""
+    if cfg.frozen_engine != "onnx" or frozen_blocks == 0:
+        return None
+    return FrozenPrefix(model, frozen_blocks, cfg.input_size, cfg.intra_op_threads)
 
 
 @dataclass(frozen=True)
@@ -152,8 +195,10 @@ def _run_stage(
     state: RunState,
     loaders: _Loaders,
     bf16: bool,
+    clock: Clock,
 ) -> None:
     """Train one stage epoch by epoch, validating, checkpointing and maybe stopping early."""
+    prefix = _prefix(cfg, model, stage.frozen_blocks)
     optimizer = torch.optim.AdamW(freeze_for(model, stage), weight_decay=cfg.weight_decay)
     total = len(loaders.train) * stage.epochs
     warmup = max(1, int(total * cfg.warmup_fraction))
@@ -163,6 +208,10 @@ def _run_stage(
     else:
         state.stage_index, state.epoch_in_stage, state.stale_epochs = stage_index, 0, 0
     while state.epoch_in_stage < stage.epochs and state.stale_epochs < cfg.patience:
+        # The first epoch always runs: a run must produce a model.
+        if state.history and not clock.allows(next_epoch_estimate(state.history, stage.number)):
+            tqdm.write(f"time budget: no room for another epoch; stage {stage.number} ends")
+            break
         # Re-seeding per epoch makes the draw of a resumed epoch equal to the original one.
         loaders.generator.manual_seed(cfg.seed * 100_003 + state.global_epoch)
         desc = f"epoch {state.global_epoch + 1}/{cfg.epochs} stage {stage.number}"
@@ -177,9 +226,10 @@ def _run_stage(
                 frozen_blocks=stage.frozen_blocks,
                 label_smoothing=cfg.label_smoothing,
                 bf16=bf16,
+                prefix=prefix,
                 progress=bar,
             )
-        _after_epoch(cfg, model, stage, state, stats, loaders.val, bf16)
+        _after_epoch(cfg, model, stage, state, stats, loaders.val, bf16, prefix)
         _save_state(cfg, model, optimizer, scheduler, state)
     if state.stale_epochs >= cfg.patience:
         tqdm.write(f"early stop of stage {stage.number}: {state.stale_epochs} epochs without gain")
@@ -194,10 +244,14 @@ def _after_epoch(
     stats: EpochStats,
     val_loader: Any,
     bf16: bool,
+    prefix: FrozenPrefix | None,
 ) -> dict[str, Any]:
     """Validate, keep the best weights, log one metrics line and advance the counters."""
     start = time.perf_counter()
-    val = epoch_metrics(score_batches(model, val_loader, bf16=bf16), cfg.labels)
+    scored = score_batches(
+        model, val_loader, bf16=bf16, frozen_blocks=stage.frozen_blocks, prefix=prefix
+    )
+    val = epoch_metrics(scored, cfg.labels)
     state.global_epoch += 1
     state.epoch_in_stage += 1
     state.seconds += stats.seconds + time.perf_counter() - start
@@ -218,6 +272,7 @@ def _after_epoch(
         **val,
         "best": improved,
         "elapsed_s": state.seconds,
+        "epoch_s": stats.seconds + time.perf_counter() - start,
     }
     state.history.append(row)
     with (cfg.out_dir / HISTORY_FILE).open("a") as fh:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
+
+# Idle OpenMP threads sleep instead of spinning: on the shared 2-core machine spinning halves
+# training throughput (see karung.training.runtime). Effective when torch is not yet imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 LABELS = ("bale", "sack", "garment", "other")
 # One dominant colour per label plus texture: separable in a few steps even from random init.

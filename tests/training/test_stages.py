@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from karung.training.config import TrainConfig
+from karung.training.frozen import FrozenPrefix
 from karung.training.stages import forward, freeze_for, plan_stages, set_train_mode
 from karung.vision.model import backbone_blocks, build_model, head
 
@@ -19,6 +21,25 @@ def test_split_forward_equals_model_forward() -> None:
         out = forward(model, x, frozen)
         torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
         assert out.requires_grad  # the head is always trainable
+
+
+@pytest.mark.parametrize("frozen", [14, 19])
+def test_onnx_prefix_matches_torch(frozen: int) -> None:
+    torch.manual_seed(1)
+    model = build_model(4, pretrained=False).eval()
+    with torch.no_grad():  # non-trivial batch-norm statistics, as after pre-training
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(3, 3, 64, 64)
+    prefix = FrozenPrefix(model, frozen, 64, threads=1)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            forward(model, x, frozen, prefix), model(x), rtol=1e-4, atol=1e-4
+        )
+    with pytest.raises(ValueError, match="prefix covers"):
+        forward(model, x, 11, prefix)
 
 
 def test_stages_freeze_and_unfreeze() -> None:
