@@ -1,4 +1,9 @@
-"""``karung export --model CKPT --format onnx [--int8 --calibration DIR]``."""
+"""``karung export --model CKPT --format onnx [--int8 --calibration DIR]``.
+
+Writes ``model.fp32.onnx`` (and ``model.int8.onnx`` with ``--int8``) next to the checkpoint,
+each only if its decisions agree with torch fp32 on >= 99.5% of validation images, plus
+``parity.json``.
+"""
 
 from __future__ import annotations
 
@@ -29,16 +34,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parity-images", type=int, default=1000)
     parser.add_argument("--quant-format", choices=["qdq", "qoperator"], default="qdq")
     parser.add_argument("--no-per-channel", action="store_true", help="per-tensor weights")
-    parser.add_argument("--reduce-range", action="store_true", help="7-bit weights")
+    parser.add_argument(
+        "--reduce-range",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="7-bit weights (auto: yes on CPUs without VNNI, where u8s8 sums saturate)",
+    )
     parser.add_argument(
         "--calibrate-method", choices=["minmax", "entropy", "percentile"], default="minmax"
     )
-    parser.add_argument("--keep-fp32", action="store_true", help="also keep model.fp32.onnx")
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        default=0.995,
+        help="decision agreement with torch fp32 required to install a file (default 0.995)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="decode workers")
 
 
 def run(args: argparse.Namespace) -> int:
     """Export, check parity, print the report; exit 3 when parity fails, 1 on other errors."""
+    from karung.training.runtime import prefer_passive_threads
+
+    prefer_passive_threads()  # before torch is imported
     from pathlib import Path
 
     from karung.cli.common import die
@@ -58,20 +76,21 @@ def run(args: argparse.Namespace) -> int:
             parity_data=tuple(args.parity_data),
             calibration_images=args.calibration_images,
             parity_images=args.parity_images,
-            keep_fp32=args.keep_fp32,
+            min_agreement=args.min_agreement,
             options=QuantOptions(
                 quant_format=args.quant_format,
                 per_channel=not args.no_per_channel,
-                reduce_range=args.reduce_range,
+                reduce_range={"auto": None, "yes": True, "no": False}[args.reduce_range],
                 method=args.calibrate_method,
             ),
             workers=args.workers,
         )
-        path, report = run_export(job)
+        result = run_export(job)
     except ParityError as exc:
-        return die(f"{exc.code}: {exc}; the int8 model was NOT installed", code=3)
+        return die(f"{exc.code}: {exc}; failing files were NOT installed (see parity.json)", 3)
     except (KarungTrainingError, KarungVisionError) as exc:
         return die(f"{exc.code}: {exc}")
-    print(report.summary())
-    print(f"wrote {path}")
+    for kind, report in result.reports.items():
+        print(f"{kind}: {report.summary()}")
+        print(f"wrote {result.files[kind]}")
     return 0

@@ -6,13 +6,14 @@ import random
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from karung.training.data import Sample, load_samples, select
 from karung.training.errors import ExportError
 from karung.training.export import (
     FP32_FILE,
+    MIN_AGREEMENT,
     ParityReport,
     QuantOptions,
     export_fp32,
@@ -38,7 +39,7 @@ class ExportJob:
     parity_data: tuple[str, ...] = ()
     calibration_images: int = 256
     parity_images: int = 1000
-    keep_fp32: bool = False
+    min_agreement: float = MIN_AGREEMENT
     options: QuantOptions = field(default_factory=QuantOptions)
     workers: int = 2
     seed: int = 0
@@ -83,38 +84,48 @@ def choose_sets(job: ExportJob, ckpt: Checkpoint) -> tuple[list[Sample], list[Sa
 
 
 def drop_stale(path: Path, ckpt: Checkpoint) -> None:
-    """Delete an int8 file exported from different weights: ``--backend auto`` would use it."""
+    """Delete an ONNX file exported from different weights: ``--backend auto`` would use it."""
     if path.is_file() and onnx_model_version(path) != ckpt.model_version:
         path.unlink()
 
 
-def run_export(job: ExportJob) -> tuple[Path, ParityReport]:
-    """Export (and quantise) ``job.checkpoint``; returns the ONNX path and its parity report.
+@dataclass(frozen=True)
+class ExportResult:
+    """The installed ONNX files and their parity reports (keys ``fp32`` and ``int8``)."""
 
-    The int8 file only takes its serving name (``model.int8.onnx``) when parity passes; a
-    failing one is kept as ``model.int8.failed.onnx`` for inspection and
-    :class:`~karung.training.errors.ParityError` is raised.
+    files: dict[str, Path]
+    reports: dict[str, ParityReport]
+
+
+def _install(tmp_file: Path, out_dir: Path, name: str, passed: bool) -> Path:
+    """Copy to the serving name when parity passed, else to ``*.failed.onnx``."""
+    final = out_dir / (name if passed else name.replace(".onnx", FAILED_SUFFIX))
+    shutil.copyfile(tmp_file, final)
+    return final
+
+
+def run_export(job: ExportJob) -> ExportResult:
+    """Export fp32 ONNX (and int8 with ``job.int8``) and check both against torch fp32.
+
+    Each file only takes its serving name (``model.fp32.onnx``, ``model.int8.onnx``) when
+    its parity passes; a failing one is kept as ``*.failed.onnx`` for inspection, the
+    reports are written to ``parity.json`` and :class:`~karung.training.errors.ParityError`
+    is raised.
     """
     ckpt = Checkpoint.load(job.checkpoint)
     calibration, parity_set = choose_sets(job, ckpt)
     job.out_dir.mkdir(parents=True, exist_ok=True)
-    drop_stale(job.out_dir / ONNX_FILE, ckpt)
+    for name in (FP32_FILE, ONNX_FILE):
+        drop_stale(job.out_dir / name, ckpt)
     with tempfile.TemporaryDirectory(prefix="karung-export-") as tmp:
-        fp32 = export_fp32(ckpt, Path(tmp) / FP32_FILE)
-        if job.keep_fp32 or not job.int8:
-            shutil.copyfile(fp32, job.out_dir / FP32_FILE)
-        if not job.int8:
-            target = job.out_dir / FP32_FILE
-        else:
-            batches = list(image_batches(calibration, ckpt, workers=job.workers))
-            target = quantize_int8(fp32, Path(tmp) / ONNX_FILE, batches, job.options)
-        report = parity(ckpt, target, image_batches(parity_set, ckpt, workers=job.workers))
+        made = {"fp32": export_fp32(ckpt, Path(tmp) / FP32_FILE)}
         if job.int8:
-            name = ONNX_FILE if report.passed else ONNX_FILE.replace(".onnx", FAILED_SUFFIX)
-            final = job.out_dir / name
-            shutil.copyfile(target, final)
-            report = ParityReport(**{**report.__dict__, "onnx_file": str(final)})
-        else:
-            final = target
-    write_parity(report, job.out_dir)
-    return final, report
+            batches = list(image_batches(calibration, ckpt, workers=job.workers))
+            made["int8"] = quantize_int8(made["fp32"], Path(tmp) / ONNX_FILE, batches, job.options)
+        images = image_batches(parity_set, ckpt, workers=job.workers)
+        reports = parity(ckpt, made, images, required=job.min_agreement)
+        names = {"fp32": FP32_FILE, "int8": ONNX_FILE}
+        files = {k: _install(p, job.out_dir, names[k], reports[k].passed) for k, p in made.items()}
+    reports = {k: replace(r, onnx_file=str(files[k])) for k, r in reports.items()}
+    write_parity(reports, job.out_dir)
+    return ExportResult(files, reports)

@@ -78,6 +78,7 @@ def train_command(cfg: TrainConfig) -> str:
         "lr_backbone": "--lr-backbone", "weight_decay": "--weight-decay",
         "label_smoothing": "--label-smoothing", "patience": "--patience",
         "precision": "--precision", "val_fraction": "--val-fraction", "seed": "--seed",
+        "max_minutes": "--max-minutes", "frozen_engine": "--frozen-engine",
     }  # fmt: skip
     for field_name, flag in flags.items():
         value = getattr(cfg, field_name)
@@ -209,11 +210,12 @@ def _speed_section(
             f"- training: {float(seconds) / 60:.1f} min for {ckpt.training.get('epochs_run')} "
             f"epochs ({ckpt.training.get('precision', {}).get('reason', '')})"
         )
-    if parity:
+    for kind, report in (parity or {}).items():
+        status = "installed" if report["passed"] else "NOT installed: below the 99.5% gate"
         lines.append(
-            f"- int8 parity vs torch fp32 on {parity['n']} validation images: decision "
-            f"agreement {_pct(parity['decision_agreement'])}, max |dp| "
-            f"{parity['max_abs_prob_diff']:.4f}"
+            f"- ONNX {kind} parity vs torch fp32 on {report['n']} validation images: decision "
+            f"agreement {_pct(report['decision_agreement'])}, max |dp| "
+            f"{report['max_abs_prob_diff']:.4f} ({status})"
         )
     if bench:
         lines += [
