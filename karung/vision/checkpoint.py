@@ -26,6 +26,9 @@ FORMAT: Final = "karung-checkpoint"
 FORMAT_VERSION: Final = 1
 CHECKPOINT_FILE: Final = "model.pt"
 ONNX_FILE: Final = "model.int8.onnx"
+FP32_ONNX_FILE: Final = "model.fp32.onnx"
+# Fastest first; `karung export` installs a file only after it passed the parity check.
+ONNX_FILES: Final = (ONNX_FILE, FP32_ONNX_FILE)
 
 
 @dataclass(frozen=True)

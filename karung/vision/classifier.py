@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from karung.vision.backends import InferenceBackend, TorchBackend
-from karung.vision.checkpoint import ONNX_FILE, Checkpoint, resolve_checkpoint_path
+from karung.vision.checkpoint import ONNX_FILES, Checkpoint, resolve_checkpoint_path
 from karung.vision.errors import CheckpointError
 from karung.vision.labels import Decision, Thresholds
 from karung.vision.preprocess import Preprocessing
@@ -61,12 +61,16 @@ class Classifier:
     def from_path(cls, path: str | os.PathLike[str], backend: str = "torch") -> Classifier:
         """Load ``path`` (file or model dir) with backend ``torch``, ``onnx`` or ``auto``.
 
-        ``auto`` uses the int8 ONNX file next to the checkpoint when there is one.
+        ``auto`` uses the ONNX file next to the checkpoint when there is one: int8 when it passed
+        its export parity check, else the fp32 export.
         """
         ckpt_path = resolve_checkpoint_path(path)
         checkpoint = Checkpoint.load(ckpt_path)
-        onnx_path = ckpt_path.parent / ONNX_FILE
-        if backend == "torch" or (backend == "auto" and not onnx_path.is_file()):
+        found = [
+            ckpt_path.parent / name for name in ONNX_FILES if (ckpt_path.parent / name).is_file()
+        ]
+        onnx_path = found[0] if found else ckpt_path.parent / ONNX_FILES[0]
+        if backend == "torch" or (backend == "auto" and not found):
             return cls(checkpoint)
         if backend in ("onnx", "auto"):
             return cls(checkpoint, _onnx_backend(onnx_path))
