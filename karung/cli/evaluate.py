@@ -23,7 +23,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="all",
         help="rows to evaluate (use val for a training data set; all for a held-out set)",
     )
-    parser.add_argument("--backend", choices=["torch", "onnx", "auto"], default="torch")
+    parser.add_argument(
+        "--backend",
+        choices=["torch", "onnx-fp32", "onnx", "auto"],
+        default="torch",
+        help="onnx-fp32: model.fp32.onnx (same numbers as torch, several times faster); "
+        "onnx/auto: what karung score uses",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2, help="decode workers")
     parser.add_argument("--limit", type=int, default=0, help="evaluate at most N images (0: all)")

@@ -68,7 +68,7 @@ def plot_roc_pr(results: Sequence[ModelResult], labels: Sequence[str], out: Path
     )
     # Linear up to 0.1% then logarithmic: the low false-positive region is the one that matters.
     ax_roc.set_xscale("symlog", linthresh=1e-3)
-    ax_roc.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax_roc.set_xticks([0, 1e-3, 1e-2, 1e-1, 1], ["0", "0.1%", "1%", "10%", "100%"])
     ax_pr.set(xlabel="recall", ylabel="precision", title="precision-recall of risk", ylim=(0, 1.02))
     for ax in (ax_roc, ax_pr):
         ax.grid(alpha=0.3)

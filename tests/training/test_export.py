@@ -28,6 +28,11 @@ from karung.vision.errors import CheckpointError
 from karung.vision.onnx_backend import OnnxBackend
 
 
+def tiny_data_dir(ckpt: Checkpoint) -> str:
+    """The data directory the tiny model was trained on (recorded in the checkpoint)."""
+    return str(ckpt.training["data"][0])
+
+
 @pytest.fixture
 def model_dir(tiny_run: Path, tmp_path: Path) -> Path:
     """A private copy of the tiny model (exports write next to the checkpoint)."""
@@ -64,6 +69,16 @@ def test_export_fp32_exact_and_int8_installed_by_the_gate(model_dir: Path, gen: 
     np.testing.assert_allclose(onnx32, ref, atol=1e-4)
     clf = Classifier.from_path(model_dir, backend="auto")
     assert clf.backend.name == "onnx-int8"
+    # Evaluation through the fp32 graph gives the torch figures.
+    reports = {}
+    for backend in ("torch", "onnx-fp32"):
+        out = model_dir / f"eval-{backend}"
+        args = ["evaluate", "--model", str(model_dir), "--data", str(tiny_data_dir(ckpt))]
+        args += ["--split", "val", "--backend", backend, "--out", str(out), "--workers", "0"]
+        assert main([*args, "--no-progress"]) == 0
+        reports[backend] = json.loads((out / "metrics.json").read_text())["models"][0]["metrics"]
+    assert reports["onnx-fp32"]["risk_roc_auc"] == pytest.approx(reports["torch"]["risk_roc_auc"])
+    assert reports["onnx-fp32"]["confusion"] == reports["torch"]["confusion"]
     images = [gen.make_image(n, 90 + i) for i, n in enumerate(gen.labels)]
     fast = clf.score(images)
     slow = Classifier.from_path(model_dir, backend="torch").score(images)
