@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from karung.training.config import CONFIG_FILE, TrainConfig
 from karung.training.errors import KarungTrainingError
+from karung.training.export import FP32_FILE
 from karung.vision.checkpoint import CHECKPOINT_FILE, ONNX_FILE, Checkpoint
 
 KNOWN_LIMITS: Final = (
@@ -105,7 +106,7 @@ def _eval_metrics(report: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _files_section(inp: CardInputs, ckpt: Checkpoint) -> list[str]:
     lines = ["## Files", "", "| file | size | sha256 |", "|---|---|---|"]
-    for name in (CHECKPOINT_FILE, ONNX_FILE):
+    for name in (CHECKPOINT_FILE, ONNX_FILE, FP32_FILE):
         path = inp.model_dir / name
         if path.is_file():
             size = f"{path.stat().st_size / 1e6:.1f} MB"
@@ -204,11 +205,12 @@ def _speed_section(
     bench: dict[str, Any] | None, ckpt: Checkpoint, parity: dict[str, Any] | None
 ) -> list[str]:
     lines = ["## Speed and export", ""]
-    seconds = ckpt.training.get("train_seconds")
+    seconds = ckpt.training.get("wall_seconds", ckpt.training.get("train_seconds"))
     if seconds is not None:
         lines.append(
-            f"- training: {float(seconds) / 60:.1f} min for {ckpt.training.get('epochs_run')} "
-            f"epochs ({ckpt.training.get('precision', {}).get('reason', '')})"
+            f"- training: {float(seconds) / 60:.1f} min wall for "
+            f"{ckpt.training.get('epochs_run')} epochs "
+            f"({ckpt.training.get('precision', {}).get('reason', '')})"
         )
     for kind, report in (parity or {}).items():
         status = "installed" if report["passed"] else "NOT installed: below the 99.5% gate"
