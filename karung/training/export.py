@@ -25,14 +25,14 @@ from karung.training.data import Sample
 from karung.training.errors import ExportError, ParityError
 from karung.training.loader import UNREADABLE, ImageDataset, make_loader
 from karung.vision.backends import TorchBackend
-from karung.vision.checkpoint import Checkpoint
+from karung.vision.checkpoint import FP32_ONNX_FILE, Checkpoint
 from karung.vision.classifier import softmax
 from karung.vision.onnx_backend import OnnxBackend
 
 OPSET: Final = 17
 INPUT_NAME: Final = "input"
 OUTPUT_NAME: Final = "logits"
-FP32_FILE: Final = "model.fp32.onnx"
+FP32_FILE: Final = FP32_ONNX_FILE
 PARITY_FILE: Final = "parity.json"
 MIN_AGREEMENT: Final = 0.995
 

@@ -65,17 +65,38 @@ def _read_json(path: Path | None) -> dict[str, Any] | None:
     return data
 
 
+# Spelled out even when equal to today's default, so the command survives a change of defaults.
+RECIPE_FLAGS: Final = {
+    "epochs": "--epochs", "head_epochs": "--head-epochs", "unfreeze_from": "--unfreeze-from",
+    "input_size": "--input-size", "batch_size": "--batch-size", "epoch_images": "--epoch-images",
+    "seed": "--seed",
+}  # fmt: skip
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the working directory when inside it (the repository root)."""
+    p = Path(path)
+    try:
+        return str(p.relative_to(Path.cwd())) if p.is_absolute() else path
+    except ValueError:
+        return path
+
+
 def train_command(cfg: TrainConfig) -> str:
-    """The ``karung train`` command line that reproduces ``cfg`` (non-default options only)."""
+    """The ``karung train`` command line that reproduces ``cfg``.
+
+    The recipe options are always written out; the others only when they differ from the
+    defaults.
+    """
     default = TrainConfig(data=cfg.data, out=cfg.out)
     parts = ["karung", "train"]
     for d in cfg.data:
-        parts += ["--data", d]
-    parts += ["--out", cfg.out]
+        parts += ["--data", _shown(d)]
+    parts += ["--out", _shown(cfg.out)]
+    for field_name, flag in RECIPE_FLAGS.items():
+        parts += [flag, str(getattr(cfg, field_name))]
     flags = {
-        "epochs": "--epochs", "head_epochs": "--head-epochs", "unfreeze_from": "--unfreeze-from",
-        "input_size": "--input-size", "batch_size": "--batch-size",
-        "epoch_images": "--epoch-images", "val_images": "--val-images", "lr_head": "--lr-head",
+        "val_images": "--val-images", "lr_head": "--lr-head",
         "lr_backbone": "--lr-backbone", "weight_decay": "--weight-decay",
         "label_smoothing": "--label-smoothing", "patience": "--patience",
         "precision": "--precision", "val_fraction": "--val-fraction", "seed": "--seed",

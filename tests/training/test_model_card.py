@@ -49,7 +49,7 @@ def test_model_card_has_command_metrics_thresholds_and_limits(
     ckpt = Checkpoint.load(model_dir)
     assert "karung synth --out /data/synth --n 24000" in text
     assert f"karung train --data {ckpt.training['data'][0]}" in text
-    assert "--input-size 64" in text and "--epoch-images 96" in text
+    assert "--input-size 64" in text and "--epoch-images 96" in text and "--lr-head 0.01" in text
     assert "| synthetic val: risk ROC AUC | >= 0.99 | 0.9954 |" in text
     assert "blocked | <= 1% | 0.40% |" in text and "review or worse | <= 5% | 3.10% |" in text
     assert f"risk >= {ckpt.thresholds.block:.4f}" in text
@@ -59,8 +59,12 @@ def test_model_card_has_command_metrics_thresholds_and_limits(
 
 
 def test_train_command_lists_only_non_defaults() -> None:
-    cfg = TrainConfig(data=("/d/a", "/d/b"), out="runs/x", epochs=9)
-    assert train_command(cfg) == "karung train --data /d/a --data /d/b --out runs/x --epochs 9"
+    cfg = TrainConfig(data=("/d/a", "/d/b"), out="runs/x", epochs=9, lr_head=0.01)
+    assert train_command(cfg) == (
+        "karung train --data /d/a --data /d/b --out runs/x --epochs 9 --head-epochs 2 "
+        "--unfreeze-from 14 --input-size 192 --batch-size 32 --epoch-images 0 --seed 0 "
+        "--lr-head 0.01"
+    )
 
 
 def test_inference_bench_measures_every_backend(tiny_run: Path) -> None:
