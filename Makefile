@@ -55,7 +55,7 @@ synth: install
 # Reproduce models/default end to end: data, training, int8 export, reports, model card.
 default-model: synth
 	$(BIN)/karung train --data data/synth --out $(RUN) --epochs 6 --head-epochs 2 --epoch-images 8000 --input-size 160
-	$(BIN)/karung export --model $(RUN) --format onnx --int8
+	$(BIN)/karung export --model $(RUN) --format onnx --int8 || test $$? -eq 3  # 3: int8 below the parity gate; fp32 is still installed
 	$(BIN)/karung evaluate --model $(RUN) --data data/synth --split val --out $(RUN)/eval-synth
 	$(BIN)/karung evaluate --model $(RUN) --data data/real_val.csv --split all --out $(RUN)/eval-real
 	$(BIN)/karung bench inference --model $(RUN) --no-bf16 --json $(RUN)/bench.json

@@ -4,3 +4,5 @@ import os
 
 # Two cores: keep torch from oversubscribing when tests run beside other work.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Idle OpenMP threads sleep instead of spinning: the suite shares two cores with its servers.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
