@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from karung.vision.checkpoint import ONNX_FILE, Checkpoint, resolve_checkpoint_path
+from karung.vision.checkpoint import ONNX_FILES, Checkpoint, find_onnx, resolve_checkpoint_path
 from karung.vision.classifier import Classifier
 
 log = logging.getLogger("karung.serve.runtime")
@@ -86,16 +86,17 @@ class ModelHolder:
 def build_classifier(path: Path, backend: str, threads: int = 0) -> Classifier:
     """Load a checkpoint on the fastest verified backend (as ``Classifier.from_path``).
 
-    ``auto`` picks the int8 ONNX file when ``karung export`` wrote one next to the checkpoint
-    (export only installs it after its parity check), else eager torch. ``threads`` > 0 caps the
-    backend's intra-op threads: on a small machine shared with decode threads, fewer inference
-    threads avoid spin-waiting on oversubscribed cores.
+    ``auto`` picks the ONNX file (int8, else fp32) when ``karung export`` wrote one next to the
+    checkpoint (export only installs a file after its parity check), else eager torch.
+    ``threads`` > 0 caps the backend's intra-op threads: on a small machine shared with decode
+    threads, fewer inference threads avoid spin-waiting on oversubscribed cores.
     """
     if backend not in ("auto", "torch", "onnx"):
         raise ValueError(f"unknown backend {backend!r} (torch, onnx or auto)")
     ckpt_path = resolve_checkpoint_path(path)
-    onnx_path = ckpt_path.parent / ONNX_FILE
-    if backend == "onnx" or (backend == "auto" and onnx_path.is_file()):
+    found = find_onnx(ckpt_path)
+    onnx_path = found or ckpt_path.parent / ONNX_FILES[0]
+    if backend == "onnx" or (backend == "auto" and found is not None):
         from karung.vision.onnx_backend import OnnxBackend
 
         checkpoint = Checkpoint.load(ckpt_path)

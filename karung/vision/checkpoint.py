@@ -156,6 +156,15 @@ def resolve_checkpoint_path(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+def find_onnx(checkpoint_path: Path) -> Path | None:
+    """The fastest parity-checked ONNX export beside a checkpoint file (int8, then fp32)."""
+    for name in ONNX_FILES:
+        candidate = checkpoint_path.parent / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def default_model_dir() -> Path:
     """Where the shipped model lives: ``$KARUNG_MODEL`` or ``models/default`` of the checkout."""
     env = os.environ.get("KARUNG_MODEL")

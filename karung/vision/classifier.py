@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from karung.vision.backends import InferenceBackend, TorchBackend
-from karung.vision.checkpoint import ONNX_FILES, Checkpoint, resolve_checkpoint_path
+from karung.vision.checkpoint import ONNX_FILES, Checkpoint, find_onnx, resolve_checkpoint_path
 from karung.vision.errors import CheckpointError
 from karung.vision.labels import Decision, Thresholds
 from karung.vision.preprocess import Preprocessing
@@ -66,11 +66,9 @@ class Classifier:
         """
         ckpt_path = resolve_checkpoint_path(path)
         checkpoint = Checkpoint.load(ckpt_path)
-        found = [
-            ckpt_path.parent / name for name in ONNX_FILES if (ckpt_path.parent / name).is_file()
-        ]
-        onnx_path = found[0] if found else ckpt_path.parent / ONNX_FILES[0]
-        if backend == "torch" or (backend == "auto" and not found):
+        found = find_onnx(ckpt_path)
+        onnx_path = found or ckpt_path.parent / ONNX_FILES[0]
+        if backend == "torch" or (backend == "auto" and found is None):
             return cls(checkpoint)
         if backend in ("onnx", "auto"):
             return cls(checkpoint, _onnx_backend(onnx_path))
