@@ -157,20 +157,26 @@ def _safe_next(target: str) -> str:
 # --- pages -------------------------------------------------------------------------------------
 
 
+def _claim_cards(
+    rt: ReviewRuntime, sessions: sessionmaker[Session], moderator: str
+) -> tuple[list[dict[str, Any]], int]:
+    """Renew this moderator's leases, top the batch up; its cards and the pending count."""
+    with sessions.begin() as session:
+        items = claims.claim_batch(
+            session,
+            moderator,
+            limit=rt.settings.claim_batch,
+            lease_seconds=rt.settings.lease_seconds,
+        )
+        return [pages.card(item) for item in items], claims.pending_count(session)
+
+
 @router.get("", response_class=HTMLResponse)
 def queue_page(request: Request, rt: Runtime, sessions: Sessions, user: MaybeUser) -> Response:
     """The grid: claims (or keeps) this moderator's batch and renders it."""
     if user is None:
         return _login_redirect(request)
-    with sessions.begin() as session:
-        items = claims.claim_batch(
-            session,
-            user.name,
-            limit=rt.settings.claim_batch,
-            lease_seconds=rt.settings.lease_seconds,
-        )
-        cards = [pages.card(item) for item in items]
-        waiting = claims.pending_count(session)
+    cards, waiting = _claim_cards(rt, sessions, user.name)
     ctx = pages.base_context(user, rt) | {"cards": cards, "waiting": waiting, "active": "queue"}
     return _page(rt, request, "queue.html", ctx)
 
@@ -316,15 +322,7 @@ def api_undo(request: Request, rt: Runtime, sessions: Sessions, user: ApiUser) -
 @router.post("/api/claim")
 def api_claim(rt: Runtime, sessions: Sessions, user: ApiUser) -> dict[str, Any]:
     """Renew held leases and top the batch up; answers the cards of all held items."""
-    with sessions.begin() as session:
-        items = claims.claim_batch(
-            session,
-            user.name,
-            limit=rt.settings.claim_batch,
-            lease_seconds=rt.settings.lease_seconds,
-        )
-        cards = [pages.card(item) for item in items]
-        waiting = claims.pending_count(session)
+    cards, waiting = _claim_cards(rt, sessions, user.name)
     template = rt.templates.get_template("_card.html")
     return {
         "items": [c["id"] for c in cards],
