@@ -29,6 +29,7 @@ from karung.serve.bank.service import BankService
 from karung.serve.batcher import MicroBatcher
 from karung.serve.db import make_engine, migrate, session_factory
 from karung.serve.fetch import Fetcher, FetchLimits, Resolver
+from karung.serve.intake import IntakePool
 from karung.serve.limits import BodyLimitMiddleware
 from karung.serve.logs import RequestContextMiddleware
 from karung.serve.metrics import Metrics
@@ -83,6 +84,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.models = models
     _track(app)
     workers = settings.decode_workers or os.cpu_count() or 2
+    intake = IntakePool(workers, settings.intake_mode)
+    await intake.warm()
     decode_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="karung-decode")
     batcher = MicroBatcher(
         settings.batch_max_size,
@@ -90,7 +93,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         on_batch=app.state.metrics.inference_batch.observe,
     )
     batcher.start()
-    app.state.scorer = _scorer(app, batcher, decode_pool)
+    app.state.scorer = _scorer(app, batcher, intake, decode_pool)
     poller = asyncio.create_task(_poll_bank(app), name="bank-poller")
     try:
         async with review_setup.running(app):
@@ -101,10 +104,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await poller
         await batcher.stop()
         decode_pool.shutdown(wait=False, cancel_futures=True)
+        intake.shutdown()
         engine.dispose()
 
 
-def _scorer(app: FastAPI, batcher: MicroBatcher, decode_pool: ThreadPoolExecutor) -> Scorer:
+def _scorer(
+    app: FastAPI, batcher: MicroBatcher, intake: IntakePool, decode_pool: ThreadPoolExecutor
+) -> Scorer:
     settings: Settings = app.state.settings
     limits = FetchLimits(
         max_bytes=settings.fetch_max_bytes,
@@ -120,6 +126,7 @@ def _scorer(app: FastAPI, batcher: MicroBatcher, decode_pool: ThreadPoolExecutor
     return Scorer(
         fetcher=Fetcher(limits, resolver=app.state.resolver),
         batcher=batcher,
+        intake=intake,
         decode_pool=decode_pool,
         sessions=app.state.sessions,
         metrics=app.state.metrics,

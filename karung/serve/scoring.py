@@ -1,10 +1,11 @@
 """The scoring pipeline behind ``POST /v1/score``.
 
 Per item, concurrently: get the bytes (fetch the URL, decode base64 or take the upload), then in
-the decode thread pool hash, decode at model size and look the image up in the bank, then get
-probabilities from the micro-batcher, then apply :mod:`karung.serve.policy`. Every failure is
-caught per item, so one bad item never fails the batch. Finally, in one transaction, review-band
-items and the QC sample go to the moderators' queue and bank matches are recorded.
+the intake pool (:mod:`karung.serve.intake`, worker processes) hash the bytes, decode at model
+size, preprocess and compute the perceptual hashes, then look them up in the bank (a thread),
+then get probabilities from the micro-batcher, then apply :mod:`karung.serve.policy`. Every
+failure is caught per item, so one bad item never fails the batch. Finally, in one transaction,
+review-band items and the QC sample go to the moderators' queue and bank matches are recorded.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
 import logging
 import random
 import time
@@ -22,18 +22,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
 from karung.serve.batcher import MicroBatcher
 from karung.serve.errors import ItemError, item_error
 from karung.serve.fetch import Fetcher, FetchError
+from karung.serve.intake import Intake, IntakePool
 from karung.serve.metrics import Metrics
 from karung.serve.policy import Verdict, decide, queue_reason
 from karung.serve.review.queue import QueueItemIn, enqueue
 from karung.vision.classifier import Classifier
 from karung.vision.decode import decode_image
 from karung.vision.errors import ImageTooLarge
+from karung.vision.hashing import ImageHashes
 from karung.vision.labels import Thresholds
 
 log = logging.getLogger("karung.serve.scoring")
@@ -54,7 +55,7 @@ class InvalidBase64(ItemError):
 class BankLike(Protocol):
     """The part of the hash bank the scorer uses."""
 
-    def match(self, image: Image.Image, sha256: str) -> list[Any]: ...
+    def match_hashes(self, hashes: ImageHashes, sha256: str | None = None) -> list[Any]: ...
 
     def record_match_event(
         self, query_sha256: str, seller_id: str | None, listing_id: str | None, matches: list[Any]
@@ -87,10 +88,10 @@ class ScoreContext:
 
 @dataclass(frozen=True)
 class Prepared:
-    """An item after the decode pool: content hash, decoded image, model input, bank matches."""
+    """An item after intake and matching: its bytes, content hash, model input, bank matches."""
 
+    data: bytes
     sha256: str
-    image: Image.Image
     array: np.ndarray
     matches: list[Any]
 
@@ -101,20 +102,6 @@ class _Outcome:
     prepared: Prepared | None = None
     verdict: Verdict | None = None
     queue_reason: str | None = None
-
-
-def prepare(
-    data: bytes, classifier: Classifier, bank: BankLike | None, max_bytes: int, max_pixels: int
-) -> Prepared:
-    """Hash, decode at the model's input size, preprocess and match (runs in a worker thread)."""
-    sha = hashlib.sha256(data).hexdigest()
-    pre = classifier.preprocessing
-    image = decode_image(
-        data, max_bytes=max_bytes, max_pixels=max_pixels, target_size=pre.input_size
-    )
-    array = pre.to_array([image])
-    matches = bank.match(image, sha) if bank is not None else []
-    return Prepared(sha, image, array, list(matches))
 
 
 def decode_base64(text: str, max_bytes: int) -> bytes:
@@ -137,6 +124,7 @@ class Scorer:
         *,
         fetcher: Fetcher,
         batcher: MicroBatcher,
+        intake: IntakePool,
         decode_pool: Executor,
         sessions: sessionmaker[Session],
         metrics: Metrics,
@@ -146,7 +134,8 @@ class Scorer:
     ) -> None:
         self.fetcher = fetcher
         self.batcher = batcher
-        self.decode_pool = decode_pool
+        self.intake = intake
+        self.decode_pool = decode_pool  # threads: bank lookups, queue writes, thumbnails
         self.sessions = sessions
         self.metrics = metrics
         self._bank = bank
@@ -179,15 +168,7 @@ class Scorer:
         try:
             data = await self._bytes(item, timings)
             t0 = time.perf_counter()
-            prepared = await asyncio.get_running_loop().run_in_executor(
-                self.decode_pool,
-                prepare,
-                data,
-                ctx.classifier,
-                self._bank(),
-                self.max_bytes,
-                self.max_pixels,
-            )
+            prepared = await self._prepare(data, ctx.classifier)
             timings["decode_ms"] = _ms(t0)
             t0 = time.perf_counter()
             probs = await self.batcher.probs(ctx.classifier, prepared.array)
@@ -195,6 +176,20 @@ class Scorer:
         except Exception as exc:  # per-item isolation: report, count, carry on
             return self._failed(base, exc, timings, started)
         return self._scored(base, prepared, probs, ctx, timings, started)
+
+    async def _prepare(self, data: bytes, classifier: Classifier) -> Prepared:
+        """Intake on a worker, then the bank lookup on a thread (the index lives here)."""
+        bank = self._bank()
+        pre = classifier.preprocessing
+        got: Intake = await self.intake.run(
+            data, pre, self.max_bytes, self.max_pixels, with_hashes=bank is not None
+        )
+        matches: list[Any] = []
+        if bank is not None and got.hashes is not None:
+            matches = await asyncio.get_running_loop().run_in_executor(
+                self.decode_pool, bank.match_hashes, got.hashes, got.sha256
+            )
+        return Prepared(data, got.sha256, got.array, list(matches))
 
     async def _bytes(self, item: ScoreItem, timings: dict[str, float]) -> bytes:
         if item.invalid is not None:
@@ -300,11 +295,19 @@ class Scorer:
         reason: str,
         ctx: ScoreContext,
     ) -> int:
+        # Re-decoded here rather than carried back from the worker: only queued items (the
+        # review band and a small QC sample) need pixels after intake.
+        image = decode_image(
+            prepared.data,
+            max_bytes=self.max_bytes,
+            max_pixels=self.max_pixels,
+            target_size=ctx.classifier.preprocessing.input_size,
+        )
         item_id = enqueue(
             session,
             QueueItemIn(
                 sha256=prepared.sha256,
-                image=prepared.image,
+                image=image,
                 scores=body["scores"],
                 risk=body["risk"],
                 model_decision=body["decision"],

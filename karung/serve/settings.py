@@ -58,7 +58,11 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=100 * MB, gt=0, description="one request body")
     max_pixels: int = Field(default=50_000_000, gt=0)
     decode_workers: int = Field(
-        default=0, ge=0, description="decode/hash threads (0: one per core)"
+        default=0, ge=0, description="decode/hash workers (0: one per core)"
+    )
+    intake_mode: Literal["process", "thread"] = Field(
+        default="process",
+        description="decode/hash in worker processes (parallel, crash-isolated) or threads",
     )
     batch_max_size: int = Field(default=8, ge=1, le=256, description="images per forward pass")
     inference_threads: int = Field(

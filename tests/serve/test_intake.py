@@ -1,0 +1,107 @@
+"""The intake pool: worker processes give what threads give, typed errors cross the process
+boundary, and a dead worker is replaced without failing the items in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from imagegen import encode, textured
+
+from karung.serve.errors import item_error
+from karung.serve.intake import IntakePool
+from karung.serve.intake_worker import intake
+from karung.vision.errors import CorruptImage, UnsupportedFormat
+from karung.vision.hashing import compute_hashes
+from karung.vision.preprocess import Preprocessing
+
+PRE = Preprocessing(input_size=32)
+LIMITS = (1 << 20, 4_000_000)
+
+
+@pytest.fixture(scope="module")
+def process_pool() -> Iterator[IntakePool]:
+    pool = IntakePool(2, "process")
+    yield pool
+    pool.shutdown()
+
+
+def _jpeg(seed: int) -> bytes:
+    return encode(textured(96, 72, seed), "JPEG", quality=90)
+
+
+def test_worker_result_equals_in_process_result(process_pool: IntakePool) -> None:
+    data = _jpeg(1)
+    got = asyncio.run(process_pool.run(data, PRE, *LIMITS, with_hashes=True))
+    want = intake(data, PRE, *LIMITS, with_hashes=True)
+    assert got.sha256 == hashlib.sha256(data).hexdigest() == want.sha256
+    assert got.array.shape == (1, 3, 32, 32) and got.array.dtype == np.float32
+    np.testing.assert_array_equal(got.array, want.array)
+    assert got.hashes == want.hashes
+    assert got.hashes is not None and got.hashes.pdq != compute_hashes(textured(96, 72, 2)).pdq
+
+
+def test_hashes_are_skipped_when_not_asked_for(process_pool: IntakePool) -> None:
+    got = asyncio.run(process_pool.run(_jpeg(3), PRE, *LIMITS, with_hashes=False))
+    assert got.hashes is None
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "code"),
+    [
+        (b"<html><body>not an image</body></html>", UnsupportedFormat, "unsupported_format"),
+        (_jpeg(4)[:300], CorruptImage, "corrupt_image"),
+    ],
+)
+def test_typed_errors_cross_the_process_boundary(
+    process_pool: IntakePool, data: bytes, error: type[Exception], code: str
+) -> None:
+    with pytest.raises(error) as caught:
+        asyncio.run(process_pool.run(data, PRE, *LIMITS, with_hashes=True))
+    assert item_error(caught.value)["code"] == code
+
+
+def test_a_killed_worker_is_replaced_and_the_item_still_scores() -> None:
+    async def scenario() -> None:
+        pool = IntakePool(1, "process")
+        try:
+            await pool.warm()
+            first = await pool.run(_jpeg(5), PRE, *LIMITS, with_hashes=True)
+            old = pool._executor
+            pids = list(getattr(old, "_processes", {}))
+            assert pids, "the process pool has no live worker to kill"
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.5)  # let the executor notice the death
+            again = await pool.run(_jpeg(5), PRE, *LIMITS, with_hashes=True)
+            assert again.sha256 == first.sha256
+            assert again.hashes == first.hashes
+            assert pool._executor is not old  # the broken pool was replaced
+        finally:
+            pool.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_thread_mode_gives_the_same_answer() -> None:
+    pool = IntakePool(1, "thread")
+    try:
+        data = _jpeg(6)
+        got = asyncio.run(pool.run(data, PRE, *LIMITS, with_hashes=True))
+        want = intake(data, PRE, *LIMITS, with_hashes=True)
+        np.testing.assert_array_equal(got.array, want.array)
+        assert got.hashes == want.hashes
+    finally:
+        pool.shutdown()
+
+
+def test_pool_arguments_are_validated() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        IntakePool(0)
+    with pytest.raises(ValueError, match="mode"):
+        IntakePool(1, "fork")  # type: ignore[arg-type]
