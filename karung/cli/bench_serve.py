@@ -1,6 +1,7 @@
 """``karung bench serve``: end-to-end throughput and latency of the scoring service on loopback.
 
-Starts a local image server (``python -m http.server``) over generated 1600x1200 JPEGs and
+Starts a local image server (:mod:`karung.cli.bench_imageserver`, files held in memory, the
+stand-in for a platform's CDN) over generated 1600x1200 JPEGs and
 ``karung serve`` as subprocesses, then drives load from this process with httpx: ``--concurrency``
 clients each posting batches of ``--batch`` URLs for ``--duration`` seconds. Prints images per
 second and p50/p99 request latency, then measures a naive baseline in the same run (fetch, PIL
@@ -60,6 +61,8 @@ class Summary:
     images_ok: int
     images_failed: int
     service_cpu_ms_per_image: float
+    image_server_cpu_ms_per_image: float
+    driver_cpu_ms_per_image: float
     baseline_images_per_s: float
     ratio: float
     backend: str
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             base = f"http://127.0.0.1:{service_port}"
             backend = _wait_ready(base, procs[-1], tmp)
             urls = [f"http://127.0.0.1:{image_port}/{name}" for name in urls]
-            load = _drive(base, urls, args, procs[-1].pid)
+            load = _drive(base, urls, args, (procs[-1].pid, procs[0].pid))
             _stop(procs.pop())  # the baseline gets the CPU to itself
             baseline = _baseline(model, urls[: args.baseline_images], args.threads)
         except RuntimeError as exc:
@@ -150,9 +153,9 @@ def _free_port() -> int:
 
 
 def _image_server(folder: Path, port: int, tmp: Path) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    cmd = [sys.executable, "-m", "karung.cli.bench_imageserver", str(folder), str(port)]
     log = (tmp / "images.log").open("wb")
-    return subprocess.Popen(cmd, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _service(
@@ -197,26 +200,50 @@ class _LoadResult:
     ok: int = 0
     failed: int = 0
     service_cpu_s: float = float("nan")  # CPU the service process used while measured
+    images_cpu_s: float = float("nan")  # CPU of the image server (the CDN stand-in)
+    driver_cpu_s: float = float("nan")  # CPU of this load-driving process
 
 
-def _drive(base: str, urls: list[str], args: argparse.Namespace, service_pid: int) -> _LoadResult:
-    """Post batches from ``--concurrency`` clients; return latencies and item counts."""
+def _drive(
+    base: str, urls: list[str], args: argparse.Namespace, pids: tuple[int, int]
+) -> _LoadResult:
+    """Post batches from ``--concurrency`` clients; return latencies and item counts.
+
+    ``pids`` are the service's and the image server's, whose CPU time is measured too.
+    """
     import asyncio
 
-    return asyncio.run(_load(base, urls, args, service_pid))
+    return asyncio.run(_load(base, urls, args, pids))
 
 
-def _process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` (Linux ``/proc``; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+def _process_cpu_seconds(pid: int, descendants: bool = True) -> float:
+    """User + system CPU seconds of ``pid`` and (by default) its live descendants: the
+    service's image workers are child processes. Linux ``/proc``, NaN elsewhere."""
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process ended meanwhile
+    if pid not in stats:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    family, grew = {pid}, True
+    while grew and descendants:
+        found = {p for p, f in stats.items() if int(f[1]) in family} - family
+        family, grew = family | found, bool(found)
+    ticks = sum(int(stats[p][11]) + int(stats[p][12]) for p in family)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_snapshot(pids: tuple[int, int]) -> list[float]:
+    """CPU seconds of the service (with its workers), the image server and this driver alone
+    (its descendants are the other two)."""
+    return [*(_process_cpu_seconds(pid) for pid in pids), _process_cpu_seconds(os.getpid(), False)]
 
 
 async def _load(
-    base: str, urls: list[str], args: argparse.Namespace, service_pid: int
+    base: str, urls: list[str], args: argparse.Namespace, pids: tuple[int, int]
 ) -> _LoadResult:
     import asyncio
 
@@ -246,11 +273,13 @@ async def _load(
         with tqdm(total=round(args.warmup + args.duration), desc="load", unit="s") as bar:
             await asyncio.sleep(args.warmup)
             bar.update(round(args.warmup))
-            cpu_start = _process_cpu_seconds(service_pid)
+            start_cpu = _cpu_snapshot(pids)
             while time.monotonic() < stop_at:
                 await asyncio.sleep(min(1.0, max(0.0, stop_at - time.monotonic())))
                 bar.update(1)
-            result.service_cpu_s = _process_cpu_seconds(service_pid) - cpu_start
+            ends = _cpu_snapshot(pids)
+            used = [end - begin for end, begin in zip(ends, start_cpu, strict=True)]
+            result.service_cpu_s, result.images_cpu_s, result.driver_cpu_s = used
 
     await asyncio.gather(clock(), *(client(w) for w in range(args.concurrency)))
     return result
@@ -297,7 +326,10 @@ def _summarise(
 
     lat = np.asarray(load.latencies or [float("nan")]) * 1000
     rate = load.ok / args.duration
-    cpu_ms = load.service_cpu_s * 1000 / load.ok if load.ok else float("nan")
+
+    def per_image(seconds: float) -> float:
+        return round(seconds * 1000 / load.ok, 2) if load.ok else float("nan")
+
     return Summary(
         images_per_s=round(rate, 1),
         p50_ms=round(float(np.percentile(lat, 50)), 1),
@@ -305,7 +337,9 @@ def _summarise(
         requests=len(load.latencies),
         images_ok=load.ok,
         images_failed=load.failed,
-        service_cpu_ms_per_image=round(cpu_ms, 2),
+        service_cpu_ms_per_image=per_image(load.service_cpu_s),
+        image_server_cpu_ms_per_image=per_image(load.images_cpu_s),
+        driver_cpu_ms_per_image=per_image(load.driver_cpu_s),
         baseline_images_per_s=round(baseline, 1),
         ratio=round(rate / baseline, 2) if baseline else float("nan"),
         backend=backend,
@@ -328,8 +362,11 @@ def _print(summary: Summary, as_json: bool) -> None:
         ("requests", f"{summary.requests} ({summary.images_ok} images ok, "
                      f"{summary.images_failed} failed)"),
         ("cpu", f"{summary.service_cpu_ms_per_image} ms of service CPU per image "
-                f"(all threads; 2 dedicated cores would give ~"
+                f"(all threads and image workers; 2 dedicated cores would give ~"
                 f"{2000 / summary.service_cpu_ms_per_image:.0f} images/s)"),
+        ("harness", f"{summary.image_server_cpu_ms_per_image} ms image server + "
+                    f"{summary.driver_cpu_ms_per_image} ms load driver CPU per image "
+                    "(same cores)"),
         ("baseline", f"{summary.baseline_images_per_s} images/s (PIL full decode + torch fp32, "
                      "one at a time)"),
         ("ratio", f"{summary.ratio}x the naive baseline"),
