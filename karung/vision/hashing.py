@@ -189,7 +189,9 @@ def trim_border(image: Image.Image) -> Image.Image | None:
     colour. Trimming stops short of :data:`TRIM_MIN_KEEP` of a side (a flat image is not trimmed
     to nothing) and borders thinner than :data:`TRIM_MIN_SHARE` everywhere are ignored.
     """
-    pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
+    # uint8 view of the whole image; _border_depth widens only the lines it inspects, so a
+    # photo without a border (the common case) costs four small edge checks, not a full copy.
+    pixels = np.asarray(image.convert("RGB"))
     height, width = pixels.shape[:2]
     top, bottom, left, right = 0, height, 0, width
     for _ in range(3):  # a black frame around a white mat around the photo: peel both
@@ -211,17 +213,18 @@ def trim_border(image: Image.Image) -> Image.Image | None:
 def _border_depth(lines: np.ndarray, block: int = 16) -> int:
     """How many leading lines of ``lines`` (``(n, length, 3)``) have the first line's colour.
 
-    Scans in blocks from the edge so an image without a border costs one block, not a full pass.
+    Scans in blocks from the edge so an image without a border costs one block, not a full
+    pass; the first block is a single line because most photos fail there.
     """
     colour = np.median(lines[0], axis=0).astype(np.int16)
-    depth = 0
+    depth, size = 0, 1
     while depth < lines.shape[0]:
-        chunk = lines[depth : depth + block]
+        chunk = lines[depth : depth + size].astype(np.int16)
         near = np.abs(chunk - colour).max(axis=2) <= TRIM_TOLERANCE
         uniform = near.mean(axis=1) >= TRIM_LINE_SHARE
         if not uniform.all():
             return depth + int(np.argmin(uniform))
-        depth += chunk.shape[0]
+        depth, size = depth + chunk.shape[0], block
     return depth
 
 
