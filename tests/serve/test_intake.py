@@ -16,8 +16,9 @@ from imagegen import encode, textured
 from karung.serve.errors import item_error
 from karung.serve.intake import IntakePool
 from karung.serve.intake_worker import intake
+from karung.vision.decode import decode_image
 from karung.vision.errors import CorruptImage, UnsupportedFormat
-from karung.vision.hashing import compute_hashes
+from karung.vision.hashing import HASH_MAX_SIDE, compute_hashes
 from karung.vision.preprocess import Preprocessing
 
 PRE = Preprocessing(input_size=32)
@@ -105,3 +106,17 @@ def test_pool_arguments_are_validated() -> None:
         IntakePool(0)
     with pytest.raises(ValueError, match="mode"):
         IntakePool(1, "fork")  # type: ignore[arg-type]
+
+
+def test_hashes_match_what_the_bank_computes_for_a_large_photo() -> None:
+    """The bank hashes a decode towards HASH_MAX_SIDE; intake must hash the same pixels, not
+    the smaller decode it could get away with for the model (that one drifts PDQ)."""
+    data = encode(textured(1400, 1050, 7), "JPEG", quality=90)
+    bank_side = compute_hashes(
+        decode_image(data, max_bytes=LIMITS[0] * 8, max_pixels=LIMITS[1], target_size=HASH_MAX_SIDE)
+    )
+    model_sized = decode_image(data, max_bytes=LIMITS[0] * 8, max_pixels=LIMITS[1], target_size=32)
+    got = intake(data, PRE, LIMITS[0] * 8, LIMITS[1], with_hashes=True)
+    assert got.hashes == bank_side
+    assert compute_hashes(model_sized) != bank_side  # so the first assertion has teeth
+    assert got.array.shape == (1, 3, 32, 32)
