@@ -15,6 +15,7 @@ from karung.cli.bench_hashes import TRANSFORMS
 from karung.serve.bank.errors import EntryNotFound
 from karung.serve.bank.service import BankService
 from karung.serve.bank.store import NewEntry
+from karung.serve.review.bankbridge import StoreBankWriter
 from karung.vision.errors import UnsupportedFormat
 from karung.vision.hashing import HashValue, ImageHashes, MalformedHash, compute_hashes
 
@@ -203,6 +204,9 @@ def test_entries_without_pdq_match_by_close_phash_only(service: BankService) -> 
 
 
 def test_review_hooks_inside_caller_sessions(service: BankService) -> None:
+    """The review loop's writer adds and undoes inside the caller's transaction; a second
+    confirmation of the same photo creates nothing, so its undo would remove nothing."""
+    writer = StoreBankWriter(service.store)
     img = scene(7, W, H)
     confirm = {
         "bank": "confirmed",
@@ -212,16 +216,18 @@ def test_review_hooks_inside_caller_sessions(service: BankService) -> None:
         "note": "review item 1",
     }
     with service.store.sessions() as session:
-        ids = service.add_confirmed(session, img, **confirm)  # type: ignore[arg-type]
+        ids = list(writer.add_confirmed(session, img, **confirm))  # type: ignore[arg-type]
         session.commit()
+    assert len(ids) == 1
     assert service.refresh_if_changed() is True
     assert [m.entry_id for m in service.match(img)] == ids
-    with service.store.sessions() as session:  # confirmed twice: same entry, nothing new
-        assert service.add_confirmed(session, img, **confirm) == ids  # type: ignore[arg-type]
+    with service.store.sessions() as session:  # confirmed twice: nothing new is created
+        assert list(writer.add_confirmed(session, img, **confirm)) == []  # type: ignore[arg-type]
         session.commit()
     service.refresh_if_changed()  # a version bump without changes must not trip the replica
+    assert [m.entry_id for m in service.match(img)] == ids
     with service.store.sessions() as session:
-        assert service.remove_entries(session, "confirmed", ids) == 1
+        assert writer.remove_entries(session, "confirmed", ids) == 1
         session.commit()
     assert service.refresh_if_changed() is True
     assert service.match(img) == [] and service.index_size == 0

@@ -5,9 +5,9 @@ The names below are a contract (other areas call them); all are thread-safe.
 Adding (idempotent per bank and sha256; a second add returns the first entry, ``created=False``):
     ``add_image(data, *, bank, listing_id=None, seller_id=None, source_url=None, added_by=None,
     note=None) -> AddResult`` decodes untrusted bytes (typed ``karung.vision.errors`` on bad input);
-    ``add_decoded(image, sha256, *, bank, ...) -> AddResult`` for an image already decoded;
-    ``add_confirmed(session, image, *, bank, sha256, listing_id, seller_id, note) -> list[int]``
-    adds inside the caller's transaction (the review queue's decision), returning entry ids.
+    ``add_decoded(image, sha256, *, bank, ...) -> AddResult`` for an image already decoded.
+    The review queue adds and undoes confirmed images inside its decisions' transactions
+    through the store (``karung.serve.review.bankbridge.StoreBankWriter``).
 
 Matching (a :class:`~karung.serve.bank.matcher.Match` has ``entry_id, bank, kind ("sha256" |
 "pdq" | "phash"), distance, listing_id, seller_id, source_url`` and ``to_dict()``):
@@ -15,7 +15,6 @@ Matching (a :class:`~karung.serve.bank.matcher.Match` has ``entry_id, bank, kind
     ``match_hashes(hashes, sha256=None)``, ``lookup_hash(kind, hex) -> list[Match]``.
 
 Managing: ``remove(entry_id) -> Entry`` (raises ``EntryNotFound``),
-``remove_entries(session, bank, entry_ids) -> int`` (inside the caller's transaction),
 ``list_entries(bank=None, *, after_id=0, limit=None)``, ``banks()``, ``configure_bank(name, *,
 enabled=None, pdq_threshold=None, phash_threshold=None, description=None, create=False)``,
 ``export_csv(out, bank=None)``, ``import_csv(source, bank=None) -> ImportReport``.
@@ -37,7 +36,6 @@ from typing import Any, TextIO
 
 from PIL import Image
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from karung.serve.bank import csv_io, sellers
 from karung.serve.bank.errors import MalformedCsvRow
@@ -123,30 +121,6 @@ class BankService:
         self._sync()
         return result
 
-    def add_confirmed(
-        self,
-        session: Session,
-        image: Image.Image,
-        *,
-        bank: str,
-        sha256: str,
-        listing_id: str | None,
-        seller_id: str | None,
-        note: str,
-    ) -> list[int]:
-        """Add a moderator-confirmed image inside ``session`` (the caller commits, then calls
-        :meth:`refresh_if_changed`); return the entry ids (one)."""
-        entry = NewEntry.from_image(
-            bank,
-            sha256,
-            image,
-            listing_id=listing_id,
-            seller_id=seller_id,
-            added_by="review",
-            note=note,
-        )
-        return [r.entry.id for r in self.store.add_in(session, [entry])]
-
     # -- matching --------------------------------------------------------------------------------
 
     def match(self, image: Image.Image, sha256: str | None = None) -> list[Match]:
@@ -172,10 +146,6 @@ class BankService:
         entry = self.store.remove(entry_id)
         self._sync()
         return entry
-
-    def remove_entries(self, session: Session, bank: str, entry_ids: Sequence[int]) -> int:
-        """Remove entries of ``bank`` inside ``session`` (the caller commits); return the count."""
-        return self.store.remove_in(session, entry_ids, bank)
 
     def list_entries(
         self, bank: str | None = None, *, after_id: int = 0, limit: int | None = None

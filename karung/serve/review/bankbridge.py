@@ -65,17 +65,13 @@ class StoreBankWriter:
 def bank_writer(bank: Any, engine: Engine | None) -> BankWriter | None:
     """A writer on the service bank's store, else on a store over ``engine``, else None.
 
-    The store is preferred to a facade's own ``add_confirmed`` because the store says which
-    entries a call created, and undo must only ever remove those.
+    The store says which entries a call created, and undo must only ever remove those.
     """
     for candidate in (getattr(bank, "store", None), bank):
         if callable(getattr(candidate, "add_in", None)) and callable(
             getattr(candidate, "remove_in", None)
         ):
             return StoreBankWriter(candidate)
-    if bank is not None and callable(getattr(bank, "add_confirmed", None)):
-        writer: BankWriter = bank
-        return writer
     if engine is None:
         return None
     try:
