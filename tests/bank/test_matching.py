@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from karung.cli.bench_hashes import TRANSFORMS
 from karung.serve.bank.errors import EntryNotFound
+from karung.serve.bank.matcher import FAR_PHASH_PDQ_GUARD, PHASH_FAR_BAND
 from karung.serve.bank.service import BankService
 from karung.serve.bank.store import NewEntry
 from karung.serve.review.bankbridge import StoreBankWriter
@@ -190,6 +191,25 @@ def test_phash_hits_need_pdq_to_agree(service: BankService) -> None:
     assert service.match_hashes(query(stored.pdq, phash_near, quality=10)) == []
     [hit] = service.match_hashes(query(stored.pdq, flipped(stored.phash, 5), quality=10))
     assert (hit.kind, hit.distance) == ("phash", 5)
+
+
+def test_far_phash_band_needs_close_pdq(service: BankService) -> None:
+    """A captioned and watermarked re-upload can land a few pHash bits past the threshold with
+    PDQ in the 30s-50s: it counts only with PDQ within the far band's stricter guard."""
+    stored = compute_hashes(scene(2, W, H))
+    entry = service.store.add([NewEntry.from_hashes("stolen", None, stored)])[0].entry.id
+    service.refresh_if_changed()
+    limit = 10  # the bank's default pHash threshold
+    far = flipped(stored.phash, limit + PHASH_FAR_BAND)
+    [hit] = service.match_hashes(query(flipped(stored.pdq, FAR_PHASH_PDQ_GUARD), far))
+    assert (hit.entry_id, hit.kind, hit.distance) == (entry, "phash", limit + PHASH_FAR_BAND)
+    assert service.match_hashes(query(flipped(stored.pdq, FAR_PHASH_PDQ_GUARD + 1), far)) == []
+    beyond = flipped(stored.phash, limit + PHASH_FAR_BAND + 1)
+    assert service.match_hashes(query(flipped(stored.pdq, 40), beyond)) == []
+    # Without usable PDQ on the query there is nothing to corroborate a far hit.
+    assert service.match_hashes(query(stored.pdq, far, quality=10)) == []
+    # A lone pHash lookup gets no far band either.
+    assert service.lookup_hash("phash", flipped(stored.phash, limit + 1).hex()) == []
 
 
 def test_entries_without_pdq_match_by_close_phash_only(service: BankService) -> None:

@@ -51,6 +51,13 @@ PHASH_PDQ_GUARD: Final = 64
 # 2,186 unrelated photos matched something; at 56 none did, while 10% crops were still found at
 # 0.98-0.99 (docs/HASHING.md). A query without usable PDQ never matches a crop variant by pHash.
 CROP_PDQ_GUARD: Final = 56
+# The far pHash band: a plain or trimmed pHash hit up to this many bits beyond the bank's
+# threshold still counts when PDQ agrees within FAR_PHASH_PDQ_GUARD. A caption plus a watermark
+# pushes a few re-uploads to pHash 12-14 with PDQ 32-56, past both thresholds; unrelated photos
+# came no closer than 58 PDQ bits to a plain banked hash (docs/HASHING.md), so the stricter PDQ
+# guard pays for the wider pHash radius. Crop variants get no far band (more chances to collide).
+PHASH_FAR_BAND: Final = 4
+FAR_PHASH_PDQ_GUARD: Final = 56
 
 
 @dataclass(frozen=True)
@@ -348,9 +355,12 @@ class Matcher:
             return
         index = state.pdq if kind == "pdq" else state.phash
         thresholds = state.banks.pdq if kind == "pdq" else state.banks.phash
-        for key, distance in index.search(value, radius):
+        extra = PHASH_FAR_BAND if kind == "phash" and guard is not None else 0
+        for key, distance in index.search(value, radius + extra):
             limit = int(thresholds[key_bank(key)])
-            if distance > limit:
+            if distance > limit + extra:
+                continue
+            if kind == "pdq" and distance > limit:
                 continue
             if kind == "phash" and not _pdq_agrees(state, key, guard, distance, limit):
                 continue
@@ -402,16 +412,22 @@ class Matcher:
 def _pdq_agrees(
     state: _State, key: int, guard: np.ndarray | None, distance: int, limit: int
 ) -> bool:
-    """The PDQ guard of a pHash hit (see :data:`PHASH_PDQ_GUARD` and :data:`CROP_PDQ_GUARD`)."""
+    """The PDQ guard of a pHash hit (:data:`PHASH_PDQ_GUARD`, :data:`CROP_PDQ_GUARD`, and
+    :data:`FAR_PHASH_PDQ_GUARD` for hits in the far band beyond ``limit``)."""
     entry, code = key_entry(key), key_bank(key)
     crop_hit = key_variant(key) >= FIRST_CROP
+    far = distance > limit
+    if far and crop_hit:
+        return False
     variants = range(FIRST_CROP + state.crops.get(entry, 0)) if crop_hit else range(FIRST_CROP)
     stored = [state.pdq.get(make_key(entry, code, variant)) for variant in variants]
     words = [w for w in stored if w is not None]  # only PDQ of usable quality is indexed
     if guard is None or not words:
-        return not crop_hit and distance <= limit // 2
+        return not crop_hit and not far and distance <= limit // 2
     pairs = guard[:, None, :] ^ np.stack(words)[None]
     best = int(popcount_rows(pairs.reshape(-1, guard.shape[1])).min())
+    if far:
+        return best <= FAR_PHASH_PDQ_GUARD
     return best <= (CROP_PDQ_GUARD if crop_hit else PHASH_PDQ_GUARD)
 
 
