@@ -2,12 +2,17 @@
 
 Writes ``model.fp32.onnx`` (and ``model.int8.onnx`` with ``--int8``) next to the checkpoint,
 each only if its decisions agree with torch fp32 on >= 99.5% of validation images, plus
-``parity.json``.
+``parity.json``. With ``--int8`` the nodes whose quantisation hurts most are kept in fp32
+until tuning images (disjoint from the parity set) clear the gate (``--no-int8-search``: off).
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from karung.training.quant_search import SearchResult
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +54,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=0.995,
         help="decision agreement with torch fp32 required to install a file (default 0.995)",
     )
+    parser.add_argument(
+        "--int8-search",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="when full int8 misses the gate on tuning images, keep the most sensitive nodes "
+        "in fp32 (mixed precision; default on)",
+    )
+    parser.add_argument(
+        "--tuning-images",
+        type=int,
+        default=1000,
+        help="validation images for the int8 search, disjoint from calibration and parity",
+    )
     parser.add_argument("--workers", type=int, default=2, help="decode workers")
 
 
@@ -83,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
                 reduce_range={"auto": None, "yes": True, "no": False}[args.reduce_range],
                 method=args.calibrate_method,
             ),
+            search=args.int8_search,
+            tuning_images=args.tuning_images,
             workers=args.workers,
         )
         result = run_export(job)
@@ -90,7 +110,19 @@ def run(args: argparse.Namespace) -> int:
         return die(f"{exc.code}: {exc}; failing files were NOT installed (see parity.json)", 3)
     except (KarungTrainingError, KarungVisionError) as exc:
         return die(f"{exc.code}: {exc}")
+    if result.search is not None:
+        print(search_summary(result.search))
     for kind, report in result.reports.items():
         print(f"{kind}: {report.summary()}")
         print(f"wrote {result.files[kind]}")
     return 0
+
+
+def search_summary(result: SearchResult) -> str:
+    """One line on the int8 search: tuning agreement before/after and the fp32 nodes."""
+    nodes = ", ".join(result.excluded) or "none"
+    return (
+        f"int8 search on {result.n_tuning} tuning images: decision agreement "
+        f"{result.full_int8.decision_agreement:.2%} -> {result.mixed.decision_agreement:.2%} "
+        f"(target {result.target:.2%}); fp32 nodes: {nodes}"
+    )

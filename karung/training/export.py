@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -132,38 +132,81 @@ def has_vnni() -> bool:
 
 
 def quantize_int8(
-    fp32_path: Path, int8_path: Path, batches: Sequence[np.ndarray], opts: QuantOptions
+    fp32_path: Path,
+    int8_path: Path,
+    batches: Sequence[np.ndarray],
+    opts: QuantOptions,
+    exclude: Sequence[str] = (),
 ) -> Path:
-    """Static int8 quantisation: uint8 activations, int8 weights, calibrated on ``batches``."""
-    from onnxruntime import quantization as q
+    """Static int8 quantisation: uint8 activations, int8 weights, calibrated on ``batches``.
+
+    Nodes named in ``exclude`` stay in fp32 (mixed precision, see ``quant_search``).
+    """
+    if not batches:
+        raise ExportError("no readable calibration images")
+    with tempfile.TemporaryDirectory(prefix="karung-quant-") as tmp:
+        pre = prepare_for_quantization(fp32_path, Path(tmp) / "pre.onnx")
+        return quantize_prepared(pre, int8_path, opts, batches=batches, exclude=exclude)
+
+
+def prepare_for_quantization(fp32_path: Path, pre_path: Path) -> Path:
+    """Shape inference + graph cleanup, as ORT's quantisation guide recommends."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    if not batches:
+    quant_pre_process(str(fp32_path), str(pre_path), skip_symbolic_shape=True)
+    return pre_path
+
+
+def quantize_prepared(
+    pre_path: Path,
+    int8_path: Path,
+    opts: QuantOptions,
+    batches: Sequence[np.ndarray] = (),
+    exclude: Sequence[str] = (),
+    cache: Path | None = None,
+) -> Path:
+    """Quantise a prepared graph, keeping the nodes in ``exclude`` in fp32.
+
+    With ``cache``, the activation ranges are read from that file when it exists (no
+    calibration pass, so a variant costs about a second) and are computed from ``batches``
+    and saved there otherwise.
+    """
+    from onnxruntime import quantization as q
+
+    # ORT before 1.32 has no calibration cache: then every variant recalibrates (slower).
+    cached = cache is not None and _ort_has_calibration_cache()
+    if not batches and not (cached and cache is not None and cache.is_file()):
         raise ExportError("no readable calibration images")
     methods = {
         "minmax": q.CalibrationMethod.MinMax,
         "entropy": q.CalibrationMethod.Entropy,
         "percentile": q.CalibrationMethod.Percentile,
     }
-    with tempfile.TemporaryDirectory(prefix="karung-quant-") as tmp:
-        pre = Path(tmp) / "pre.onnx"
-        # Shape inference + graph cleanup first, as ORT's quantisation guide recommends.
-        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        q.quantize_static(
-            str(pre),
-            str(int8_path),
-            _Reader(batches),
-            quant_format=q.QuantFormat.QDQ
-            if opts.quant_format == "qdq"
-            else q.QuantFormat.QOperator,
-            per_channel=opts.per_channel,
-            reduce_range=opts.effective_reduce_range,
-            activation_type=q.QuantType.QUInt8,
-            weight_type=q.QuantType.QInt8,
-            calibrate_method=methods[opts.method],
-            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
-        )
+    fmt = q.QuantFormat.QDQ if opts.quant_format == "qdq" else q.QuantFormat.QOperator
+    q.quantize_static(
+        str(pre_path),
+        str(int8_path),
+        _Reader(batches) if batches else None,
+        quant_format=fmt,
+        per_channel=opts.per_channel,
+        reduce_range=opts.effective_reduce_range,
+        activation_type=q.QuantType.QUInt8,
+        weight_type=q.QuantType.QInt8,
+        nodes_to_exclude=list(exclude),
+        calibrate_method=methods[opts.method],
+        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+        **({"calibration_cache_path": str(cache)} if cached else {}),
+    )
     return int8_path
+
+
+def _ort_has_calibration_cache() -> bool:
+    """Whether ``quantize_static`` can save and reuse activation ranges (ORT >= 1.32)."""
+    import inspect
+
+    from onnxruntime.quantization import quantize_static
+
+    return "calibration_cache_path" in inspect.signature(quantize_static).parameters
 
 
 class _Reader:
@@ -274,10 +317,19 @@ def parity(
     return {name: t.report(required, onnx_paths[name]) for name, t in tallies.items()}
 
 
-def write_parity(reports: dict[str, ParityReport], out_dir: Path, name: str = PARITY_FILE) -> Path:
-    """Save the parity reports as JSON; raise :class:`ParityError` if any failed."""
+def write_parity(
+    reports: dict[str, ParityReport],
+    out_dir: Path,
+    name: str = PARITY_FILE,
+    notes: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Path:
+    """Save the parity reports as JSON; raise :class:`ParityError` if any failed.
+
+    ``notes`` adds keys to a report's entry (e.g. the int8 search's excluded nodes).
+    """
     path = out_dir / name
-    path.write_text(json.dumps({k: r.to_dict() for k, r in reports.items()}, indent=2) + "\n")
+    body = {k: {**r.to_dict(), **(notes or {}).get(k, {})} for k, r in reports.items()}
+    path.write_text(json.dumps(body, indent=2) + "\n")
     failed = [f"{k}: {r.summary()}" for k, r in reports.items() if not r.passed]
     if failed:
         raise ParityError("; ".join(failed))

@@ -20,8 +20,14 @@ from karung.training.export import (
     image_batches,
     onnx_model_version,
     parity,
-    quantize_int8,
     write_parity,
+)
+from karung.training.quant_search import (
+    CalibratedQuantizer,
+    SearchOptions,
+    SearchResult,
+    TuningSet,
+    search_exclusions,
 )
 from karung.vision.checkpoint import ONNX_FILE, Checkpoint
 
@@ -41,6 +47,9 @@ class ExportJob:
     parity_images: int = 1000
     min_agreement: float = MIN_AGREEMENT
     options: QuantOptions = field(default_factory=QuantOptions)
+    search: bool = True
+    tuning_images: int = 1000
+    search_options: SearchOptions = field(default_factory=SearchOptions)
     workers: int = 2
     seed: int = 0
 
@@ -83,6 +92,24 @@ def choose_sets(job: ExportJob, ckpt: Checkpoint) -> tuple[list[Sample], list[Sa
     return calibration, parity_set
 
 
+def choose_tuning(
+    job: ExportJob, ckpt: Checkpoint, calibration: Sequence[Sample], parity_set: Sequence[Sample]
+) -> tuple[list[Sample], bool]:
+    """Tuning images for the int8 search, disjoint from calibration and parity when possible.
+
+    Returns the samples and whether they are disjoint; a pool too small to spare any falls
+    back to the calibration images (never to the parity images, whose gate would overfit).
+    """
+    pool = recorded_val_samples(ckpt)
+    for extra in (job.calibration, job.parity_data):
+        pool += load_samples(extra, ckpt.labels) if extra else []
+    used = {s.path for s in calibration} | {s.path for s in parity_set}
+    unused = list({s.path: s for s in pool if s.path not in used}.values())
+    if unused:
+        return pick(unused, job.tuning_images, job.seed + 2), True
+    return list(calibration), False
+
+
 def drop_stale(path: Path, ckpt: Checkpoint) -> None:
     """Delete an ONNX file exported from different weights: ``--backend auto`` would use it."""
     if path.is_file() and onnx_model_version(path) != ckpt.model_version:
@@ -95,6 +122,7 @@ class ExportResult:
 
     files: dict[str, Path]
     reports: dict[str, ParityReport]
+    search: SearchResult | None = None
 
 
 def _install(tmp_file: Path, out_dir: Path, name: str, passed: bool) -> Path:
@@ -104,28 +132,54 @@ def _install(tmp_file: Path, out_dir: Path, name: str, passed: bool) -> Path:
     return final
 
 
+def make_int8(
+    job: ExportJob,
+    ckpt: Checkpoint,
+    fp32: Path,
+    sets: tuple[list[Sample], list[Sample]],
+    work: Path,
+) -> tuple[Path, SearchResult | None]:
+    """Quantise ``fp32`` (calibration and parity ``sets``); with ``job.search``, mixed precision.
+
+    The search tunes on images outside both sets and leaves the verdict to the parity check.
+    """
+    calibration, parity_set = sets
+    batches = list(image_batches(calibration, ckpt, workers=job.workers))
+    if not batches:
+        raise ExportError("no readable calibration images")
+    quantizer = CalibratedQuantizer(fp32, batches, job.options, work)
+    if not job.search:
+        return quantizer.build(out=work / ONNX_FILE), None
+    samples, disjoint = choose_tuning(job, ckpt, calibration, parity_set)
+    tuning_batches = list(image_batches(samples, ckpt, workers=job.workers))
+    tuning = TuningSet(ckpt, tuning_batches, disjoint)
+    result = search_exclusions(quantizer, tuning, job.min_agreement, job.search_options)
+    return quantizer.build(result.excluded, out=work / ONNX_FILE), result
+
+
 def run_export(job: ExportJob) -> ExportResult:
     """Export fp32 ONNX (and int8 with ``job.int8``) and check both against torch fp32.
 
     Each file only takes its serving name (``model.fp32.onnx``, ``model.int8.onnx``) when
     its parity passes; a failing one is kept as ``*.failed.onnx`` for inspection, the
-    reports are written to ``parity.json`` and :class:`~karung.training.errors.ParityError`
-    is raised.
+    reports (and the int8 search's exclusions and tuning figures) are written to
+    ``parity.json`` and :class:`~karung.training.errors.ParityError` is raised.
     """
     ckpt = Checkpoint.load(job.checkpoint)
-    calibration, parity_set = choose_sets(job, ckpt)
+    sets = choose_sets(job, ckpt)
     job.out_dir.mkdir(parents=True, exist_ok=True)
     for name in (FP32_FILE, ONNX_FILE):
         drop_stale(job.out_dir / name, ckpt)
+    search = None
     with tempfile.TemporaryDirectory(prefix="karung-export-") as tmp:
         made = {"fp32": export_fp32(ckpt, Path(tmp) / FP32_FILE)}
         if job.int8:
-            batches = list(image_batches(calibration, ckpt, workers=job.workers))
-            made["int8"] = quantize_int8(made["fp32"], Path(tmp) / ONNX_FILE, batches, job.options)
-        images = image_batches(parity_set, ckpt, workers=job.workers)
+            made["int8"], search = make_int8(job, ckpt, made["fp32"], sets, Path(tmp) / "int8")
+        images = image_batches(sets[1], ckpt, workers=job.workers)
         reports = parity(ckpt, made, images, required=job.min_agreement)
         names = {"fp32": FP32_FILE, "int8": ONNX_FILE}
         files = {k: _install(p, job.out_dir, names[k], reports[k].passed) for k, p in made.items()}
     reports = {k: replace(r, onnx_file=str(files[k])) for k, r in reports.items()}
-    write_parity(reports, job.out_dir)
-    return ExportResult(files, reports)
+    notes = {"int8": {"mixed_precision": search.to_dict()}} if search else {}
+    write_parity(reports, job.out_dir, notes=notes)
+    return ExportResult(files, reports, search)
