@@ -98,19 +98,16 @@ def _open(url: str | None) -> Any:
 
 def _images(paths: list[str]) -> Iterator[tuple[str, Any, str] | dict[str, Any]]:
     """(source, decoded image, sha256) per path, or an error line."""
-    from karung.vision.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+    from karung.vision.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
     from karung.vision.errors import ImageDecodeError
-    from karung.vision.hashing import HASH_MAX_SIDE
+    from karung.vision.hashing import decode_for_hashing
 
     for path in iter_image_paths(paths):
         source = str(path)
         try:
             data = Path(path).read_bytes()
-            image = decode_image(
-                data,
-                max_bytes=DEFAULT_MAX_BYTES,
-                max_pixels=DEFAULT_MAX_PIXELS,
-                target_size=HASH_MAX_SIDE,
+            image = decode_for_hashing(
+                data, max_bytes=DEFAULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS
             )
         except ImageDecodeError as exc:
             yield error_line(source, exc.code, str(exc))

@@ -344,16 +344,14 @@ def _add_originals(service: Any, paths: list[Path]) -> list[dict[str, Any]]:
     from tqdm import tqdm
 
     from karung.vision.decode import decode_image
-    from karung.vision.hashing import HASH_MAX_SIDE, compute_hashes
+    from karung.vision.hashing import compute_hashes, decode_for_hashing
 
     stored = []
     for path in tqdm(paths, desc="bank originals", unit="img"):
         data = path.read_bytes()
         image = decode_image(data, max_bytes=1 << 26, max_pixels=1 << 27)
         sha = hashlib.sha256(data).hexdigest()
-        decoded = decode_image(
-            data, max_bytes=1 << 26, max_pixels=1 << 27, target_size=HASH_MAX_SIDE
-        )
+        decoded = decode_for_hashing(data, max_bytes=1 << 26, max_pixels=1 << 27)
         result = service.add_decoded(decoded, sha, bank="bench", listing_id=path.stem)
         stored.append({"id": result.entry.id, "image": image, "hashes": compute_hashes(decoded)})
     service.refresh_if_changed()
@@ -445,11 +443,9 @@ _THRESHOLDS: Final = {"pdq": 31, "phash": 10}
 
 
 def _query_hashes(data: bytes) -> Any:
-    from karung.vision.decode import decode_image
-    from karung.vision.hashing import HASH_MAX_SIDE, compute_hashes
+    from karung.vision.hashing import compute_hashes, decode_for_hashing
 
-    image = decode_image(data, max_bytes=1 << 26, max_pixels=1 << 27, target_size=HASH_MAX_SIDE)
-    return compute_hashes(image)
+    return compute_hashes(decode_for_hashing(data, max_bytes=1 << 26, max_pixels=1 << 27))
 
 
 def kind_distance(query: Any, stored: Any, kind: str) -> int:

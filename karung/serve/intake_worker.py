@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from karung.vision.decode import decode_image
-from karung.vision.hashing import HASH_MAX_SIDE, ImageHashes, compute_hashes, hash_input
+from karung.vision.hashing import ImageHashes, compute_hashes, decode_for_hashing
 from karung.vision.preprocess import Preprocessing
 
 
@@ -34,19 +34,18 @@ def intake(
     Raises the typed decode errors of :func:`karung.vision.decode.decode_image`.
     """
     sha = hashlib.sha256(data).hexdigest()
+    limits = {"max_bytes": max_bytes, "max_pixels": max_pixels}
     if not with_hashes:
-        image = decode_image(
-            data, max_bytes=max_bytes, max_pixels=max_pixels, target_size=pre.input_size
-        )
+        image = decode_image(data, target_size=pre.input_size, **limits)
         return Intake(sha, pre.to_array([image]), None)
-    # Hash exactly what the bank hashed when it added its entries (decode towards
-    # HASH_MAX_SIDE, then hash_input): a decode sized for the model instead drifts PDQ by
-    # ~6 bits on average (22 at worst on 150 CC0 photos), margin a cropped or captioned
-    # re-upload needs. The model input is then resized from the same pixels.
-    image = hash_input(
-        decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels, target_size=HASH_MAX_SIDE)
-    )
-    return Intake(sha, pre.to_array([image]), compute_hashes(image))
+    # The bank hashed its photos from decode_for_hashing's pixels; hashing any other decode
+    # (say the smaller one the model needs) would move PDQ by ~6 bits, margin an edited
+    # re-upload needs. The model reuses those pixels when they are large enough for it.
+    hashed = decode_for_hashing(data, **limits)
+    model_image = hashed
+    if min(hashed.size) < pre.input_size:  # a large model input or an extreme aspect ratio
+        model_image = decode_image(data, target_size=pre.input_size, **limits)
+    return Intake(sha, pre.to_array([model_image]), compute_hashes(hashed))
 
 
 def warm() -> bool:

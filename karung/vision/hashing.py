@@ -20,6 +20,7 @@ from typing import Final, Literal, get_args
 import numpy as np
 from PIL import Image
 
+from karung.vision.decode import decode_image
 from karung.vision.errors import KarungVisionError
 
 HashKind = Literal["pdq", "phash"]
@@ -31,6 +32,11 @@ MIN_PDQ_QUALITY: Final = 50
 # PDQ is defined on at most 512x512 (the reference hasher downsamples first); capping the size also
 # bounds the cost of hashing a 12 MP upload.
 HASH_MAX_SIDE: Final = 512
+# Encoded images are decoded for hashing one way only (decode_for_hashing), so a banked photo and
+# its re-upload are hashed from pixels prepared alike: decoded towards this size (JPEG DCT
+# scaling, integer box reduction: 256-512 px a side for typical photos), then capped at
+# HASH_MAX_SIDE. Hashing a decode of another size moves PDQ by about 6 bits on average.
+HASH_DECODE_TARGET: Final = 256
 DIHEDRAL_NAMES: Final = (
     "r0",
     "r90",
@@ -156,6 +162,17 @@ def hash_input(image: Image.Image) -> Image.Image:
         img = img.copy()
         img.thumbnail((HASH_MAX_SIDE, HASH_MAX_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
     return img
+
+
+def decode_for_hashing(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
+    """Decode untrusted ``data`` the way every hashed image is decoded (bank and queries alike).
+
+    Raises the typed errors of :func:`karung.vision.decode.decode_image`.
+    """
+    image = decode_image(
+        data, max_bytes=max_bytes, max_pixels=max_pixels, target_size=HASH_DECODE_TARGET
+    )
+    return hash_input(image)
 
 
 def compute_hashes(image: Image.Image, *, trim: bool = True) -> ImageHashes:

@@ -18,7 +18,7 @@ from karung.serve.intake import IntakePool
 from karung.serve.intake_worker import intake
 from karung.vision.decode import decode_image
 from karung.vision.errors import CorruptImage, UnsupportedFormat
-from karung.vision.hashing import HASH_MAX_SIDE, compute_hashes
+from karung.vision.hashing import HASH_DECODE_TARGET, compute_hashes, decode_for_hashing
 from karung.vision.preprocess import Preprocessing
 
 PRE = Preprocessing(input_size=32)
@@ -109,14 +109,23 @@ def test_pool_arguments_are_validated() -> None:
 
 
 def test_hashes_match_what_the_bank_computes_for_a_large_photo() -> None:
-    """The bank hashes a decode towards HASH_MAX_SIDE; intake must hash the same pixels, not
-    the smaller decode it could get away with for the model (that one drifts PDQ)."""
+    """The bank hashes decode_for_hashing's pixels; intake must hash the same ones, not the
+    smaller decode it could get away with for the model (that one moves PDQ)."""
     data = encode(textured(1400, 1050, 7), "JPEG", quality=90)
-    bank_side = compute_hashes(
-        decode_image(data, max_bytes=LIMITS[0] * 8, max_pixels=LIMITS[1], target_size=HASH_MAX_SIDE)
-    )
-    model_sized = decode_image(data, max_bytes=LIMITS[0] * 8, max_pixels=LIMITS[1], target_size=32)
+    limits = {"max_bytes": LIMITS[0] * 8, "max_pixels": LIMITS[1]}
+    bank_side = compute_hashes(decode_for_hashing(data, **limits))
+    model_sized = decode_image(data, target_size=PRE.input_size, **limits)
     got = intake(data, PRE, LIMITS[0] * 8, LIMITS[1], with_hashes=True)
     assert got.hashes == bank_side
     assert compute_hashes(model_sized) != bank_side  # so the first assertion has teeth
     assert got.array.shape == (1, 3, 32, 32)
+
+
+def test_a_model_input_larger_than_the_hash_decode_gets_its_own_decode() -> None:
+    big = Preprocessing(input_size=HASH_DECODE_TARGET * 2)
+    data = encode(textured(1400, 1050, 8), "JPEG", quality=90)
+    got = intake(data, big, LIMITS[0] * 8, LIMITS[1], with_hashes=True)
+    direct = decode_image(
+        data, max_bytes=LIMITS[0] * 8, max_pixels=LIMITS[1], target_size=big.input_size
+    )
+    np.testing.assert_array_equal(got.array, big.to_array([direct]))

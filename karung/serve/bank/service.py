@@ -42,8 +42,8 @@ from karung.serve.bank.errors import MalformedCsvRow
 from karung.serve.bank.matcher import Match, Matcher
 from karung.serve.bank.store import AddResult, BankInfo, BankStore, Entry, MatchEvent, NewEntry
 from karung.vision.crops import crop_hashes
-from karung.vision.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
-from karung.vision.hashing import HASH_MAX_SIDE, HashValue, ImageHashes, compute_hashes
+from karung.vision.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from karung.vision.hashing import HashValue, ImageHashes, compute_hashes, decode_for_hashing
 
 __all__ = ["AddResult", "BankService", "Entry", "ImportReport", "Match"]
 
@@ -246,9 +246,7 @@ class BankService:
             self.matcher.refresh_if_changed()
 
     def _decode(self, data: bytes) -> Image.Image:
-        return decode_image(
-            data, max_bytes=self.max_bytes, max_pixels=self.max_pixels, target_size=HASH_MAX_SIDE
-        )
+        return decode_for_hashing(data, max_bytes=self.max_bytes, max_pixels=self.max_pixels)
 
 
 def _match_fields(data: dict[str, Any]) -> dict[str, Any]:
