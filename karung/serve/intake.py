@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Final, Literal
 
 from karung.serve.errors import ItemError
-from karung.serve.intake_worker import Intake, intake, warm
+from karung.serve.intake_worker import Intake, exit_with_parent, intake, warm
 from karung.vision.preprocess import Preprocessing
 
 log = logging.getLogger("karung.serve.intake")
@@ -58,7 +59,9 @@ class IntakePool:
         # spawn, never fork: the parent runs ONNX Runtime/OpenMP threads, and forking a
         # threaded process can deadlock the child.
         ctx = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.workers, mp_context=ctx)
+        return ProcessPoolExecutor(
+            self.workers, mp_context=ctx, initializer=exit_with_parent, initargs=(os.getpid(),)
+        )
 
     async def warm(self) -> None:
         """Start every worker now (spawning takes about a second) instead of on first use."""
@@ -93,5 +96,5 @@ class IntakePool:
             self._executor = self._new_executor()
 
     def shutdown(self) -> None:
-        """Stop the workers (pending items are cancelled)."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the workers and wait for them to exit (pending items are cancelled)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)

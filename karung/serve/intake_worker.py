@@ -8,6 +8,9 @@ startup time and memory). Only :mod:`karung.vision`'s decode, hashing and prepro
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,3 +57,19 @@ def warm() -> bool:
     import pdqhash  # noqa: F401
 
     return True
+
+
+def exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """Worker initializer: exit when the service process is gone.
+
+    A pool's workers wait on their task queue forever; if the service is killed without a
+    clean shutdown (SIGKILL, OOM killer) they would linger as orphans holding memory.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent_pid:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="karung-parent-watch", daemon=True).start()

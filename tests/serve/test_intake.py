@@ -7,7 +7,11 @@ import asyncio
 import hashlib
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,3 +133,51 @@ def test_a_model_input_larger_than_the_hash_decode_gets_its_own_decode() -> None
         data, max_bytes=LIMITS[0] * 8, max_pixels=LIMITS[1], target_size=big.input_size
     )
     np.testing.assert_array_equal(got.array, big.to_array([direct]))
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pids: list[int], seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    return [p for p in pids if _alive(p)]
+
+
+def test_shutdown_leaves_no_worker_behind() -> None:
+    pool = IntakePool(2, "process")
+    asyncio.run(pool.warm())
+    pids = list(getattr(pool._executor, "_processes", {}))
+    assert len(pids) == 2 and all(_alive(p) for p in pids)
+    pool.shutdown()
+    assert _wait_gone(pids, 10) == []
+
+
+_ORPHAN_SCRIPT = """
+import asyncio, sys, time
+from karung.serve.intake import IntakePool
+pool = IntakePool(1, "process")
+asyncio.run(pool.warm())
+print(*pool._executor._processes, flush=True)
+time.sleep(600)
+"""
+
+
+def test_workers_exit_when_the_service_is_killed() -> None:
+    """SIGKILL gives the service no chance to shut its pool down; the workers notice anyway."""
+    proc = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert pids and all(_alive(p) for p in pids)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert _wait_gone(pids, 15) == []
