@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,12 @@ class Gen:
 def gen() -> type[Gen]:
     """Access to the tiny-image factories (``from conftest import`` would hit tests/conftest)."""
     return Gen
+
+
+@pytest.fixture
+def model_dir(tiny_run: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny model (exports write next to the checkpoint)."""
+    out = tmp_path / "model"
+    out.mkdir()
+    shutil.copyfile(tiny_run / "model.pt", out / "model.pt")
+    return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +30,6 @@ from karung.vision.onnx_backend import OnnxBackend
 def tiny_data_dir(ckpt: Checkpoint) -> str:
     """The data directory the tiny model was trained on (recorded in the checkpoint)."""
     return str(ckpt.training["data"][0])
-
-
-@pytest.fixture
-def model_dir(tiny_run: Path, tmp_path: Path) -> Path:
-    """A private copy of the tiny model (exports write next to the checkpoint)."""
-    out = tmp_path / "model"
-    out.mkdir()
-    shutil.copyfile(tiny_run / "model.pt", out / "model.pt")
-    return out
 
 
 def test_export_fp32_exact_and_int8_installed_by_the_gate(model_dir: Path, gen: Any) -> None:

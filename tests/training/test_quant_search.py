@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import onnx
@@ -25,15 +24,6 @@ from karung.vision.checkpoint import ONNX_FILE, Checkpoint
 
 # Few candidates keep each test to seconds: every candidate is one quantisation pass.
 FEW_OPS = frozenset({"Gemm", "GlobalAveragePool"})
-
-
-@pytest.fixture
-def model_dir(tiny_run: Path, tmp_path: Path) -> Path:
-    """A private copy of the tiny model (exports write next to the checkpoint)."""
-    out = tmp_path / "model"
-    out.mkdir()
-    shutil.copyfile(tiny_run / "model.pt", out / "model.pt")
-    return out
 
 
 def small_job(model_dir: Path, **overrides: object) -> ExportJob:
