@@ -1,10 +1,11 @@
 """Image intake off the event loop: bytes in, content hash + model input + perceptual hashes out.
 
 Decoding, resizing and hashing are CPU work in C libraries, some of which hold the GIL (the
-PDQ binding, parts of Pillow and NumPy). Run in threads they cap the service at about 1.4 of 2
-cores, so :class:`IntakePool` runs them in worker *processes* by default. That is also a
-safety boundary: a decoder crash on hostile bytes kills a worker, which is replaced, not the
-service. ``mode="thread"`` keeps everything in-process (handy in a debugger).
+PDQ binding, parts of Pillow and NumPy). :class:`IntakePool` runs them in worker *processes* by
+default: a decoder crash on hostile bytes then kills a worker, which is replaced, not the
+service. On the 2-core development machine both modes reach the same throughput; threads use
+about 2 ms less CPU per image (no inter-process transfer). ``mode="thread"`` also keeps
+everything in one process (handy in a debugger).
 
 :func:`~karung.serve.intake_worker.intake`, the work itself, lives in its own module so that
 workers import no more than decoding and hashing need.
@@ -18,7 +19,7 @@ import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 from karung.serve.errors import ItemError
 from karung.serve.intake_worker import Intake, exit_with_parent, intake, warm
@@ -27,7 +28,7 @@ from karung.vision.preprocess import Preprocessing
 log = logging.getLogger("karung.serve.intake")
 
 IntakeMode = Literal["process", "thread"]
-INTAKE_MODES: Final[tuple[IntakeMode, ...]] = ("process", "thread")
+INTAKE_MODES: Final[tuple[IntakeMode, ...]] = get_args(IntakeMode)
 
 
 class IntakeUnavailable(ItemError):

@@ -32,7 +32,8 @@ class Intake:
 def intake(
     data: bytes, pre: Preprocessing, max_bytes: int, max_pixels: int, with_hashes: bool
 ) -> Intake:
-    """Hash the bytes, decode at the model's input size, preprocess and (optionally) hash.
+    """The sha256 of the bytes, the model input and (with ``with_hashes``) the perceptual
+    hashes, from one decode where the model can use the hashing decode's pixels.
 
     Raises the typed decode errors of :func:`karung.vision.decode.decode_image`.
     """

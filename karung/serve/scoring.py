@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
 from karung.serve.batcher import MicroBatcher
@@ -263,15 +264,21 @@ class Scorer:
 
     def _persist(self, outcomes: list[_Outcome], ctx: ScoreContext) -> None:
         """Queue review/QC items in one transaction, then record bank matches (worker thread)."""
+        queued = [
+            (o, o.prepared, o.queue_reason)
+            for o in outcomes
+            if o.queue_reason is not None and o.prepared is not None
+        ]
         try:
+            # Pixels before the transaction: decoding inside it would hold the write lock.
+            images = [self._pixels(prepared, ctx) for _, prepared, _ in queued]
             with self.sessions() as session, session.begin():
-                for outcome in outcomes:
-                    if outcome.queue_reason is not None and outcome.prepared is not None:
-                        outcome.body["review_item_id"] = self._enqueue(
-                            session, outcome.body, outcome.prepared, outcome.queue_reason, ctx
-                        )
+                for (outcome, prepared, reason), image in zip(queued, images, strict=True):
+                    outcome.body["review_item_id"] = self._enqueue(
+                        session, outcome.body, prepared, image, reason, ctx
+                    )
         except Exception:  # the platform still gets its answer; the failure is logged
-            log.exception("could not enqueue %d item(s) for review", len(outcomes))
+            log.exception("could not enqueue %d item(s) for review", len(queued))
         bank = self._bank()
         for outcome in outcomes:
             if bank is None or outcome.prepared is None or not outcome.prepared.matches:
@@ -287,22 +294,25 @@ class Scorer:
             except Exception:
                 log.exception("could not record a bank match event")
 
-    def _enqueue(
-        self,
-        session: Session,
-        body: dict[str, Any],
-        prepared: Prepared,
-        reason: str,
-        ctx: ScoreContext,
-    ) -> int:
-        # Re-decoded here rather than carried back from the worker: only queued items (the
-        # review band and a small QC sample) need pixels after intake.
-        image = decode_image(
+    def _pixels(self, prepared: Prepared, ctx: ScoreContext) -> Image.Image:
+        """The image of a queued item, decoded again: only queued items (the review band and a
+        small QC sample) need pixels after intake, so the workers do not send them back."""
+        return decode_image(
             prepared.data,
             max_bytes=self.max_bytes,
             max_pixels=self.max_pixels,
             target_size=ctx.classifier.preprocessing.input_size,
         )
+
+    def _enqueue(
+        self,
+        session: Session,
+        body: dict[str, Any],
+        prepared: Prepared,
+        image: Image.Image,
+        reason: str,
+        ctx: ScoreContext,
+    ) -> int:
         item_id = enqueue(
             session,
             QueueItemIn(

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from karung.serve.db import data_dir
+from karung.serve.intake import IntakeMode
 from karung.vision.checkpoint import default_model_dir
 
 Backend = Literal["auto", "torch", "onnx"]
@@ -60,7 +61,7 @@ class Settings(BaseSettings):
     decode_workers: int = Field(
         default=0, ge=0, description="decode/hash workers (0: one per core)"
     )
-    intake_mode: Literal["process", "thread"] = Field(
+    intake_mode: IntakeMode = Field(
         default="process",
         description="decode/hash in worker processes (parallel, crash-isolated) or threads",
     )

@@ -358,9 +358,7 @@ class Matcher:
         extra = PHASH_FAR_BAND if kind == "phash" and guard is not None else 0
         for key, distance in index.search(value, radius + extra):
             limit = int(thresholds[key_bank(key)])
-            if distance > limit + extra:
-                continue
-            if kind == "pdq" and distance > limit:
+            if distance > limit + extra:  # extra is 0 for PDQ: only pHash has a far band
                 continue
             if kind == "phash" and not _pdq_agrees(state, key, guard, distance, limit):
                 continue
