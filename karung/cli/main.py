@@ -22,6 +22,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "synth": ("karung.cli.synth", "synthesise a labelled training set"),
     "train": ("karung.cli.train", "fine-tune the detector"),
     "evaluate": ("karung.cli.evaluate", "evaluate a checkpoint and write a report"),
+    "qat": ("karung.cli.qat", "fine-tune a checkpoint so its int8 export agrees with it"),
     "export": ("karung.cli.export", "export a checkpoint to ONNX (optionally int8)"),
     "bank": ("karung.cli.bank", "manage the perceptual-hash bank of known-bad photos"),
     "bench": ("karung.cli.bench", "benchmarks (hash robustness, inference speed)"),

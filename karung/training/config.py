@@ -172,10 +172,15 @@ class TrainConfig:
         values["thresholds"] = ThresholdPolicy(**values.get("thresholds", {}))
         return cls(**values)
 
-    def save(self, extra: dict[str, Any] | None = None) -> Path:
-        """Write ``config.json`` (plus resolved facts such as the chosen precision)."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = self.out_dir / CONFIG_FILE
+    def save(self, extra: dict[str, Any] | None = None, out_dir: Path | None = None) -> Path:
+        """Write ``config.json`` (plus resolved facts such as the chosen precision).
+
+        ``out_dir`` (default: the run's own) lets a derived run, such as ``karung qat``'s,
+        keep the configuration of the training run it started from.
+        """
+        target = out_dir or self.out_dir
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / CONFIG_FILE
         body = {**self.to_dict(), "resolved": extra or {}}
         path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
         return path

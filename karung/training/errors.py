@@ -51,3 +51,9 @@ class ParityError(ExportError):
     """The exported model disagrees with the torch reference beyond the allowed tolerance."""
 
     code = "parity_error"
+
+
+class QatError(KarungTrainingError):
+    """Quantisation-aware fine-tuning cannot run on this checkpoint, data or options."""
+
+    code = "qat_error"

@@ -100,6 +100,11 @@ def image_batches(
 class QuantOptions:
     """Static quantisation settings: uint8 activations, per-channel int8 weights, MinMax.
 
+    ``fp32_head`` keeps everything after the last Conv (pooling, the classifier) in fp32: a
+    few thousand multiply-adds per image, and rounding the logits themselves to uint8 only
+    adds error (on the post-training int8 of the original model it did not move the decision
+    agreement: 98.3% either way). ``karung qat`` simulates this layout.
+
     ``reduce_range=None`` (auto) uses 7-bit weights on CPUs without VNNI: there ONNX Runtime's
     u8s8 kernels multiply with ``vpmaddubsw``, whose 16-bit intermediate sums saturate (on the
     AVX2 development machine full-range weights cost 3 points of decision agreement).
@@ -109,6 +114,7 @@ class QuantOptions:
     per_channel: bool = True
     reduce_range: bool | None = None
     method: str = "minmax"
+    fp32_head: bool = True
 
     @property
     def effective_reduce_range(self) -> bool:
@@ -183,6 +189,7 @@ def quantize_prepared(
         "percentile": q.CalibrationMethod.Percentile,
     }
     fmt = q.QuantFormat.QDQ if opts.quant_format == "qdq" else q.QuantFormat.QOperator
+    head = head_nodes(pre_path) if opts.fp32_head else []
     q.quantize_static(
         str(pre_path),
         str(int8_path),
@@ -192,12 +199,19 @@ def quantize_prepared(
         reduce_range=opts.effective_reduce_range,
         activation_type=q.QuantType.QUInt8,
         weight_type=q.QuantType.QInt8,
-        nodes_to_exclude=list(exclude),
+        nodes_to_exclude=list(dict.fromkeys([*exclude, *head])),
         calibrate_method=methods[opts.method],
         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         **({"calibration_cache_path": str(cache)} if cached else {}),
     )
     return int8_path
+
+
+def head_nodes(path: Path) -> list[str]:
+    """Names of the nodes after the graph's last Conv (global pooling and the classifier)."""
+    nodes = list(onnx.load(str(path), load_external_data=False).graph.node)
+    last_conv = max((i for i, n in enumerate(nodes) if n.op_type == "Conv"), default=-1)
+    return [n.name for n in nodes[last_conv + 1 :] if n.name]
 
 
 def _ort_has_calibration_cache() -> bool:

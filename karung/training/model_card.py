@@ -18,7 +18,7 @@ import hashlib
 import json
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -141,14 +141,32 @@ def _files_section(inp: CardInputs, ckpt: Checkpoint) -> list[str]:
     return lines
 
 
-def _reproduce_section(inp: CardInputs, cfg: TrainConfig, eval_cmds: list[str]) -> list[str]:
+def qat_command(qat: dict[str, Any]) -> str:
+    """The ``karung qat`` command line recorded in a fine-tuned checkpoint's metadata."""
+    parts = ["karung", "qat", "--model", _shown(qat["model"]), "--out", _shown(qat["out"])]
+    for d in qat.get("data", []):
+        parts += ["--data", _shown(d)]
+    for key in ("steps", "batch_size", "lr", "consistency", "calibration_images", "seed"):
+        parts += ["--" + key.replace("_", "-"), str(qat[key])]
+    parts += ["--reduce-range", "yes" if qat["reduce_range"] else "no"]
+    return shlex.join(parts)
+
+
+def _reproduce_section(
+    inp: CardInputs, cfg: TrainConfig, ckpt: Checkpoint, eval_cmds: list[str]
+) -> list[str]:
     model = shlex.quote(str(inp.model_dir))
+    qat = ckpt.training.get("qat")
+    final_run = Path(qat["out"]) if qat else Path(cfg.out)
+    if qat:  # the training run is the one the fine-tuning started from
+        cfg = replace(cfg, out=str(qat["model"]))
     lines = ["## Reproduce", "", "```sh"]
     if inp.synth_command:
         lines.append(inp.synth_command)
     lines += [
         train_command(cfg),
-        f"mkdir -p {model} && cp {shlex.quote(str(Path(cfg.out) / CHECKPOINT_FILE))} {model}/",
+        *([qat_command(qat)] if qat else []),
+        f"mkdir -p {model} && cp {shlex.quote(_shown(str(final_run / CHECKPOINT_FILE)))} {model}/",
         f"karung export --model {model} --format onnx --int8",
         *eval_cmds,
         "```",
@@ -233,6 +251,14 @@ def _speed_section(
             f"{ckpt.training.get('epochs_run')} epochs "
             f"({ckpt.training.get('precision', {}).get('reason', '')})"
         )
+    qat = ckpt.training.get("qat")
+    if qat:
+        total = float(seconds or 0) + float(qat["seconds"])
+        lines.append(
+            f"- quantisation-aware fine-tuning: {float(qat['seconds']) / 60:.1f} min wall for "
+            f"{qat['steps']} steps of {qat['batch_size']} images; training in all "
+            f"{total / 60:.1f} min"
+        )
     for kind, report in (parity or {}).items():
         status = "installed" if report["passed"] else "NOT installed: below the 99.5% gate"
         lines.append(
@@ -285,7 +311,7 @@ def render(inp: CardInputs) -> str:
         "block / review / allow with the thresholds below.",
         "",
         *_files_section(inp, ckpt),
-        *_reproduce_section(inp, cfg, eval_cmds),
+        *_reproduce_section(inp, cfg, ckpt, eval_cmds),
         *_data_section(inp, resolved),
         *_metrics_section(synth, real),
         *_thresholds_section(ckpt),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import pytest
 
 from karung.cli.main import main
@@ -14,8 +15,10 @@ from karung.training.errors import ParityError
 from karung.training.export import (
     FP32_FILE,
     ParityReport,
+    QuantOptions,
     export_fp32,
     onnx_model_version,
+    quantize_int8,
     stamp_metadata,
     write_parity,
 )
@@ -118,3 +121,18 @@ def test_onnx_backend_rejects_missing_and_garbage_files(tmp_path: Path) -> None:
     junk.write_bytes(b"not a protobuf")
     with pytest.raises(CheckpointError, match="cannot load"):
         OnnxBackend(junk)
+
+
+def test_int8_keeps_the_head_in_fp32_unless_told_otherwise(model_dir: Path, tmp_path: Path) -> None:
+    ckpt = Checkpoint.load(model_dir / "model.pt")
+    fp32 = export_fp32(ckpt, tmp_path / "fp32.onnx")
+    batches = [np.random.default_rng(0).normal(size=(4, 3, 64, 64)).astype(np.float32)]
+    for fp32_head in (True, False):
+        out = tmp_path / f"head-{fp32_head}.onnx"
+        graph = onnx.load(str(quantize_int8(fp32, out, batches, QuantOptions(fp32_head=fp32_head))))
+        floats = {t.name for t in graph.graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+        gemm = next(n for n in graph.graph.node if n.op_type == "Gemm")
+        rounded = {n.input[0] for n in graph.graph.node if n.op_type == "QuantizeLinear"}
+        assert (gemm.input[1] in floats) is fp32_head  # the classifier's weight
+        assert (gemm.output[0] in rounded) is not fp32_head  # the logits
+        assert any(n.op_type == "QuantizeLinear" for n in graph.graph.node)  # the body is int8

@@ -1,0 +1,81 @@
+"""``karung qat --model CKPT --out runs/NAME``: fine-tune a checkpoint for its int8 export.
+
+Runs quantisation-aware fine-tuning (see :mod:`karung.training.qat`) and saves a re-calibrated
+``model.pt`` in ``--out``; then ``karung export --model runs/NAME --int8`` quantises it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of ``karung qat``."""
+    parser.add_argument("--model", required=True, help="trained checkpoint file or model dir")
+    parser.add_argument("--out", required=True, help="run dir for the fine-tuned checkpoint")
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="training data (default: the data the checkpoint was trained on)",
+    )
+    parser.add_argument("--steps", type=int, default=200, help="optimiser steps (default 200)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=5e-5, help="AdamW learning rate")
+    parser.add_argument(
+        "--consistency",
+        type=float,
+        default=5.0,
+        help="weight of the fp32-vs-int8 logit gap against the task loss (default 5)",
+    )
+    parser.add_argument("--calibration-images", type=int, default=256)
+    parser.add_argument(
+        "--recalibrate-every", type=int, default=50, help="steps between activation-range updates"
+    )
+    parser.add_argument(
+        "--reduce-range",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="simulate 7-bit weights (auto: as karung export decides on this CPU)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="decode workers")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fine-tune and save; exit 1 on bad options, data or checkpoints."""
+    from karung.training.runtime import prefer_passive_threads
+
+    prefer_passive_threads()  # before torch is imported
+    from pathlib import Path
+
+    from karung.cli.common import die
+    from karung.training.errors import KarungTrainingError
+    from karung.training.qat import QatConfig, run_qat
+    from karung.vision.errors import KarungVisionError
+
+    try:
+        cfg = QatConfig(
+            model=Path(args.model),
+            out=Path(args.out),
+            data=tuple(args.data),
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            consistency=args.consistency,
+            calibration_images=args.calibration_images,
+            recalibrate_every=args.recalibrate_every,
+            reduce_range={"auto": None, "yes": True, "no": False}[args.reduce_range],
+            workers=args.workers,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+        result = run_qat(cfg)
+    except (KarungTrainingError, KarungVisionError) as exc:
+        return die(f"{exc.code}: {exc}")
+    last = result.history[-1]
+    print(f"last step: task loss {last['task']:.4f}, fp32-vs-int8 gap {last['gap']:.4f}")
+    print(f"checkpoint: {result.checkpoint}")
+    return 0
