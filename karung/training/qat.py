@@ -21,6 +21,19 @@ Quantisation-aware fine-tuning removes the first and shrinks the second:
 
 The result is an ordinary fp32 checkpoint (BatchNorm folded), re-calibrated on the validation
 split like any training run, which ``karung export --int8`` then quantises.
+
+Measured on the shipped 160 px model (AVX2, 7-bit weights; 1,000 parity images; 200-250 steps
+of 32 images, about 15 minutes on 2 cores), full-int8 decision agreement with fp32:
+
+* post-training int8: 98.3%
+* logit gap, raw weights kept: 98.6% (99.1% with the int8 search)
+* logit gap, rounded weights saved (this module): 99.0% (98.9% with the search), with synthetic
+  ROC AUC 0.9969 against 0.9972 before
+* risk gap (consistency 500), or the logit gap weighted up to 5x near risk 0.5: 97.0% and
+  98.1%, and both cost ROC AUC (0.9906, 0.9955)
+
+None reaches the 99.5% gate here; the remaining error sits on the few validation images whose
+risk is near a threshold, where int8 activation rounding moves risk by 0.05 or more.
 """
 
 from __future__ import annotations
