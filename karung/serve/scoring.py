@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
 from karung.serve.batcher import MicroBatcher
@@ -31,7 +30,7 @@ from karung.serve.fetch import Fetcher, FetchError
 from karung.serve.intake import Intake, IntakePool
 from karung.serve.metrics import Metrics
 from karung.serve.policy import Verdict, decide, queue_reason
-from karung.serve.review.queue import QueueItemIn, enqueue
+from karung.serve.review.queue import QueueItemIn, enqueue, make_thumbnail
 from karung.vision.classifier import Classifier
 from karung.vision.decode import decode_image
 from karung.vision.errors import ImageTooLarge
@@ -270,12 +269,13 @@ class Scorer:
             if o.queue_reason is not None and o.prepared is not None
         ]
         try:
-            # Pixels before the transaction: decoding inside it would hold the write lock.
-            images = [self._pixels(prepared, ctx) for _, prepared, _ in queued]
+            # Thumbnails before the transaction: decoding and encoding inside it would hold
+            # the write lock.
+            thumbs = [self._thumbnail(prepared, ctx) for _, prepared, _ in queued]
             with self.sessions() as session, session.begin():
-                for (outcome, prepared, reason), image in zip(queued, images, strict=True):
+                for (outcome, prepared, reason), thumb in zip(queued, thumbs, strict=True):
                     outcome.body["review_item_id"] = self._enqueue(
-                        session, outcome.body, prepared, image, reason, ctx
+                        session, outcome.body, prepared, thumb, reason, ctx
                     )
         except Exception:  # the platform still gets its answer; the failure is logged
             log.exception("could not enqueue %d item(s) for review", len(queued))
@@ -294,22 +294,24 @@ class Scorer:
             except Exception:
                 log.exception("could not record a bank match event")
 
-    def _pixels(self, prepared: Prepared, ctx: ScoreContext) -> Image.Image:
-        """The image of a queued item, decoded again: only queued items (the review band and a
-        small QC sample) need pixels after intake, so the workers do not send them back."""
-        return decode_image(
+    def _thumbnail(self, prepared: Prepared, ctx: ScoreContext) -> bytes:
+        """The review thumbnail of a queued item, from the image decoded again: only queued
+        items (the review band and a small QC sample) need pixels after intake, so the workers
+        do not send them back."""
+        image = decode_image(
             prepared.data,
             max_bytes=self.max_bytes,
             max_pixels=self.max_pixels,
             target_size=ctx.classifier.preprocessing.input_size,
         )
+        return make_thumbnail(image)
 
     def _enqueue(
         self,
         session: Session,
         body: dict[str, Any],
         prepared: Prepared,
-        image: Image.Image,
+        thumbnail: bytes,
         reason: str,
         ctx: ScoreContext,
     ) -> int:
@@ -317,7 +319,7 @@ class Scorer:
             session,
             QueueItemIn(
                 sha256=prepared.sha256,
-                image=image,
+                thumbnail=thumbnail,
                 scores=body["scores"],
                 risk=body["risk"],
                 model_decision=body["decision"],

@@ -17,7 +17,7 @@ from PIL import Image
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from karung.serve.review.queue import QueueItemIn
+from karung.serve.review.queue import QueueItemIn, make_thumbnail
 
 
 def migrate_review(engine: Engine) -> None:
@@ -47,7 +47,7 @@ def queue_item(seed: int, **overrides: Any) -> QueueItemIn:
     risk = float(overrides.pop("risk", 0.7))
     fields: dict[str, Any] = {
         "sha256": hashlib.sha256(f"img-{seed}".encode()).hexdigest(),
-        "image": image,
+        "thumbnail": make_thumbnail(image),
         "scores": {"bale": risk / 2, "sack": risk / 2, "garment": 1 - risk, "other": 0.0},
         "risk": risk,
         "model_decision": "review",

@@ -25,7 +25,7 @@ class QueueItemIn:
     """What the scorer knows about an image it sends to moderators."""
 
     sha256: str
-    image: Image.Image
+    thumbnail: bytes  # from make_thumbnail, encoded before the enqueueing transaction opens
     scores: dict[str, float]
     risk: float
     model_decision: str
@@ -88,7 +88,7 @@ def enqueue(session: Session, item: QueueItemIn) -> int:
         threshold_distance=distance,
         priority_bucket=priority_bucket(distance),
         cluster_size=_grow_cluster(session, item.seller_id, max(1, int(item.cluster_size))),
-        thumbnail=make_thumbnail(item.image),
+        thumbnail=item.thumbnail,
     )
     session.add(row)
     session.flush()
