@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -42,3 +43,15 @@ def die(message: str, code: int = 1) -> int:
     """Print ``error: message`` to stderr and return the exit code."""
     print(f"error: {message}", file=sys.stderr)
     return code
+
+
+def add_reduce_range(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """The ``--reduce-range auto|yes|no`` option of ``karung export`` and ``karung qat``."""
+    parser.add_argument(
+        "--reduce-range", choices=["auto", "yes", "no"], default="auto", help=help_text
+    )
+
+
+def reduce_range(args: argparse.Namespace) -> bool | None:
+    """``--reduce-range`` as the libraries take it (``None``: decide from the CPU)."""
+    return {"auto": None, "yes": True, "no": False}[args.reduce_range]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from karung.cli.common import add_reduce_range
+
 if TYPE_CHECKING:
     from karung.training.quant_search import SearchResult
 
@@ -39,11 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parity-images", type=int, default=1000)
     parser.add_argument("--quant-format", choices=["qdq", "qoperator"], default="qdq")
     parser.add_argument("--no-per-channel", action="store_true", help="per-tensor weights")
-    parser.add_argument(
-        "--reduce-range",
-        choices=["auto", "yes", "no"],
-        default="auto",
-        help="7-bit weights (auto: yes on CPUs without VNNI, where u8s8 sums saturate)",
+    add_reduce_range(
+        parser, "7-bit weights (auto: yes on CPUs without VNNI, where u8s8 sums saturate)"
     )
     parser.add_argument(
         "--calibrate-method", choices=["minmax", "entropy", "percentile"], default="minmax"
@@ -77,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     prefer_passive_threads()  # before torch is imported
     from pathlib import Path
 
-    from karung.cli.common import die
+    from karung.cli.common import die, reduce_range
     from karung.training.errors import KarungTrainingError, ParityError
     from karung.training.export import QuantOptions
     from karung.training.export_job import ExportJob, run_export
@@ -98,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             options=QuantOptions(
                 quant_format=args.quant_format,
                 per_channel=not args.no_per_channel,
-                reduce_range={"auto": None, "yes": True, "no": False}[args.reduce_range],
+                reduce_range=reduce_range(args),
                 method=args.calibrate_method,
             ),
             search=args.int8_search,

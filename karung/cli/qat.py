@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from karung.cli.common import add_reduce_range
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``karung qat``."""
@@ -33,12 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--recalibrate-every", type=int, default=50, help="steps between activation-range updates"
     )
-    parser.add_argument(
-        "--reduce-range",
-        choices=["auto", "yes", "no"],
-        default="auto",
-        help="simulate 7-bit weights (auto: as karung export decides on this CPU)",
-    )
+    add_reduce_range(parser, "simulate 7-bit weights (auto: as karung export decides on this CPU)")
     parser.add_argument("--workers", type=int, default=2, help="decode workers")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -51,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     prefer_passive_threads()  # before torch is imported
     from pathlib import Path
 
-    from karung.cli.common import die
+    from karung.cli.common import die, reduce_range
     from karung.training.errors import KarungTrainingError
     from karung.training.qat import QatConfig, run_qat
     from karung.vision.errors import KarungVisionError
@@ -67,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             consistency=args.consistency,
             calibration_images=args.calibration_images,
             recalibrate_every=args.recalibrate_every,
-            reduce_range={"auto": None, "yes": True, "no": False}[args.reduce_range],
+            reduce_range=reduce_range(args),
             workers=args.workers,
             seed=args.seed,
             progress=not args.no_progress,

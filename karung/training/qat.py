@@ -56,7 +56,7 @@ from karung.training.augment import EvalTransform, train_transform
 from karung.training.config import TrainConfig
 from karung.training.data import Sample, load_samples, select
 from karung.training.errors import QatError
-from karung.training.export import has_vnni
+from karung.training.export import QuantOptions
 from karung.training.export_job import pick
 from karung.training.loader import UNREADABLE, ImageDataset, balanced_sampler, make_loader
 from karung.training.loop import score_batches
@@ -76,7 +76,7 @@ class QatConfig:
     data: tuple[str, ...] = ()
     steps: int = 200
     batch_size: int = 32
-    lr: float = 2e-5
+    lr: float = 5e-5
     consistency: float = 5.0
     calibration_images: int = 256
     recalibrate_every: int = 50
@@ -95,8 +95,8 @@ class QatConfig:
 
     @property
     def effective_reduce_range(self) -> bool:
-        """7-bit weights unless the CPU has VNNI (as ``QuantOptions`` decides for export)."""
-        return not has_vnni() if self.reduce_range is None else self.reduce_range
+        """7-bit weights unless the CPU has VNNI, decided as the export decides it."""
+        return QuantOptions(reduce_range=self.reduce_range).effective_reduce_range
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, saved beside the checkpoint."""
@@ -115,20 +115,20 @@ class QatResult:
     history: list[dict[str, float]]
 
 
-def _train_config(cfg: QatConfig, ckpt: Checkpoint) -> TrainConfig:
-    """The source run's training config, pointed at the new run and data."""
+def _source_config(ckpt: Checkpoint) -> TrainConfig:
+    """The training config recorded in the checkpoint."""
     raw = ckpt.training.get("config")
     if not isinstance(raw, dict):
         raise QatError("the checkpoint records no training config: train it with karung train")
-    base = TrainConfig.from_dict(raw)
+    return TrainConfig.from_dict(raw)
+
+
+def _train_config(cfg: QatConfig, ckpt: Checkpoint, source: TrainConfig) -> TrainConfig:
+    """The source run's training config, pointed at the new run and data."""
     data = cfg.data or tuple(ckpt.training.get("data", ()))
     if not data:
         raise QatError("no training data: pass --data DIR")
-    return replace(base, out=str(cfg.out), data=tuple(data), resume=False)
-
-
-def _source_config(ckpt: Checkpoint) -> TrainConfig:
-    return TrainConfig.from_dict(ckpt.training["config"])
+    return replace(source, out=str(cfg.out), data=tuple(data), resume=False)
 
 
 def _resolved(ckpt: Checkpoint) -> dict[str, Any]:
@@ -145,19 +145,17 @@ def _samples(tcfg: TrainConfig) -> tuple[list[Sample], list[Sample]]:
     return train, val
 
 
-def _batches(loader: Any) -> Iterator[torch.Tensor]:
+def _readable(loader: Any) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One pass over ``loader`` without the unreadable files (and empty batches)."""
     for x, y, _ in loader:
         ok = y != UNREADABLE
         if bool(ok.any()):
-            yield x[ok]
+            yield x[ok], y[ok]
 
 
 def _forever(loader: Any) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     while True:
-        for x, y, _ in loader:
-            ok = y != UNREADABLE
-            if bool(ok.any()):
-                yield x[ok], y[ok]
+        yield from _readable(loader)
 
 
 def qat_loss(
@@ -231,7 +229,7 @@ def fine_tune(
     bar = tqdm(range(cfg.steps), desc="qat", unit="step", disable=not cfg.progress)
     for step in bar:
         if step % cfg.recalibrate_every == 0:
-            sim.calibrate(_batches(cal_loader))
+            sim.calibrate(x for x, _ in _readable(cal_loader))
         row = _step(model, sim, next(batches), opt, cfg, ckpt, tcfg.label_smoothing)
         sched.step()
         history.append({"step": step + 1, **row})
@@ -246,7 +244,8 @@ def run_qat(cfg: QatConfig) -> QatResult:
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     ckpt = Checkpoint.load(resolve_checkpoint_path(cfg.model))
-    tcfg = _train_config(cfg, ckpt)
+    source = _source_config(ckpt)
+    tcfg = _train_config(cfg, ckpt, source)
     train, val = _samples(tcfg)
     model = ckpt.build_model()
     fold_batchnorm(model)
@@ -254,19 +253,16 @@ def run_qat(cfg: QatConfig) -> QatResult:
     prep = ckpt.preprocessing
     val_ds = ImageDataset(val, EvalTransform(prep), prep.input_size)
     scored = score_batches(model, make_loader(val_ds, batch_size=64, workers=cfg.workers))
-    seconds = round(time.perf_counter() - started, 1)
+    settings = {**plain(cfg.to_dict()), "seconds": round(time.perf_counter() - started, 1)}
     meta = {
         **ckpt.training,
         "run_dir": str(cfg.out.resolve()),
         "data": list(tcfg.data),
-        "qat": {**plain(cfg.to_dict()), "source_version": ckpt.model_version, "seconds": seconds},
+        "qat": {**settings, "source_version": ckpt.model_version},
     }
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    _source_config(ckpt).save(extra=_resolved(ckpt), out_dir=cfg.out)
+    source.save(extra=_resolved(ckpt), out_dir=cfg.out)
     path, metrics = finalize(tcfg, model, prep, scored, meta)
-    (cfg.out / QAT_CONFIG_FILE).write_text(
-        json.dumps({**plain(cfg.to_dict()), "seconds": seconds}, indent=2) + "\n"
-    )
+    (cfg.out / QAT_CONFIG_FILE).write_text(json.dumps(settings, indent=2) + "\n")
     with (cfg.out / "qat_history.jsonl").open("w") as fh:
         fh.writelines(json.dumps(row) + "\n" for row in history)
     return QatResult(path, metrics, history)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -150,8 +151,9 @@ class Int8Simulation:
     """ORT's int8 rounding hooked into a BN-folded torchvision MobileNetV2.
 
     Use :meth:`calibrate` (observe ranges), then ``with sim.quantized():`` to run the int8
-    twin; outside that block the model computes in plain fp32. :meth:`remove` detaches
-    everything and leaves the trained fp32 weights in place.
+    twin; outside that block the model computes in plain fp32 (with rounded weights after
+    :meth:`round_weights`). :meth:`remove` detaches everything, keeping the raw or, with
+    ``snap``, the rounded weights.
     """
 
     def __init__(self, model: nn.Module, reduce_range: bool) -> None:
@@ -210,9 +212,15 @@ class Int8Simulation:
             raise QatError("no calibration images for the int8 simulation")
         return seen
 
-    def quantized(self) -> _Quantized:
-        """Context manager: forward passes inside it run the simulated int8 model."""
-        return _Quantized(self.switch)
+    @contextmanager
+    def quantized(self) -> Iterator[None]:
+        """Forward passes inside this block run the simulated int8 model."""
+        weights_before = self.switch.weights
+        self.switch.mode, self.switch.weights = Mode.QUANTIZE, True
+        try:
+            yield
+        finally:
+            self.switch.mode, self.switch.weights = Mode.OFF, weights_before
 
     def round_weights(self, on: bool = True) -> None:
         """Round the conv weights on every forward pass, inside :meth:`quantized` or not."""
@@ -232,18 +240,3 @@ class Int8Simulation:
         self._handles, self._convs = [], []
         self.switch.weights = False
         return self.model
-
-
-class _Quantized:
-    def __init__(self, switch: _Switch) -> None:
-        self.switch = switch
-        self.weights_before = switch.weights
-
-    def __enter__(self) -> None:
-        self.weights_before = self.switch.weights
-        self.switch.mode = Mode.QUANTIZE
-        self.switch.weights = True
-
-    def __exit__(self, *exc: object) -> None:
-        self.switch.mode = Mode.OFF
-        self.switch.weights = self.weights_before
