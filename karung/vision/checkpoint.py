@@ -157,12 +157,16 @@ def resolve_checkpoint_path(path: str | os.PathLike[str]) -> Path:
 
 
 def find_onnx(checkpoint_path: Path) -> Path | None:
-    """The fastest parity-checked ONNX export beside a checkpoint file (int8, then fp32)."""
-    for name in ONNX_FILES:
-        candidate = checkpoint_path.parent / name
-        if candidate.is_file():
-            return candidate
-    return None
+    """The first parity-checked ONNX export beside a checkpoint file (int8, then fp32)."""
+    found = find_onnx_files(checkpoint_path)
+    return found[0] if found else None
+
+
+def find_onnx_files(checkpoint_path: Path) -> list[Path]:
+    """Every parity-checked ONNX export beside a checkpoint file (int8 first)."""
+    return [
+        checkpoint_path.parent / n for n in ONNX_FILES if (checkpoint_path.parent / n).is_file()
+    ]
 
 
 def default_model_dir() -> Path:

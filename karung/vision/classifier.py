@@ -10,8 +10,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from karung.vision.backend_names import BACKENDS
 from karung.vision.backends import InferenceBackend, TorchBackend
-from karung.vision.checkpoint import ONNX_FILES, Checkpoint, find_onnx, resolve_checkpoint_path
+from karung.vision.checkpoint import (
+    ONNX_FILES,
+    Checkpoint,
+    find_onnx_files,
+    resolve_checkpoint_path,
+)
 from karung.vision.errors import CheckpointError
 from karung.vision.labels import Decision, Thresholds
 from karung.vision.preprocess import Preprocessing
@@ -58,21 +64,26 @@ class Classifier:
         self._risk_idx = list(checkpoint.risk_indices)
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike[str], backend: str = "torch") -> Classifier:
-        """Load ``path`` (file or model dir) with backend ``torch``, ``onnx`` or ``auto``.
+    def from_path(
+        cls, path: str | os.PathLike[str], backend: str = "torch", threads: int | None = None
+    ) -> Classifier:
+        """Load ``path`` (file or model dir) on backend ``torch``, ``auto``, ``onnx``,
+        ``onnx-int8`` or ``onnx-fp32``.
 
-        ``auto`` uses the ONNX file next to the checkpoint when there is one: int8 when it passed
-        its export parity check, else the fp32 export.
+        ``auto`` and ``onnx`` use the fastest on this CPU of the parity-checked ONNX exports
+        next to the checkpoint (the int8 one re-checks close calls on fp32); ``auto`` falls
+        back to torch when there is none. ``threads`` caps intra-op threads.
         """
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r} ({', '.join(BACKENDS)})")
         ckpt_path = resolve_checkpoint_path(path)
         checkpoint = Checkpoint.load(ckpt_path)
-        found = find_onnx(ckpt_path)
-        onnx_path = found or ckpt_path.parent / ONNX_FILES[0]
-        if backend == "torch" or (backend == "auto" and found is None):
+        found = find_onnx_files(ckpt_path)
+        if backend == "torch" or (backend == "auto" and not found):
             return cls(checkpoint)
-        if backend in ("onnx", "auto"):
-            return cls(checkpoint, _onnx_backend(onnx_path))
-        raise ValueError(f"unknown backend {backend!r} (torch, onnx or auto)")
+        pinned = {"onnx-int8": ONNX_FILES[0], "onnx-fp32": ONNX_FILES[1]}.get(backend)
+        candidates = [ckpt_path.parent / pinned] if pinned else found
+        return cls(checkpoint, _onnx_backend(candidates, checkpoint, threads))
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -127,9 +138,16 @@ class Classifier:
         )
 
 
-def _onnx_backend(path: Path) -> InferenceBackend:
-    if not path.is_file():
-        raise CheckpointError(f"no ONNX model at {path}; run `karung export` first")
-    from karung.vision.onnx_backend import OnnxBackend
+def _onnx_backend(
+    paths: list[Path], checkpoint: Checkpoint, threads: int | None
+) -> InferenceBackend:
+    missing = [p for p in paths if not p.is_file()]
+    if missing or not paths:
+        where = missing[0] if missing else "beside the checkpoint"
+        raise CheckpointError(f"no ONNX model at {where}; run `karung export` first")
+    from karung.vision.onnx_backend import load_fastest
 
-    return OnnxBackend(path)
+    size = checkpoint.preprocessing.input_size
+    return load_fastest(
+        paths, checkpoint.temperature, checkpoint.risk_indices, size, threads=threads
+    )
