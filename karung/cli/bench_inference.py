@@ -17,7 +17,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--input-size", type=int, default=224, help="input size when no checkpoint exists"
     )
     parser.add_argument("--no-bf16", action="store_true", help="skip torch bf16 (slow w/o AVX512)")
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="time on real images from this ImageFolder or manifest (default: random images); "
+        "the guarded int8 model's speed depends on how many are close calls",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON (model card)")
+
+
+def cpu_name() -> str:
+    """The CPU model from ``/proc/cpuinfo`` (int8 speed depends on it)."""
+    from pathlib import Path
+
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "unknown CPU"
+    names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
+    return names[0] if names else "unknown CPU"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         seconds=args.seconds,
         threads=args.threads or None,
         bf16=not args.no_bf16,
+        data=tuple(args.data),
     )
     rows = run_bench(ckpt, ckpt_dir, opts)
     print(
@@ -63,11 +84,11 @@ def run(args: argparse.Namespace) -> int:
         f"{ckpt.preprocessing.input_size}px, batch {args.batch}, torch threads "
         f"{torch.get_num_threads()}, best of 3 interleaved rounds"
     )
-    print(f"{'backend':<28} {'images/s':>10} {'vs eager':>9} {'max |dp|':>9}")
+    print(f"{'backend':<36} {'images/s':>10} {'vs eager':>9} {'max |dp|':>9}")
     for row in rows:
         print(
-            f"{row.name:<28} {row.images_per_second:>10.1f} {row.ratio:>8.2f}x "
-            f"{row.max_prob_diff:>9.4f}"
+            f"{row.name:<36} {row.images_per_second:>10.1f} {row.ratio:>8.2f}x "
+            f"{row.max_prob_diff:>9.4f}  {row.note}"
         )
     fastest = max(rows, key=lambda r: r.images_per_second)
     print(f"fastest: {fastest.name} at {fastest.ratio:.1f}x torch fp32 eager")
@@ -77,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             "input_size": ckpt.preprocessing.input_size,
             "batch": args.batch,
             "threads": torch.get_num_threads(),
+            "data": list(args.data),
+            "cpu": cpu_name(),
             "rows": [dataclasses.asdict(r) for r in rows],
         }
         Path(args.json).write_text(json.dumps(body, indent=2) + "\n")

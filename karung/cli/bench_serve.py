@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from karung.cli.common import die
+from karung.vision.backend_names import BACKENDS
 
 ADMIN_KEY = "krg_bench_admin_key_not_secret_000000"
 
@@ -30,7 +31,7 @@ ADMIN_KEY = "krg_bench_admin_key_not_secret_000000"
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the benchmark's arguments."""
     parser.add_argument("--model", help="checkpoint (default: shipped model, else a random one)")
-    parser.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto")
+    parser.add_argument("--backend", choices=list(BACKENDS), default="auto")
     parser.add_argument("--images", type=int, default=32, help="distinct JPEGs served")
     parser.add_argument("--width", type=int, default=1600)
     parser.add_argument("--height", type=int, default=1200)

@@ -2,8 +2,10 @@
 
 Writes ``model.fp32.onnx`` (and ``model.int8.onnx`` with ``--int8``) next to the checkpoint,
 each only if its decisions agree with torch fp32 on >= 99.5% of validation images, plus
-``parity.json``. With ``--int8`` the nodes whose quantisation hurts most are kept in fp32
-until tuning images (disjoint from the parity set) clear the gate (``--no-int8-search``: off).
+``parity.json``. The int8 file re-checks its close calls (risks near a threshold) on the fp32
+file, in a band fitted on tuning images disjoint from the calibration and parity sets
+(``--no-fallback``: pure int8). ``--int8-search`` also keeps the nodes whose quantisation
+hurts most in fp32 until the tuning images clear the gate (slow: minutes per model).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 from karung.cli.common import add_reduce_range
 
 if TYPE_CHECKING:
+    from karung.training.fallback_fit import BandFit
     from karung.training.quant_search import SearchResult
 
 
@@ -54,17 +57,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="decision agreement with torch fp32 required to install a file (default 0.995)",
     )
     parser.add_argument(
-        "--int8-search",
+        "--fallback",
         action=argparse.BooleanOptionalAction,
         default=True,
+        help="re-run int8 close calls (risk in a band around the thresholds) on the fp32 file "
+        "(default on)",
+    )
+    parser.add_argument(
+        "--fallback-safety",
+        type=float,
+        default=1.5,
+        help="band margin = this x the widest margin the tuning images needed (default 1.5)",
+    )
+    parser.add_argument(
+        "--int8-search",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="when full int8 misses the gate on tuning images, keep the most sensitive nodes "
-        "in fp32 (mixed precision; default on)",
+        "in fp32 (mixed precision; default off)",
     )
     parser.add_argument(
         "--tuning-images",
         type=int,
         default=1000,
-        help="validation images for the int8 search, disjoint from calibration and parity",
+        help="validation images for the fallback band and the int8 search, disjoint from "
+        "calibration and parity",
     )
     parser.add_argument("--workers", type=int, default=2, help="decode workers")
 
@@ -80,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from karung.training.errors import KarungTrainingError, ParityError
     from karung.training.export import QuantOptions
     from karung.training.export_job import ExportJob, run_export
+    from karung.training.fallback_fit import FallbackOptions
     from karung.vision.checkpoint import resolve_checkpoint_path
     from karung.vision.errors import KarungVisionError
 
@@ -101,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
                 method=args.calibrate_method,
             ),
             search=args.int8_search,
+            fallback=args.fallback,
+            fallback_options=FallbackOptions(safety=args.fallback_safety),
             tuning_images=args.tuning_images,
             workers=args.workers,
         )
@@ -111,10 +131,24 @@ def run(args: argparse.Namespace) -> int:
         return die(f"{exc.code}: {exc}")
     if result.search is not None:
         print(search_summary(result.search))
+    if result.unguarded is not None:
+        print(f"int8 without fallback: {result.unguarded.summary()}")
+    if result.fallback is not None:
+        print(fallback_summary(result.fallback))
     for kind, report in result.reports.items():
         print(f"{kind}: {report.summary()}")
         print(f"wrote {result.files[kind]}")
     return 0
+
+
+def fallback_summary(fit: BandFit) -> str:
+    """One line on the fitted fallback band."""
+    return (
+        f"int8 fallback: risks in [{fit.band.low:.4f}, {fit.band.high:.4f}] re-run on fp32 "
+        f"(margin {fit.margin:.2f} log-odds, tuning needed {fit.needed_margin:.2f}); on "
+        f"{fit.n_tuning} tuning images agreement {fit.int8_agreement:.2%} -> "
+        f"{fit.guarded_agreement:.2%}, {fit.rechecked_share:.1%} re-checked"
+    )
 
 
 def search_summary(result: SearchResult) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from karung.cli.common import die, error_line, iter_image_paths, print_json_line
+from karung.vision.backend_names import BACKENDS
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +20,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
     parser.add_argument(
         "--backend",
-        choices=["auto", "torch", "onnx"],
+        choices=list(BACKENDS),
         default="auto",
         help="auto: int8 ONNX when exported next to the checkpoint, else torch",
     )

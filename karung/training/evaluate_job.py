@@ -48,14 +48,9 @@ def load_eval_samples(job: EvaluateJob, labels: tuple[str, ...]) -> list[Sample]
 
 
 def _backend(path: Path, checkpoint: Checkpoint, kind: str) -> InferenceBackend | None:
-    """``torch`` (None: the default), ``onnx-fp32`` (exact, fast) or the classifier's choice."""
+    """``torch`` (None: the default), ``onnx-fp32`` (exact, fast) or another backend name."""
     if kind == "torch":
         return None
-    if kind == "onnx-fp32":
-        from karung.training.export import FP32_FILE
-        from karung.vision.onnx_backend import OnnxBackend
-
-        return OnnxBackend(path.parent / FP32_FILE)
     from karung.vision.classifier import Classifier
 
     return Classifier.from_path(path, backend=kind).backend

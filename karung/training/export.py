@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import onnx
@@ -27,7 +28,10 @@ from karung.training.loader import UNREADABLE, ImageDataset, make_loader
 from karung.vision.backends import TorchBackend
 from karung.vision.checkpoint import FP32_ONNX_FILE, Checkpoint
 from karung.vision.classifier import softmax
-from karung.vision.onnx_backend import OnnxBackend
+from karung.vision.fallback import FallbackBand
+
+if TYPE_CHECKING:
+    from karung.vision.backends import InferenceBackend
 
 OPSET: Final = 17
 INPUT_NAME: Final = "input"
@@ -63,14 +67,24 @@ def export_fp32(checkpoint: Checkpoint, path: Path, opset: int = OPSET) -> Path:
 
 
 def stamp_metadata(path: Path, checkpoint: Checkpoint) -> None:
-    """Record the checkpoint's version and labels inside the ONNX file."""
-    proto = onnx.load(str(path))
+    """Record the checkpoint's version and labels inside the ONNX file (replacing all)."""
     meta = {
         "karung_model_version": checkpoint.model_version,
         "karung_labels": ",".join(checkpoint.labels),
     }
+    _set_metadata(path, meta, keep=False)
+
+
+def stamp_band(path: Path, band: FallbackBand, reference_file: str) -> None:
+    """Add the fp32 fallback band (and the fp32 file it names) to an int8 file's metadata."""
+    _set_metadata(path, band.to_metadata(reference_file), keep=True)
+
+
+def _set_metadata(path: Path, meta: Mapping[str, str], keep: bool) -> None:
+    proto = onnx.load(str(path))
+    old = {p.key: p.value for p in proto.metadata_props} if keep else {}
     del proto.metadata_props[:]
-    for key, value in meta.items():
+    for key, value in {**old, **meta}.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto)
@@ -252,6 +266,8 @@ class ParityReport:
     label_agreement: float
     required_agreement: float
     onnx_file: str
+    images_per_second: float = 0.0
+    reference_images_per_second: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -269,8 +285,14 @@ class ParityReport:
             f"parity {verdict} on {self.n} images: decision agreement "
             f"{self.decision_agreement:.2%} (need {self.required_agreement:.1%}), label agreement "
             f"{self.label_agreement:.2%}, max |dp| {self.max_abs_prob_diff:.4f}, "
-            f"max |drisk| {self.max_abs_risk_diff:.4f}"
+            f"max |drisk| {self.max_abs_risk_diff:.4f}{self._speed()}"
         )
+
+    def _speed(self) -> str:
+        if not (self.images_per_second and self.reference_images_per_second):
+            return ""
+        ratio = self.images_per_second / self.reference_images_per_second
+        return f", {self.images_per_second:.0f} img/s ({ratio:.1f}x torch fp32 eager)"
 
 
 class _Tally:
@@ -281,6 +303,7 @@ class _Tally:
         self.risk_diffs: list[np.ndarray] = []
         self.same_label: list[np.ndarray] = []
         self.same_decision: list[bool] = []
+        self.seconds = 0.0
 
     def add(self, ckpt: Checkpoint, p_ref: np.ndarray, p_fast: np.ndarray) -> None:
         risky = list(ckpt.risk_indices)
@@ -293,7 +316,7 @@ class _Tally:
         )
         self.same_label.append(p_ref.argmax(axis=1) == p_fast.argmax(axis=1))
 
-    def report(self, required: float, onnx_file: Path) -> ParityReport:
+    def report(self, required: float, onnx_file: str, reference_seconds: float) -> ParityReport:
         if not self.diffs:
             raise ExportError("no readable images for the parity check")
         d = np.concatenate(self.diffs)
@@ -305,30 +328,41 @@ class _Tally:
             decision_agreement=float(np.mean(self.same_decision)),
             label_agreement=float(np.concatenate(self.same_label).mean()),
             required_agreement=required,
-            onnx_file=str(onnx_file),
+            onnx_file=onnx_file,
+            images_per_second=d.size / self.seconds if self.seconds else 0.0,
+            reference_images_per_second=d.size / reference_seconds if reference_seconds else 0.0,
         )
 
 
 def parity(
     checkpoint: Checkpoint,
-    onnx_paths: dict[str, Path],
+    backends: Mapping[str, InferenceBackend],
     batches: Iterator[np.ndarray] | Sequence[np.ndarray],
     required: float = MIN_AGREEMENT,
 ) -> dict[str, ParityReport]:
-    """Compare calibrated probabilities and decisions of each ONNX model with torch fp32.
+    """Compare calibrated probabilities and decisions of each backend with torch fp32.
 
-    The torch reference runs once per batch and every fast model is compared with it.
+    The torch reference runs once per batch and every fast backend is compared with it;
+    each one's forward passes are timed, so the reports also quote images per second on
+    the same real images (a fallback backend's speed includes its re-checks).
     """
     ref = TorchBackend(checkpoint.build_model())
-    fast = {name: OnnxBackend(path) for name, path in onnx_paths.items()}
-    tallies = {name: _Tally() for name in onnx_paths}
+    tallies = {name: _Tally() for name in backends}
+    ref_seconds = 0.0
     for batch in batches:
-        p_ref = softmax(ref.logits(batch), checkpoint.temperature)
-        for name, backend in fast.items():
-            tallies[name].add(
-                checkpoint, p_ref, softmax(backend.logits(batch), checkpoint.temperature)
-            )
-    return {name: t.report(required, onnx_paths[name]) for name, t in tallies.items()}
+        started = time.perf_counter()
+        ref_logits = ref.logits(batch)
+        ref_seconds += time.perf_counter() - started
+        p_ref = softmax(ref_logits, checkpoint.temperature)
+        for name, backend in backends.items():
+            started = time.perf_counter()
+            logits = backend.logits(batch)
+            tallies[name].seconds += time.perf_counter() - started
+            tallies[name].add(checkpoint, p_ref, softmax(logits, checkpoint.temperature))
+    return {
+        name: t.report(required, str(getattr(backends[name], "path", "")), ref_seconds)
+        for name, t in tallies.items()
+    }
 
 
 def write_parity(

@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from karung.training.data import Sample, load_samples, select
 from karung.training.errors import ExportError
@@ -20,8 +21,10 @@ from karung.training.export import (
     image_batches,
     onnx_model_version,
     parity,
+    stamp_band,
     write_parity,
 )
+from karung.training.fallback_fit import BandFit, FallbackOptions, fit_band
 from karung.training.quant_search import (
     CalibratedQuantizer,
     SearchOptions,
@@ -30,8 +33,14 @@ from karung.training.quant_search import (
     search_exclusions,
 )
 from karung.vision.checkpoint import ONNX_FILE, Checkpoint
+from karung.vision.fallback import FallbackBackend
+from karung.vision.onnx_backend import load_onnx
+
+if TYPE_CHECKING:
+    from karung.vision.backends import InferenceBackend
 
 FAILED_SUFFIX = ".failed.onnx"
+UNGUARDED = "int8_without_fallback"
 
 
 @dataclass(frozen=True)
@@ -47,9 +56,11 @@ class ExportJob:
     parity_images: int = 1000
     min_agreement: float = MIN_AGREEMENT
     options: QuantOptions = field(default_factory=QuantOptions)
-    search: bool = True
+    search: bool = False
+    fallback: bool = True
     tuning_images: int = 1000
     search_options: SearchOptions = field(default_factory=SearchOptions)
+    fallback_options: FallbackOptions = field(default_factory=FallbackOptions)
     workers: int = 2
     seed: int = 0
 
@@ -117,12 +128,26 @@ def drop_stale(path: Path, ckpt: Checkpoint) -> None:
 
 
 @dataclass(frozen=True)
+class Int8Build:
+    """The quantised file and how it was made (search and fallback figures, when used)."""
+
+    path: Path
+    search: SearchResult | None = None
+    fallback: BandFit | None = None
+
+
+@dataclass(frozen=True)
 class ExportResult:
-    """The installed ONNX files and their parity reports (keys ``fp32`` and ``int8``)."""
+    """The installed ONNX files and their parity reports (keys ``fp32`` and ``int8``).
+
+    ``unguarded`` is the int8 file's own parity without the fp32 fallback (not gated).
+    """
 
     files: dict[str, Path]
     reports: dict[str, ParityReport]
     search: SearchResult | None = None
+    fallback: BandFit | None = None
+    unguarded: ParityReport | None = None
 
 
 def _install(tmp_file: Path, out_dir: Path, name: str, passed: bool) -> Path:
@@ -138,48 +163,111 @@ def make_int8(
     fp32: Path,
     sets: tuple[list[Sample], list[Sample]],
     work: Path,
-) -> tuple[Path, SearchResult | None]:
-    """Quantise ``fp32`` (calibration and parity ``sets``); with ``job.search``, mixed precision.
+) -> Int8Build:
+    """Quantise ``fp32`` into ``model.int8.onnx`` beside it.
 
-    The search tunes on images outside both sets and leaves the verdict to the parity check.
+    With ``job.search`` the most int8-hostile nodes stay fp32 (mixed precision); with
+    ``job.fallback`` the file is stamped with the band of risks it re-checks on the fp32
+    graph. Both tune on images outside the calibration and parity ``sets`` and leave the
+    verdict to the parity check.
     """
     calibration, parity_set = sets
     batches = list(image_batches(calibration, ckpt, workers=job.workers))
     if not batches:
         raise ExportError("no readable calibration images")
     quantizer = CalibratedQuantizer(fp32, batches, job.options, work)
-    if not job.search:
-        return quantizer.build(out=work / ONNX_FILE), None
+    out = fp32.parent / ONNX_FILE
+    if not (job.search or job.fallback):
+        return Int8Build(quantizer.build(out=out))
     samples, disjoint = choose_tuning(job, ckpt, calibration, parity_set)
-    tuning_batches = list(image_batches(samples, ckpt, workers=job.workers))
-    tuning = TuningSet(ckpt, tuning_batches, disjoint)
-    result = search_exclusions(quantizer, tuning, job.min_agreement, job.search_options)
-    return quantizer.build(result.excluded, out=work / ONNX_FILE), result
+    tuning = TuningSet(ckpt, list(image_batches(samples, ckpt, workers=job.workers)), disjoint)
+    search = (
+        search_exclusions(quantizer, tuning, job.min_agreement, job.search_options)
+        if job.search
+        else None
+    )
+    quantizer.build(search.excluded if search else (), out=out)
+    if not job.fallback:
+        return Int8Build(out, search)
+    fit = fit_band(tuning.ref_risk, tuning.risks(out), ckpt.thresholds, job.fallback_options)
+    stamp_band(out, fit.band, reference_file=fp32.name)
+    return Int8Build(out, search, fit)
+
+
+def check_parity(
+    job: ExportJob, ckpt: Checkpoint, made: dict[str, Path], parity_set: list[Sample]
+) -> tuple[dict[str, ParityReport], ParityReport | None, float | None]:
+    """Parity of each file as served (int8 with its fallback), the int8 file without it,
+    and the share of parity images the fallback re-checked."""
+    # spin=False: sessions take turns on every batch, and a spinning idle pool would steal
+    # the cores of the session running next (measured: fp32 ONNX at half its speed).
+    backends: dict[str, InferenceBackend] = {
+        k: load_onnx(p, ckpt.temperature, ckpt.risk_indices, spin=False) for k, p in made.items()
+    }
+    guarded = backends.get("int8")
+    if isinstance(guarded, FallbackBackend):
+        backends[UNGUARDED] = guarded.fast
+    # Decoded up front (~0.3 GB for 1000 images at 160 px): decode workers running beside
+    # the timed forward passes would halve the speeds the reports quote.
+    images = list(image_batches(parity_set, ckpt, workers=job.workers))
+    reports = parity(ckpt, backends, images, required=job.min_agreement)
+    unguarded = reports.pop(UNGUARDED, None)
+    share = guarded.rechecked_share if isinstance(guarded, FallbackBackend) else None
+    return reports, unguarded, share
 
 
 def run_export(job: ExportJob) -> ExportResult:
     """Export fp32 ONNX (and int8 with ``job.int8``) and check both against torch fp32.
 
     Each file only takes its serving name (``model.fp32.onnx``, ``model.int8.onnx``) when
-    its parity passes; a failing one is kept as ``*.failed.onnx`` for inspection, the
-    reports (and the int8 search's exclusions and tuning figures) are written to
-    ``parity.json`` and :class:`~karung.training.errors.ParityError` is raised.
+    its parity passes (a guarded int8 file also needs the fp32 file it falls back on); a
+    failing one is kept as ``*.failed.onnx`` for inspection, the reports (with the int8
+    search's and fallback's figures) are written to ``parity.json`` and
+    :class:`~karung.training.errors.ParityError` is raised.
     """
     ckpt = Checkpoint.load(job.checkpoint)
     sets = choose_sets(job, ckpt)
     job.out_dir.mkdir(parents=True, exist_ok=True)
     for name in (FP32_FILE, ONNX_FILE):
         drop_stale(job.out_dir / name, ckpt)
-    search = None
+    build = None
     with tempfile.TemporaryDirectory(prefix="karung-export-") as tmp:
         made = {"fp32": export_fp32(ckpt, Path(tmp) / FP32_FILE)}
         if job.int8:
-            made["int8"], search = make_int8(job, ckpt, made["fp32"], sets, Path(tmp) / "int8")
-        images = image_batches(sets[1], ckpt, workers=job.workers)
-        reports = parity(ckpt, made, images, required=job.min_agreement)
+            build = make_int8(job, ckpt, made["fp32"], sets, Path(tmp) / "int8")
+            made["int8"] = build.path
+        reports, unguarded, share = check_parity(job, ckpt, made, sets[1])
+        fp32_ok = reports["fp32"].passed
         names = {"fp32": FP32_FILE, "int8": ONNX_FILE}
-        files = {k: _install(p, job.out_dir, names[k], reports[k].passed) for k, p in made.items()}
+        files = {
+            k: _install(p, job.out_dir, names[k], reports[k].passed and fp32_ok)
+            for k, p in made.items()
+        }
     reports = {k: replace(r, onnx_file=str(files[k])) for k, r in reports.items()}
-    notes = {"int8": {"mixed_precision": search.to_dict()}} if search else {}
-    write_parity(reports, job.out_dir, notes=notes)
-    return ExportResult(files, reports, search)
+    write_parity(reports, job.out_dir, notes=int8_notes(build, unguarded, share))
+    return ExportResult(
+        files,
+        reports,
+        build.search if build else None,
+        build.fallback if build else None,
+        unguarded,
+    )
+
+
+def int8_notes(
+    build: Int8Build | None, unguarded: ParityReport | None, share: float | None
+) -> dict[str, dict[str, Any]]:
+    """Extra ``parity.json`` entries of the int8 report: search, fallback, unguarded parity."""
+    if build is None:
+        return {}
+    notes: dict[str, Any] = {}
+    if build.search is not None:
+        notes["mixed_precision"] = build.search.to_dict()
+    if build.fallback is not None:
+        notes["fallback"] = {**build.fallback.to_dict(), "parity_rechecked_share": share}
+    if unguarded is not None:
+        body = unguarded.to_dict()
+        body.pop("passed")
+        body.pop("required_agreement")
+        notes["without_fallback"] = body
+    return {"int8": notes}

@@ -17,13 +17,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from karung.training.export import QuantOptions, export_fp32, quantize_int8
+from karung.training.data import load_samples
+from karung.training.export import QuantOptions, export_fp32, image_batches, quantize_int8
+from karung.training.export_job import pick
 from karung.vision.backends import TorchBackend
 from karung.vision.checkpoint import ONNX_FILE, Checkpoint
 from karung.vision.classifier import softmax
-from karung.vision.onnx_backend import OnnxBackend
+from karung.vision.fallback import FallbackBackend
+from karung.vision.onnx_backend import OnnxBackend, load_onnx
 
 Runner = Callable[[np.ndarray], np.ndarray]
+FALLBACK_ROW = "onnx int8 + fp32 fallback (shipped)"
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class BenchRow:
     images_per_second: float
     ratio: float
     max_prob_diff: float
+    note: str = ""
 
 
 def synthetic_batch(batch: int, size: int, seed: int = 0) -> np.ndarray:
@@ -44,6 +49,19 @@ def synthetic_batch(batch: int, size: int, seed: int = 0) -> np.ndarray:
         torch.from_numpy(coarse), size=(size, size), mode="bilinear"
     )
     return (t.numpy() + rng.normal(0, 0.2, size=t.shape)).astype(np.float32)
+
+
+def real_batch(ckpt: Checkpoint, data: tuple[str, ...], batch: int, seed: int = 0) -> np.ndarray:
+    """``batch`` readable images drawn at random from ``data``, preprocessed for ``ckpt``.
+
+    Real photos matter for the guarded int8 model: how many it re-runs on fp32 depends on
+    how many are close calls, which random pixels say nothing about.
+    """
+    samples = pick(load_samples(list(data), ckpt.labels), 2 * batch, seed)
+    arrays = np.concatenate(list(image_batches(samples, ckpt, workers=0)))
+    if len(arrays) < batch:
+        raise ValueError(f"only {len(arrays)} readable images in {', '.join(data)}")
+    return np.ascontiguousarray(arrays[:batch])
 
 
 def torch_runners(ckpt: Checkpoint, bf16: bool = True) -> dict[str, Runner]:
@@ -84,6 +102,9 @@ def onnx_runners(
     shipped = ckpt_dir / ONNX_FILE if ckpt_dir else None
     if shipped is not None and shipped.is_file():
         runners["onnx int8 (shipped file)"] = OnnxBackend(shipped, threads).logits
+        guarded = load_onnx(shipped, ckpt.temperature, ckpt.risk_indices, threads)
+        if isinstance(guarded, FallbackBackend):
+            runners[FALLBACK_ROW] = guarded.logits
     for fmt in formats:
         path = quantize_int8(
             fp32, work / f"model.{fmt}.int8.onnx", calibration, QuantOptions(quant_format=fmt)
@@ -121,12 +142,20 @@ class BenchOptions:
     threads: int | None = None
     bf16: bool = True
     formats: tuple[str, ...] = ("qdq", "qoperator")
+    data: tuple[str, ...] = ()
 
 
 def run_bench(ckpt: Checkpoint, ckpt_dir: Path | None, opts: BenchOptions) -> list[BenchRow]:
-    """Measure every backend on one batch; ratios are against torch fp32 eager."""
+    """Measure every backend on one batch; ratios are against torch fp32 eager.
+
+    The batch is real images from ``opts.data`` when given, else smooth random images.
+    """
     size = ckpt.preprocessing.input_size
-    batch = synthetic_batch(opts.batch_size, size)
+    batch = (
+        real_batch(ckpt, opts.data, opts.batch_size)
+        if opts.data
+        else synthetic_batch(opts.batch_size, size)
+    )
     calibration = [synthetic_batch(16, size, seed=s) for s in range(1, 5)]
     with tempfile.TemporaryDirectory(prefix="karung-bench-") as tmp:
         runners = {
@@ -139,5 +168,16 @@ def run_bench(ckpt: Checkpoint, ckpt_dir: Path | None, opts: BenchOptions) -> li
             for n, r in runners.items()
         }
         speed = measure(runners, batch, opts.seconds)
+        notes = {}
+        if FALLBACK_ROW in runners and ckpt_dir is not None:
+            notes[FALLBACK_ROW] = _recheck_note(ckpt, ckpt_dir / ONNX_FILE, batch)
     base = speed["torch fp32 eager"]
-    return [BenchRow(n, speed[n], speed[n] / base, diffs[n]) for n in runners]
+    return [BenchRow(n, speed[n], speed[n] / base, diffs[n], notes.get(n, "")) for n in runners]
+
+
+def _recheck_note(ckpt: Checkpoint, shipped: Path, batch: np.ndarray) -> str:
+    """How many images of ``batch`` the shipped guarded model re-runs on fp32."""
+    guarded = load_onnx(shipped, ckpt.temperature, ckpt.risk_indices)
+    guarded.logits(batch)
+    share = guarded.rechecked_share if isinstance(guarded, FallbackBackend) else 0.0
+    return f"{share:.0%} of this batch re-run on fp32"

@@ -260,25 +260,47 @@ def _speed_section(
             f"{total / 60:.1f} min"
         )
     for kind, report in (parity or {}).items():
-        status = "installed" if report["passed"] else "NOT installed: below the 99.5% gate"
-        lines.append(
-            f"- ONNX {kind} parity vs torch fp32 on {report['n']} validation images: decision "
-            f"agreement {_pct(report['decision_agreement'])}, max |dp| "
-            f"{report['max_abs_prob_diff']:.4f} ({status})"
-        )
+        lines += _parity_lines(kind, report)
     if bench:
         lines += [
             "",
-            f"Inference, batch {bench.get('batch')}, {bench.get('threads')} threads:",
+            f"Inference, batch {bench.get('batch')}, {bench.get('threads')} threads, "
+            f"{_bench_images(bench)}, on {bench.get('cpu') or 'the build machine'}:",
             "",
-            "| backend | images/s | vs torch fp32 eager |",
-            "|---|---|---|",
+            "| backend | images/s | vs torch fp32 eager | note |",
+            "|---|---|---|---|",
         ]
         lines += [
-            f"| {r['name']} | {r['images_per_second']:.1f} | {r['ratio']:.2f}x |"
+            f"| {r['name']} | {r['images_per_second']:.1f} | {r['ratio']:.2f}x | "
+            f"{r.get('note', '')} |"
             for r in bench["rows"]
         ]
     return [*lines, ""]
+
+
+def _bench_images(bench: dict[str, Any]) -> str:
+    data = bench.get("data") or []
+    return f"images from {', '.join(map(_shown, data))}" if data else "random images"
+
+
+def _parity_lines(kind: str, report: dict[str, Any]) -> list[str]:
+    status = "installed" if report["passed"] else "NOT installed: below the 99.5% gate"
+    fallback, plain = report.get("fallback"), report.get("without_fallback")
+    guarded = " with its fp32 fallback" if fallback else ""
+    lines = [
+        f"- ONNX {kind}{guarded} parity vs torch fp32 on {report['n']} validation images: "
+        f"decision agreement {_pct(report['decision_agreement'])}, max |dp| "
+        f"{report['max_abs_prob_diff']:.4f} ({status})"
+    ]
+    if fallback and plain:
+        lines.append(
+            f"  - fallback: int8 risks in [{fallback['low']:.4f}, {fallback['high']:.4f}] "
+            f"(thresholds +- {fallback['margin_log_odds']:.2f} log-odds, fitted on "
+            f"{fallback['n_tuning']} other validation images) are re-run on fp32: "
+            f"{_pct(fallback['parity_rechecked_share'])} of the parity images; int8 alone "
+            f"agrees on {_pct(plain['decision_agreement'])}"
+        )
+    return lines
 
 
 def render(inp: CardInputs) -> str:

@@ -33,7 +33,10 @@ of 32 images, about 15 minutes on 2 cores), full-int8 decision agreement with fp
   98.1%, and both cost ROC AUC (0.9906, 0.9955)
 
 None reaches the 99.5% gate here; the remaining error sits on the few validation images whose
-risk is near a threshold, where int8 activation rounding moves risk by 0.05 or more.
+risk is near a threshold, where int8 activation rounding moves risk by 0.05 or more. That is
+what ``karung export``'s fp32 fallback (:mod:`karung.vision.fallback`) handles: it re-runs
+exactly those close calls on fp32, and with it the plain post-training int8 file passes the
+gate. A QAT checkpoint may need a narrower band (fewer re-runs); that was not measured.
 """
 
 from __future__ import annotations

@@ -211,11 +211,15 @@ class TuningSet:
     def _decide(self, risks: np.ndarray) -> list[str]:
         return [str(self.ckpt.thresholds.decide(float(r))) for r in risks]
 
-    def score(self, onnx_path: Path) -> TuningScore:
-        """Decision agreement and risk error of one ONNX file against torch fp32."""
+    def risks(self, onnx_path: Path) -> np.ndarray:
+        """The risk an ONNX file gives each tuning image."""
         # Idle threads sleep: the search runs many short sessions on a possibly shared machine.
         backend = OnnxBackend(onnx_path, spin=False)
-        risk = np.concatenate([self._risk(backend.logits(b)) for b in self.batches])
+        return np.concatenate([self._risk(backend.logits(b)) for b in self.batches])
+
+    def score(self, onnx_path: Path) -> TuningScore:
+        """Decision agreement and risk error of one ONNX file against torch fp32."""
+        risk = self.risks(onnx_path)
         same = [a == b for a, b in zip(self.ref_decisions, self._decide(risk), strict=True)]
         diff = np.abs(risk - self.ref_risk)
         return TuningScore(float(np.mean(same)), float(diff.mean()), float(diff.max()))

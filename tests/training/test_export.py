@@ -23,6 +23,7 @@ from karung.training.export import (
     write_parity,
 )
 from karung.training.export_job import ExportJob, drop_stale, run_export
+from karung.training.fallback_fit import FallbackOptions
 from karung.vision.backends import TorchBackend
 from karung.vision.checkpoint import ONNX_FILE, Checkpoint
 from karung.vision.classifier import Classifier
@@ -60,8 +61,16 @@ def test_export_fp32_exact_and_int8_installed_by_the_gate(model_dir: Path, gen: 
     onnx32 = OnnxBackend(model_dir / FP32_FILE, threads=1).logits(batch)
     assert onnx32.shape == (4, 4) and onnx32.dtype == np.float32
     np.testing.assert_allclose(onnx32, ref, atol=1e-4)
-    clf = Classifier.from_path(model_dir, backend="auto")
-    assert clf.backend.name == "onnx-int8"
+    clf = Classifier.from_path(model_dir, backend="onnx-int8")
+    assert clf.backend.name == "onnx-int8+fallback"  # close calls re-run on the fp32 file
+    auto = Classifier.from_path(model_dir, backend="auto").backend.name
+    assert auto in ("onnx-int8+fallback", "onnx")  # whichever is faster on this CPU
+    assert result.fallback is not None and result.unguarded is not None
+    fallback = saved["int8"]["fallback"]
+    assert fallback["low"] == result.fallback.band.low <= ckpt.thresholds.review
+    assert 0.0 <= fallback["parity_rechecked_share"] <= 1.0
+    assert saved["int8"]["without_fallback"]["n"] == 24
+    assert int8.decision_agreement >= result.unguarded.decision_agreement
     # Evaluation through the fp32 graph gives the torch figures.
     reports = {}
     for backend in ("torch", "onnx-fp32"):
@@ -136,3 +145,39 @@ def test_int8_keeps_the_head_in_fp32_unless_told_otherwise(model_dir: Path, tmp_
         assert (gemm.input[1] in floats) is fp32_head  # the classifier's weight
         assert (gemm.output[0] in rounded) is not fp32_head  # the logits
         assert any(n.op_type == "QuantizeLinear" for n in graph.graph.node)  # the body is int8
+
+
+def test_fallback_band_guards_the_gate_and_needs_the_fp32_file(model_dir: Path) -> None:
+    # A band over all of [0, 1] re-runs every image on fp32: the guarded decisions are
+    # exactly fp32's, so even a 100% gate passes, whatever the toy model's int8 error.
+    job = ExportJob(
+        checkpoint=model_dir / "model.pt",
+        out_dir=model_dir,
+        workers=0,
+        min_agreement=1.0,
+        fallback_options=FallbackOptions(floor=50.0),
+    )
+    result = run_export(job)
+    assert result.reports["int8"].passed and result.reports["int8"].decision_agreement == 1.0
+    saved = json.loads((model_dir / "parity.json").read_text())["int8"]
+    assert saved["fallback"]["parity_rechecked_share"] == 1.0
+    assert saved["fallback"]["tuning_guarded_agreement"] == 1.0
+    meta = {p.key: p.value for p in onnx.load(str(model_dir / ONNX_FILE)).metadata_props}
+    assert meta["karung_fallback_model"] == FP32_FILE and float(meta["karung_fallback_low"]) < 1e-9
+    (model_dir / FP32_FILE).unlink()
+    with pytest.raises(CheckpointError, match="missing beside it"):
+        Classifier.from_path(model_dir, backend="onnx-int8")
+
+
+def test_no_fallback_installs_plain_int8(model_dir: Path) -> None:
+    job = ExportJob(
+        checkpoint=model_dir / "model.pt",
+        out_dir=model_dir,
+        workers=0,
+        min_agreement=0.5,
+        fallback=False,
+    )
+    result = run_export(job)
+    assert result.fallback is None and result.unguarded is None
+    assert "fallback" not in json.loads((model_dir / "parity.json").read_text())["int8"]
+    assert Classifier.from_path(model_dir, backend="onnx-int8").backend.name == "onnx-int8"

@@ -36,6 +36,7 @@ def small_job(model_dir: Path, **overrides: object) -> ExportJob:
         "calibration_images": 8,
         "parity_images": 8,
         "workers": 0,
+        "search": True,
         "search_options": SearchOptions(op_types=FEW_OPS),
         "options": INT8_HEAD,
     }
