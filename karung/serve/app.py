@@ -140,6 +140,7 @@ def _track(app: FastAPI) -> None:
     metrics: Metrics = app.state.metrics
     metrics.track_model_loaded(lambda: 1.0 if app.state.models.loaded else 0.0)
     metrics.track_index_size(lambda: float(getattr(app.state.bank, "index_size", 0) or 0))
+    metrics.track_model_rechecked(lambda: app.state.models.rechecked_share)
 
 
 def _bootstrap_admin_key(sessions: sessionmaker[Session], settings: Settings) -> None:

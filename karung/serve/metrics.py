@@ -72,6 +72,11 @@ class Metrics:
         self.index_size = Gauge("karung_bank_index_size", "entries in the hash index", registry=r)
         self.model_loaded = Gauge("karung_model_loaded", "1 when a model is loaded", registry=r)
         self.model_swaps = Counter("karung_model_swaps_total", "hot model swaps", registry=r)
+        self.model_rechecked = Gauge(
+            "karung_model_fallback_share",
+            "share of images the loaded int8 model re-ran on fp32 (close calls) since loading",
+            registry=r,
+        )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Record one finished HTTP request (called by the request middleware)."""
@@ -85,6 +90,10 @@ class Metrics:
     def track_model_loaded(self, loaded: Callable[[], float]) -> None:
         """Read whether a model is loaded at scrape time."""
         self.model_loaded.set_function(loaded)
+
+    def track_model_rechecked(self, share: Callable[[], float]) -> None:
+        """Read the int8 fallback's re-check share at scrape time."""
+        self.model_rechecked.set_function(share)
 
     def render(self) -> bytes:
         """The exposition text of this registry."""

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from karung.vision.checkpoint import ONNX_FILES, Checkpoint, find_onnx, resolve_checkpoint_path
 from karung.vision.classifier import Classifier
 
 log = logging.getLogger("karung.serve.runtime")
@@ -38,7 +37,8 @@ class ModelHolder:
 
     Args:
         path: checkpoint file or model directory loaded by default.
-        backend: ``auto`` (int8 ONNX when exported, else torch), ``torch`` or ``onnx``.
+        backend: a name from :data:`~karung.vision.backend_names.BACKENDS` (``auto``: the
+            fastest parity-checked ONNX export here, else torch).
     """
 
     def __init__(self, path: Path, backend: str = "auto", threads: int = 0) -> None:
@@ -54,6 +54,12 @@ class ModelHolder:
     def loaded(self) -> bool:
         """Whether a model is ready to score."""
         return self.current is not None
+
+    @property
+    def rechecked_share(self) -> float:
+        """Share of images the current int8 model re-ran on fp32 (0 for other backends)."""
+        backend = self.current.backend if self.current is not None else None
+        return float(getattr(backend, "rechecked_share", 0.0))
 
     def load(self, path: Path | None = None, backend: str | None = None) -> ModelInfo:
         """Load a checkpoint (blocking) and make it current; the old one stays on failure.
@@ -84,28 +90,16 @@ class ModelHolder:
 
 
 def build_classifier(path: Path, backend: str, threads: int = 0) -> Classifier:
-    """Load a checkpoint on the fastest verified backend (as ``Classifier.from_path``).
+    """Load a checkpoint on the fastest verified backend (see ``Classifier.from_path``).
 
-    ``auto`` picks the ONNX file (int8, else fp32) when ``karung export`` wrote one next to the
-    checkpoint (export only installs a file after its parity check), else eager torch.
-    ``threads`` > 0 caps the backend's intra-op threads: on a small machine shared with decode
-    threads, fewer inference threads avoid spin-waiting on oversubscribed cores.
+    ``threads`` > 0 caps the backend's intra-op threads: on a small machine shared with
+    decode threads, fewer inference threads avoid spin-waiting on oversubscribed cores.
     """
-    if backend not in ("auto", "torch", "onnx"):
-        raise ValueError(f"unknown backend {backend!r} (torch, onnx or auto)")
-    ckpt_path = resolve_checkpoint_path(path)
-    found = find_onnx(ckpt_path)
-    onnx_path = found or ckpt_path.parent / ONNX_FILES[0]
-    if backend == "onnx" or (backend == "auto" and found is not None):
-        from karung.vision.onnx_backend import OnnxBackend
-
-        checkpoint = Checkpoint.load(ckpt_path)
-        return Classifier(checkpoint, OnnxBackend(onnx_path, threads=threads or None))
-    if threads:
+    if threads and backend == "torch":
         import torch
 
         torch.set_num_threads(threads)  # process-wide: the service runs one model at a time
-    return Classifier.from_path(ckpt_path, backend="torch")
+    return Classifier.from_path(path, backend=backend, threads=threads or None)
 
 
 def describe(classifier: Classifier, path: Path) -> ModelInfo:

@@ -17,7 +17,7 @@ from karung.serve.db import data_dir
 from karung.serve.intake import IntakeMode
 from karung.vision.checkpoint import default_model_dir
 
-Backend = Literal["auto", "torch", "onnx"]
+Backend = Literal["auto", "torch", "onnx", "onnx-int8", "onnx-fp32"]
 MB = 1024 * 1024
 
 
@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=data_dir, description="where SQLite and state live")
     model: Path = Field(default_factory=default_model_dir, description="checkpoint file or dir")
     backend: Backend = Field(
-        default="auto", description="auto: int8 ONNX when exported, else torch"
+        default="auto",
+        description="auto: the fastest parity-checked ONNX export on this CPU, else torch",
     )
     admin_key: SecretStr | None = Field(
         default=None,

@@ -236,6 +236,7 @@ def test_metrics_exposure(service: LiveService, image_server: ImageServer) -> No
         "karung_inference_batch_size_bucket",
         "karung_bank_index_size",
         "karung_model_loaded 1.0",
+        "karung_model_fallback_share 0.0",  # a torch model re-checks nothing
     ):
         assert needle in text, needle
 
