@@ -55,14 +55,13 @@ synth: install
 # Reproduce models/default end to end: data, training, int8 export, reports, model card.
 default-model: synth
 	$(BIN)/karung train --data data/synth --out $(RUN) --epochs 6 --head-epochs 2 --epoch-images 8000 --input-size 160
-	$(BIN)/karung export --model $(RUN) --format onnx --int8 || test $$? -eq 3  # 3: int8 below the parity gate; fp32 is still installed
+	$(BIN)/karung export --model $(RUN) --format onnx --int8
 	$(BIN)/karung evaluate --model $(RUN) --data data/synth --split val --out $(RUN)/eval-synth
 	$(BIN)/karung evaluate --model $(RUN) --data data/real_val.csv --split all --out $(RUN)/eval-real
-	$(BIN)/karung bench inference --model $(RUN) --no-bf16 --json $(RUN)/bench.json
+	$(BIN)/karung bench inference --model $(RUN) --no-bf16 --data data/synth --json $(RUN)/bench.json
 	mkdir -p models/default
 	cp $(RUN)/model.pt $(RUN)/config.json $(RUN)/parity.json models/default/
-	cp $(RUN)/model.fp32.onnx models/default/
-	test ! -f $(RUN)/model.int8.onnx || cp $(RUN)/model.int8.onnx models/default/
+	cp $(RUN)/model.fp32.onnx $(RUN)/model.int8.onnx models/default/
 	$(BIN)/python -m karung.training.model_card --run $(RUN) --out models/default/MODEL_CARD.md \
 	  --synth-eval $(RUN)/eval-synth --real-eval $(RUN)/eval-real --bench $(RUN)/bench.json \
 	  --synth-command "karung synth --out data/synth --n 20000 --seed 0 --source $(CC0)"
