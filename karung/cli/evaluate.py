@@ -30,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=list(BACKENDS),
         default="torch",
         help="onnx-fp32: model.fp32.onnx (same numbers as torch, several times faster); "
-        "onnx/auto: what karung score uses (fastest parity-checked export here)",
+        "onnx: the int8 file with its fallback; auto: the fastest parity-checked export here",
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2, help="decode workers")

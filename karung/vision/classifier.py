@@ -70,9 +70,10 @@ class Classifier:
         """Load ``path`` (file or model dir) on backend ``torch``, ``auto``, ``onnx``,
         ``onnx-int8`` or ``onnx-fp32``.
 
-        ``auto`` and ``onnx`` use the fastest on this CPU of the parity-checked ONNX exports
-        next to the checkpoint (the int8 one re-checks close calls on fp32); ``auto`` falls
-        back to torch when there is none. ``threads`` caps intra-op threads.
+        ``onnx`` uses the first parity-checked ONNX export next to the checkpoint (int8 with
+        its fp32 fallback, else fp32); ``auto`` times each of them once and keeps the fastest
+        on this CPU, and falls back to torch when there is none. ``threads`` caps intra-op
+        threads.
         """
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r} ({', '.join(BACKENDS)})")
@@ -82,7 +83,10 @@ class Classifier:
         if backend == "torch" or (backend == "auto" and not found):
             return cls(checkpoint)
         pinned = {"onnx-int8": ONNX_FILES[0], "onnx-fp32": ONNX_FILES[1]}.get(backend)
-        candidates = [ckpt_path.parent / pinned] if pinned else found
+        if pinned:
+            candidates = [ckpt_path.parent / pinned]
+        else:  # "onnx": the preferred file; "auto": every file, timed
+            candidates = found[:1] if backend == "onnx" else found
         return cls(checkpoint, _onnx_backend(candidates, checkpoint, threads))
 
     @property

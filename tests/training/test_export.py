@@ -61,7 +61,7 @@ def test_export_fp32_exact_and_int8_installed_by_the_gate(model_dir: Path, gen: 
     onnx32 = OnnxBackend(model_dir / FP32_FILE, threads=1).logits(batch)
     assert onnx32.shape == (4, 4) and onnx32.dtype == np.float32
     np.testing.assert_allclose(onnx32, ref, atol=1e-4)
-    clf = Classifier.from_path(model_dir, backend="onnx-int8")
+    clf = Classifier.from_path(model_dir, backend="onnx")
     assert clf.backend.name == "onnx-int8+fallback"  # close calls re-run on the fp32 file
     auto = Classifier.from_path(model_dir, backend="auto").backend.name
     assert auto in ("onnx-int8+fallback", "onnx")  # whichever is faster on this CPU
