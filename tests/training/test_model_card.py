@@ -36,6 +36,17 @@ def test_model_card_has_command_metrics_thresholds_and_limits(
         "/data/cc0/heldout.csv",
         {"n": 1000, "safe_blocked_share": 0.004, "safe_review_or_worse_share": 0.031},
     )
+    report = {"n": 1000, "max_abs_prob_diff": 0.4, "decision_agreement": 1.0, "passed": True}
+    parity = {
+        "fp32": report,
+        "int8": {
+            **report,
+            "fallback": {"low": 0.1358, "high": 0.9744, "margin_log_odds": 1.89,
+                         "n_tuning": 1000, "parity_rechecked_share": 0.109},
+            "without_fallback": {**report, "decision_agreement": 0.983},
+        },
+    }  # fmt: skip
+    (model_dir / "parity.json").write_text(json.dumps(parity))
     bench = tmp_path / "bench.json"
     bench.write_text(json.dumps({"batch": 64, "threads": 2, "rows": [
         {"name": "torch fp32 eager", "images_per_second": 40.0, "ratio": 1.0},
@@ -54,6 +65,9 @@ def test_model_card_has_command_metrics_thresholds_and_limits(
     assert "blocked | <= 1% | 0.40% |" in text and "review or worse | <= 5% | 3.10% |" in text
     assert f"risk >= {ckpt.thresholds.block:.4f}" in text
     assert "| onnx int8 qdq | 300.0 | 7.50x |" in text
+    assert "ONNX int8 with its fp32 fallback parity vs torch fp32 on 1000" in text
+    assert "risks in [0.1358, 0.9744]" in text and "10.90% of the parity images" in text
+    assert "int8 alone agrees on 98.30%" in text
     assert "No real photo of a used-clothing bale" in text
     assert ckpt.model_version in text
 
@@ -68,8 +82,10 @@ def test_train_command_lists_only_non_defaults() -> None:
 
 
 def test_inference_bench_measures_every_backend(tiny_run: Path) -> None:
-    opts = BenchOptions(batch_size=4, seconds=0.3, threads=1, bf16=False, formats=())
-    rows = run_bench(Checkpoint.load(tiny_run), tiny_run, opts)
+    ckpt = Checkpoint.load(tiny_run)
+    data = (str(ckpt.training["data"][0]),)  # real images of the tiny data set
+    opts = BenchOptions(batch_size=4, seconds=0.3, threads=1, bf16=False, formats=(), data=data)
+    rows = run_bench(ckpt, tiny_run, opts)
     names = [r.name for r in rows]
     assert names[0] == "torch fp32 eager" and rows[0].ratio == 1.0
     assert names == ["torch fp32 eager", "torch fp32 channels-last", "onnx fp32"]
