@@ -2,7 +2,8 @@
 
 The ONNX graph maps the preprocessed ``(N, 3, S, S)`` float32 batch to logits (dynamic batch,
 opset 17). Quantisation is static: activation ranges come from real calibration images run
-through the serving preprocessing. The int8 model is accepted only if its decisions agree
+through the serving preprocessing. The int8 model is accepted only if its decisions, as served
+(with the fp32 fallback band ``karung export`` fits, see :mod:`karung.vision.fallback`), agree
 with the fp32 torch reference on at least 99.5% of a validation set.
 """
 

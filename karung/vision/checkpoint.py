@@ -27,7 +27,8 @@ FORMAT_VERSION: Final = 1
 CHECKPOINT_FILE: Final = "model.pt"
 ONNX_FILE: Final = "model.int8.onnx"
 FP32_ONNX_FILE: Final = "model.fp32.onnx"
-# Fastest first; `karung export` installs a file only after it passed the parity check.
+# Preferred first (int8 with its fp32 fallback); `karung export` installs a file only after
+# it passed the parity check. Which is faster depends on the CPU: see `load_fastest`.
 ONNX_FILES: Final = (ONNX_FILE, FP32_ONNX_FILE)
 
 
