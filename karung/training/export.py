@@ -185,12 +185,14 @@ def quantize_prepared(
     batches: Sequence[np.ndarray] = (),
     exclude: Sequence[str] = (),
     cache: Path | None = None,
+    head: Sequence[str] | None = None,
 ) -> Path:
     """Quantise a prepared graph, keeping the nodes in ``exclude`` in fp32.
 
     With ``cache``, the activation ranges are read from that file when it exists (no
     calibration pass, so a variant costs about a second) and are computed from ``batches``
-    and saved there otherwise.
+    and saved there otherwise. ``head`` names the head nodes when the caller already knows
+    them (:func:`head_nodes` of ``pre_path``; each call otherwise reloads the graph).
     """
     from onnxruntime import quantization as q
 
@@ -204,7 +206,10 @@ def quantize_prepared(
         "percentile": q.CalibrationMethod.Percentile,
     }
     fmt = q.QuantFormat.QDQ if opts.quant_format == "qdq" else q.QuantFormat.QOperator
-    head = head_nodes(pre_path) if opts.fp32_head else []
+    if not opts.fp32_head:
+        head = []
+    elif head is None:
+        head = head_nodes(pre_path)
     q.quantize_static(
         str(pre_path),
         str(int8_path),

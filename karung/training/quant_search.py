@@ -39,6 +39,7 @@ from karung.training.errors import ExportError
 from karung.training.export import (
     MIN_AGREEMENT,
     QuantOptions,
+    head_nodes,
     prepare_for_quantization,
     quantize_prepared,
 )
@@ -137,6 +138,7 @@ class CalibratedQuantizer:
         self.work_dir = work_dir
         work_dir.mkdir(parents=True, exist_ok=True)
         self.pre = prepare_for_quantization(fp32_path, work_dir / "pre.onnx")
+        self.head = head_nodes(self.pre)  # once, not on every one of ~70 variants
         self.cache = work_dir / "ranges.json"
         self._batches = list(batches)
         self.built = 0
@@ -147,7 +149,13 @@ class CalibratedQuantizer:
         # Variants share one scratch file: each is scored before the next one is built.
         path = out or self.work_dir / "variant.onnx"
         return quantize_prepared(
-            self.pre, path, self.opts, batches=self._batches, exclude=exclude, cache=self.cache
+            self.pre,
+            path,
+            self.opts,
+            batches=self._batches,
+            exclude=exclude,
+            cache=self.cache,
+            head=self.head,
         )
 
     def candidates(self, op_types: frozenset[str] = CANDIDATE_OPS) -> list[str]:
