@@ -63,16 +63,23 @@ def outside_distance(risk: float, thresholds: Thresholds) -> float:
     return max(log_odds(thresholds.review) - z, z - log_odds(thresholds.block), 0.0)
 
 
+def decisions_agree(
+    ref_risk: np.ndarray, fast_risk: np.ndarray, thresholds: Thresholds
+) -> np.ndarray:
+    """Per image: do the two risks lead to the same decision?"""
+    return np.array(
+        [
+            thresholds.decide(float(a)) == thresholds.decide(float(b))
+            for a, b in zip(ref_risk, fast_risk, strict=True)
+        ],
+        dtype=bool,
+    )
+
+
 def needed_margin(ref_risk: np.ndarray, fast_risk: np.ndarray, thresholds: Thresholds) -> float:
     """The smallest margin whose band catches every decision ``fast_risk`` gets wrong."""
-    return max(
-        (
-            outside_distance(float(q), thresholds)
-            for r, q in zip(ref_risk, fast_risk, strict=True)
-            if thresholds.decide(float(r)) != thresholds.decide(float(q))
-        ),
-        default=0.0,
-    )
+    flipped = fast_risk[~decisions_agree(ref_risk, fast_risk, thresholds)]
+    return max((outside_distance(float(q), thresholds) for q in flipped), default=0.0)
 
 
 def guarded_decisions_agree(
@@ -80,12 +87,7 @@ def guarded_decisions_agree(
 ) -> np.ndarray:
     """Per image: does the guarded model (fp32 inside the band) decide as fp32 does?"""
     guarded = np.where(band.contains(fast_risk), ref_risk, fast_risk)
-    return np.array(
-        [
-            thresholds.decide(float(a)) == thresholds.decide(float(b))
-            for a, b in zip(ref_risk, guarded, strict=True)
-        ]
-    )
+    return decisions_agree(ref_risk, guarded, thresholds)
 
 
 def fit_band(
@@ -101,18 +103,12 @@ def fit_band(
     needed = needed_margin(ref_risk, fast_risk, thresholds)
     margin = max(opts.floor, opts.safety * needed)
     band = FallbackBand.around(thresholds, margin)
-    plain = np.array(
-        [
-            thresholds.decide(float(a)) == thresholds.decide(float(b))
-            for a, b in zip(ref_risk, fast_risk, strict=True)
-        ]
-    )
     return BandFit(
         band=band,
         margin=margin,
         needed_margin=needed,
         n_tuning=int(ref_risk.size),
-        int8_agreement=float(plain.mean()),
+        int8_agreement=float(decisions_agree(ref_risk, fast_risk, thresholds).mean()),
         guarded_agreement=float(
             guarded_decisions_agree(ref_risk, fast_risk, thresholds, band).mean()
         ),

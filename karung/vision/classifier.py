@@ -18,9 +18,9 @@ from karung.vision.checkpoint import (
     find_onnx_files,
     resolve_checkpoint_path,
 )
-from karung.vision.errors import CheckpointError
 from karung.vision.labels import Decision, Thresholds
 from karung.vision.preprocess import Preprocessing
+from karung.vision.probs import softmax
 
 
 @dataclass(frozen=True)
@@ -31,14 +31,6 @@ class ImageScore:
     risk: float
     label: str
     decision: Decision
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Numerically stable softmax over the last axis, after dividing by ``temperature``."""
-    z = logits.astype(np.float64) / temperature
-    z -= z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 class Classifier:
@@ -145,10 +137,7 @@ class Classifier:
 def _onnx_backend(
     paths: list[Path], checkpoint: Checkpoint, threads: int | None
 ) -> InferenceBackend:
-    missing = [p for p in paths if not p.is_file()]
-    if missing or not paths:
-        where = missing[0] if missing else "beside the checkpoint"
-        raise CheckpointError(f"no ONNX model at {where}; run `karung export` first")
+    # Missing files raise CheckpointError in OnnxBackend ("run `karung export` first").
     from karung.vision.onnx_backend import load_fastest
 
     size = checkpoint.preprocessing.input_size

@@ -25,6 +25,7 @@ import numpy as np
 
 from karung.vision.errors import CheckpointError
 from karung.vision.labels import Thresholds
+from karung.vision.probs import softmax
 
 if TYPE_CHECKING:  # torch-free at run time
     from karung.vision.backends import InferenceBackend
@@ -97,10 +98,8 @@ class RiskOf:
         self.risk_indices = list(risk_indices)
 
     def __call__(self, logits: np.ndarray) -> np.ndarray:
-        z = logits.astype(np.float64) / self.temperature
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return np.asarray(e[:, self.risk_indices].sum(axis=1) / e.sum(axis=1))
+        # The same float32 probabilities the classifier decides on.
+        return np.asarray(softmax(logits, self.temperature)[:, self.risk_indices].sum(axis=1))
 
 
 class FallbackBackend:

@@ -36,14 +36,16 @@ def tiny_data_dir(ckpt: Checkpoint) -> str:
     return str(ckpt.training["data"][0])
 
 
+def tiny_job(model_dir: Path, **overrides: Any) -> ExportJob:
+    """Export the tiny model in place, decoding in the test process."""
+    return ExportJob(checkpoint=model_dir / "model.pt", out_dir=model_dir, workers=0, **overrides)
+
+
 def test_export_fp32_exact_and_int8_installed_by_the_gate(model_dir: Path, gen: Any) -> None:
     # No --calibration: the validation split recorded in the checkpoint is used. Static int8
     # on a 2-epoch toy model is rough, so this test lowers the gate to see the install path;
     # the gate itself is tested below and on real models by `karung export`.
-    job = ExportJob(
-        checkpoint=model_dir / "model.pt", out_dir=model_dir, workers=0, min_agreement=0.5
-    )
-    result = run_export(job)
+    result = run_export(tiny_job(model_dir, min_agreement=0.5))
     assert result.files == {"fp32": model_dir / FP32_FILE, "int8": model_dir / ONNX_FILE}
     fp32, int8 = result.reports["fp32"], result.reports["int8"]
     assert fp32.n == int8.n == 24
@@ -150,13 +152,7 @@ def test_int8_keeps_the_head_in_fp32_unless_told_otherwise(model_dir: Path, tmp_
 def test_fallback_band_guards_the_gate_and_needs_the_fp32_file(model_dir: Path) -> None:
     # A band over all of [0, 1] re-runs every image on fp32: the guarded decisions are
     # exactly fp32's, so even a 100% gate passes, whatever the toy model's int8 error.
-    job = ExportJob(
-        checkpoint=model_dir / "model.pt",
-        out_dir=model_dir,
-        workers=0,
-        min_agreement=1.0,
-        fallback_options=FallbackOptions(floor=50.0),
-    )
+    job = tiny_job(model_dir, min_agreement=1.0, fallback_options=FallbackOptions(floor=50.0))
     result = run_export(job)
     assert result.reports["int8"].passed and result.reports["int8"].decision_agreement == 1.0
     saved = json.loads((model_dir / "parity.json").read_text())["int8"]
@@ -170,14 +166,7 @@ def test_fallback_band_guards_the_gate_and_needs_the_fp32_file(model_dir: Path) 
 
 
 def test_no_fallback_installs_plain_int8(model_dir: Path) -> None:
-    job = ExportJob(
-        checkpoint=model_dir / "model.pt",
-        out_dir=model_dir,
-        workers=0,
-        min_agreement=0.5,
-        fallback=False,
-    )
-    result = run_export(job)
+    result = run_export(tiny_job(model_dir, min_agreement=0.5, fallback=False))
     assert result.fallback is None and result.unguarded is None
     assert "fallback" not in json.loads((model_dir / "parity.json").read_text())["int8"]
     assert Classifier.from_path(model_dir, backend="onnx-int8").backend.name == "onnx-int8"
