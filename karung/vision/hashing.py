@@ -20,6 +20,7 @@ from typing import Final, Literal, get_args
 import numpy as np
 from PIL import Image
 
+from karung.vision import pdq_native
 from karung.vision.decode import decode_image
 from karung.vision.errors import KarungVisionError
 
@@ -187,9 +188,10 @@ def compute_hashes(image: Image.Image, *, trim: bool = True) -> ImageHashes:
     if image.width < 2 or image.height < 2:
         raise MalformedHash(f"cannot hash a {image.width}x{image.height} image")
     img = hash_input(image)
-    inner = trim_border(img) if trim else None
-    trimmed = compute_hashes(inner, trim=False) if inner is not None else None
-    dihedral, quality = pdq_dihedral(img)
+    pixels = _rgb_array(img)  # one array for the border check and PDQ
+    box = _trim_box(pixels) if trim else None
+    trimmed = compute_hashes(img.crop(box), trim=False) if box is not None else None
+    dihedral, quality = _pdq_from_rgb(pixels)
     return ImageHashes(
         pdq=dihedral[0],
         pdq_quality=quality,
@@ -206,9 +208,14 @@ def trim_border(image: Image.Image) -> Image.Image | None:
     colour. Trimming stops short of :data:`TRIM_MIN_KEEP` of a side (a flat image is not trimmed
     to nothing) and borders thinner than :data:`TRIM_MIN_SHARE` everywhere are ignored.
     """
-    # uint8 view of the whole image; _border_depth widens only the lines it inspects, so a
-    # photo without a border (the common case) costs four small edge checks, not a full copy.
-    pixels = np.asarray(image.convert("RGB"))
+    box = _trim_box(_rgb_array(image))
+    return None if box is None else image.crop(box)
+
+
+def _trim_box(pixels: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The (left, top, right, bottom) box of :func:`trim_border` on an (H, W, 3) array."""
+    # _border_depth widens only the lines it inspects, so a photo without a border (the
+    # common case) costs four small edge checks, not a full copy.
     height, width = pixels.shape[:2]
     top, bottom, left, right = 0, height, 0, width
     for _ in range(3):  # a black frame around a white mat around the photo: peel both
@@ -224,7 +231,7 @@ def trim_border(image: Image.Image) -> Image.Image | None:
         top, bottom, left, right = top + dt, bottom - db, left + dl, right - dr
     if (bottom - top) * (right - left) > height * width * (1 - TRIM_MIN_SHARE):
         return None
-    return image.crop((left, top, right, bottom))
+    return (left, top, right, bottom)
 
 
 def _border_depth(lines: np.ndarray, block: int = 16) -> int:
@@ -247,13 +254,31 @@ def _border_depth(lines: np.ndarray, block: int = 16) -> int:
 
 def pdq_dihedral(image: Image.Image) -> tuple[tuple[HashValue, ...], int]:
     """The 8 dihedral PDQ hashes of an RGB image and its quality (0..100)."""
+    return _pdq_from_rgb(_rgb_array(image))
+
+
+def _rgb_array(image: Image.Image) -> np.ndarray:
+    """A C-contiguous (H, W, 3) uint8 view of ``image`` (no copy when it is already RGB)."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+def _pdq_from_rgb(pixels: np.ndarray) -> tuple[tuple[HashValue, ...], int]:
+    try:
+        native = pdq_native.load()
+    except pdq_native.NativePdqUnavailable:
+        return _pdq_binding(pixels)
+    words, quality = native(pixels)
+    return tuple(HashValue("pdq", bits) for bits in words), quality
+
+
+def _pdq_binding(pixels: np.ndarray) -> tuple[tuple[HashValue, ...], int]:
+    """pdqhash's Cython binding: the reference :mod:`karung.vision.pdq_native` must equal."""
     import pdqhash
 
-    pixels = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
     vectors, quality = pdqhash.compute_dihedral(pixels)
     # The binding returns bit 255 first, so packing MSB-first yields the reference hex layout.
-    hashes = tuple(HashValue("pdq", _pack(vec)) for vec in vectors)
-    return hashes, int(quality)
+    return tuple(HashValue("pdq", _pack(vec)) for vec in vectors), int(quality)
 
 
 def phash(image: Image.Image) -> HashValue:
