@@ -31,13 +31,15 @@ class BatcherClosed(RuntimeError):
 @dataclass
 class _Job:
     classifier: Classifier
-    array: np.ndarray  # (1, 3, H, W) float32, already normalised
+    pixels: np.ndarray  # (1, S, S, 3) uint8, resized (Preprocessing.to_pixels)
     future: asyncio.Future[np.ndarray]
     queued_at: float = field(default_factory=time.monotonic)
 
 
-def infer(classifier: Classifier, batch: np.ndarray) -> np.ndarray:
-    """Calibrated probabilities of a preprocessed batch (what ``predict_proba`` computes)."""
+def infer(classifier: Classifier, pixels: np.ndarray) -> np.ndarray:
+    """Calibrated probabilities of a batch of resized uint8 images ``(N, S, S, 3)``: what
+    ``predict_proba`` computes (normalised here, once per batch, off the event loop)."""
+    batch = classifier.preprocessing.normalize(pixels)
     return softmax(classifier.backend.logits(batch), classifier.checkpoint.temperature)
 
 
@@ -86,12 +88,12 @@ class MicroBatcher:
         self._pending.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    async def probs(self, classifier: Classifier, array: np.ndarray) -> np.ndarray:
-        """Probabilities (one row, ``len(labels)``) for one preprocessed image ``(1,3,H,W)``."""
+    async def probs(self, classifier: Classifier, pixels: np.ndarray) -> np.ndarray:
+        """Probabilities (one row, ``len(labels)``) for one resized image ``(1, S, S, 3)``."""
         if self._task is None:
             raise BatcherClosed("the batcher is not running")
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Job(classifier, array, future))
+        self._pending.append(_Job(classifier, pixels, future))
         self._wakeup.set()
         if len(self._pending) >= self.max_batch:
             self._full.set()
@@ -138,7 +140,7 @@ class MicroBatcher:
         return jobs
 
     async def _dispatch(self, jobs: list[_Job]) -> None:
-        batch = np.concatenate([job.array for job in jobs])
+        batch = np.concatenate([job.pixels for job in jobs])
         loop = asyncio.get_running_loop()
         try:
             probs = await loop.run_in_executor(self._pool, infer, jobs[0].classifier, batch)

@@ -25,7 +25,7 @@ class Intake:
     """What the scorer needs of one image: its sha256, model input and perceptual hashes."""
 
     sha256: str
-    array: np.ndarray  # (1, 3, S, S) float32, normalised for the model
+    pixels: np.ndarray  # (1, S, S, 3) uint8, resized for the model; normalised per batch
     hashes: ImageHashes | None  # None when no bank asked for them
 
 
@@ -41,7 +41,7 @@ def intake(
     limits = {"max_bytes": max_bytes, "max_pixels": max_pixels}
     if not with_hashes:
         image = decode_image(data, target_size=pre.input_size, **limits)
-        return Intake(sha, pre.to_array([image]), None)
+        return Intake(sha, pre.to_pixels([image]), None)
     # The bank hashed its photos from decode_for_hashing's pixels; hashing any other decode
     # (say the smaller one the model needs) would move PDQ by ~6 bits, margin an edited
     # re-upload needs. The model reuses those pixels when they are large enough for it.
@@ -49,7 +49,7 @@ def intake(
     model_image = hashed
     if min(hashed.size) < pre.input_size:  # a large model input or an extreme aspect ratio
         model_image = decode_image(data, target_size=pre.input_size, **limits)
-    return Intake(sha, pre.to_array([model_image]), compute_hashes(hashed))
+    return Intake(sha, pre.to_pixels([model_image]), compute_hashes(hashed))
 
 
 def warm() -> bool:

@@ -92,7 +92,7 @@ class Prepared:
 
     data: bytes
     sha256: str
-    array: np.ndarray
+    pixels: np.ndarray  # (1, S, S, 3) uint8 model input
     matches: list[Any]
 
 
@@ -171,7 +171,7 @@ class Scorer:
             prepared = await self._prepare(data, ctx.classifier)
             timings["decode_ms"] = _ms(t0)
             t0 = time.perf_counter()
-            probs = await self.batcher.probs(ctx.classifier, prepared.array)
+            probs = await self.batcher.probs(ctx.classifier, prepared.pixels)
             timings["infer_ms"] = _ms(t0)
         except Exception as exc:  # per-item isolation: report, count, carry on
             return self._failed(base, exc, timings, started)
@@ -189,7 +189,7 @@ class Scorer:
             matches = await asyncio.get_running_loop().run_in_executor(
                 self.decode_pool, bank.match_hashes, got.hashes, got.sha256
             )
-        return Prepared(data, got.sha256, got.array, list(matches))
+        return Prepared(data, got.sha256, got.pixels, list(matches))
 
     async def _bytes(self, item: ScoreItem, timings: dict[str, float]) -> bytes:
         if item.invalid is not None:

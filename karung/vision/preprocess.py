@@ -6,6 +6,7 @@ from the checkpoint and calls :meth:`Preprocessing.to_array`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
@@ -48,13 +49,35 @@ class Preprocessing:
 
     def to_array(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Return a normalised float32 batch of shape ``(N, 3, input_size, input_size)``."""
+        return self.normalize(self.to_pixels(images))
+
+    def to_pixels(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """The resized images as a uint8 batch ``(N, input_size, input_size, 3)``.
+
+        A quarter of the bytes of :meth:`to_array`'s floats, so this is what crosses from the
+        service's image workers to the model; :meth:`normalize` finishes the job per batch.
+        """
         if not images:
             raise ValueError("empty batch")
-        batch = np.stack([np.asarray(self.resize_image(im.convert("RGB"))) for im in images])
-        mean = np.asarray(self.mean, dtype=np.float32) * 255.0
-        inv_std = 1.0 / (np.asarray(self.std, dtype=np.float32) * 255.0)
-        out = (batch.astype(np.float32) - mean) * inv_std
-        return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+        return np.stack([np.asarray(self.resize_image(im.convert("RGB"))) for im in images])
+
+    def normalize(self, pixels: np.ndarray) -> np.ndarray:
+        """``(N, S, S, 3)`` uint8 -> normalised float32 ``(N, 3, S, S)``.
+
+        Every uint8 value of a channel maps to one float, so a 256-entry table per channel
+        (built with the same float32 arithmetic) gives bit-identical results at a quarter of
+        the cost of converting and scaling each pixel.
+        """
+        if pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[3] != 3:
+            raise ValueError(
+                f"expected (N, H, W, 3) uint8 pixels, got {pixels.shape} {pixels.dtype}"
+            )
+        table = _channel_tables(self.mean, self.std)
+        planar = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))
+        out = np.empty(planar.shape, dtype=np.float32)
+        for channel in range(3):
+            np.take(table[channel], planar[:, channel], out=out[:, channel])
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form stored inside checkpoints."""
@@ -73,6 +96,17 @@ class Preprocessing:
             resize=str(data.get("resize", "squash")),
             interpolation=str(data.get("interpolation", "bilinear")),
         )
+
+
+@functools.lru_cache(maxsize=8)
+def _channel_tables(
+    mean: tuple[float, float, float], std: tuple[float, float, float]
+) -> np.ndarray:
+    """``(3, 256)`` float32: ``(v - mean*255) / (std*255)`` for every byte value ``v``."""
+    scaled_mean = np.asarray(mean, dtype=np.float32) * 255.0
+    inv_std = 1.0 / (np.asarray(std, dtype=np.float32) * 255.0)
+    values = np.arange(256, dtype=np.float32)
+    return (values[None, :] - scaled_mean[:, None]) * inv_std[:, None]
 
 
 def _triple(values: Sequence[float]) -> tuple[float, float, float]:

@@ -22,7 +22,7 @@ def test_parity_with_predict_proba_under_concurrency() -> None:
         batcher = MicroBatcher(max_batch=4, max_wait=0.05, on_batch=sizes.append)
         batcher.start()
         try:
-            arrays = [clf.preprocessing.to_array([im]) for im in images]
+            arrays = [clf.preprocessing.to_pixels([im]) for im in images]
             return list(await asyncio.gather(*(batcher.probs(clf, a) for a in arrays)))
         finally:
             await batcher.stop()
@@ -41,8 +41,8 @@ def test_batches_never_mix_models() -> None:
         batcher = MicroBatcher(max_batch=64, max_wait=0.05, on_batch=seen.append)
         batcher.start()
         try:
-            a_old = old.preprocessing.to_array([image])
-            a_new = new.preprocessing.to_array([image])
+            a_old = old.preprocessing.to_pixels([image])
+            a_new = new.preprocessing.to_pixels([image])
             jobs = [
                 batcher.probs(old if i % 2 else new, a_old if i % 2 else a_new) for i in range(6)
             ]
@@ -61,5 +61,5 @@ def test_batches_never_mix_models() -> None:
 def test_infer_matches_predict_proba() -> None:
     clf = Classifier(make_checkpoint(6))
     images = [textured(70, 50, s) for s in range(3)]
-    batch = clf.preprocessing.to_array(images)
+    batch = clf.preprocessing.to_pixels(images)
     np.testing.assert_allclose(infer(clf, batch), clf.predict_proba(images), rtol=1e-5, atol=1e-6)

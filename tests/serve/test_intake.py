@@ -45,8 +45,8 @@ def test_worker_result_equals_in_process_result(process_pool: IntakePool) -> Non
     got = asyncio.run(process_pool.run(data, PRE, *LIMITS, with_hashes=True))
     want = intake(data, PRE, *LIMITS, with_hashes=True)
     assert got.sha256 == hashlib.sha256(data).hexdigest() == want.sha256
-    assert got.array.shape == (1, 3, 32, 32) and got.array.dtype == np.float32
-    np.testing.assert_array_equal(got.array, want.array)
+    assert got.pixels.shape == (1, 32, 32, 3) and got.pixels.dtype == np.uint8
+    np.testing.assert_array_equal(got.pixels, want.pixels)
     assert got.hashes == want.hashes
     assert got.hashes is not None and got.hashes.pdq != compute_hashes(textured(96, 72, 2)).pdq
 
@@ -99,7 +99,7 @@ def test_thread_mode_gives_the_same_answer() -> None:
         data = _jpeg(6)
         got = asyncio.run(pool.run(data, PRE, *LIMITS, with_hashes=True))
         want = intake(data, PRE, *LIMITS, with_hashes=True)
-        np.testing.assert_array_equal(got.array, want.array)
+        np.testing.assert_array_equal(got.pixels, want.pixels)
         assert got.hashes == want.hashes
     finally:
         pool.shutdown()
@@ -122,7 +122,7 @@ def test_hashes_match_what_the_bank_computes_for_a_large_photo() -> None:
     got = intake(data, PRE, LIMITS[0] * 8, LIMITS[1], with_hashes=True)
     assert got.hashes == bank_side
     assert compute_hashes(model_sized) != bank_side  # so the first assertion has teeth
-    assert got.array.shape == (1, 3, 32, 32)
+    assert got.pixels.shape == (1, 32, 32, 3)
 
 
 def test_a_model_input_larger_than_the_hash_decode_gets_its_own_decode() -> None:
@@ -132,7 +132,7 @@ def test_a_model_input_larger_than_the_hash_decode_gets_its_own_decode() -> None
     direct = decode_image(
         data, max_bytes=LIMITS[0] * 8, max_pixels=LIMITS[1], target_size=big.input_size
     )
-    np.testing.assert_array_equal(got.array, big.to_array([direct]))
+    np.testing.assert_array_equal(got.pixels, big.to_pixels([direct]))
 
 
 def _alive(pid: int) -> bool:

@@ -135,3 +135,38 @@ def test_preprocessing_uses_checkpoint_values() -> None:
     assert arr.shape == (1, 3, 32, 32) and arr.dtype == np.float32
     np.testing.assert_allclose(arr[0, :, 5, 5], [1.0, -1.0, 128 / 127.5 - 1.0], atol=1e-5)
     assert Preprocessing.from_dict(prep.to_dict()) == prep
+
+
+@pytest.mark.parametrize(
+    ("mean", "std"),
+    [((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), ((0.1, 0.9, 0.3), (2.0, 0.05, 1))],
+)
+def test_table_normalisation_is_bit_identical_to_float_arithmetic(
+    mean: tuple[float, float, float], std: tuple[float, float, float]
+) -> None:
+    """normalize() looks values up in per-channel tables; the reference converts and scales
+    every pixel. Every byte value of every channel must give the same float32, bit for bit."""
+    prep = Preprocessing(input_size=16, mean=mean, std=std)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    pixels[1].reshape(-1, 3)[:256] = np.arange(256, dtype=np.uint8)[:, None]  # all 256 values
+    scaled_mean = np.asarray(mean, dtype=np.float32) * 255.0
+    inv_std = 1.0 / (np.asarray(std, dtype=np.float32) * 255.0)
+    want = ((pixels.astype(np.float32) - scaled_mean) * inv_std).transpose(0, 3, 1, 2)
+    got = prep.normalize(pixels)
+    assert got.dtype == np.float32 and got.shape == (5, 3, 16, 16) and got.flags.c_contiguous
+    assert np.array_equal(got.view(np.uint32), np.ascontiguousarray(want).view(np.uint32))
+
+
+def test_to_array_is_normalize_of_to_pixels() -> None:
+    from PIL import Image
+
+    prep = Preprocessing(input_size=24)
+    images = [Image.new("RGB", (60, 40), (10 * i, 200, 30)) for i in range(3)]
+    pixels = prep.to_pixels(images)
+    assert pixels.shape == (3, 24, 24, 3) and pixels.dtype == np.uint8
+    assert np.array_equal(prep.to_array(images), prep.normalize(pixels))
+    with pytest.raises(ValueError, match="uint8"):
+        prep.normalize(pixels.astype(np.float32))
+    with pytest.raises(ValueError, match="empty"):
+        prep.to_pixels([])
