@@ -9,6 +9,7 @@ from typing import Final
 BENCHES: Final = {
     "decode": "decode a 12 MP JPEG to model size (draft mode vs full decode)",
     "hashes": "hash robustness: recall per transform and false-match rate",
+    "intake": "CPU per image from bytes to model input; native PDQ and table normalisation",
     "index": "Hamming range index: build time, memory and query latency vs brute force",
     "inference": "images/s of torch eager fp32 vs ONNX Runtime fp32/int8",
     "synth": "images/s of karung synth (serial baseline vs all cores, CPU per image)",

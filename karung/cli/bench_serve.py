@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark; exit 1 when the service cannot be started."""
     with tempfile.TemporaryDirectory(prefix="karung-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        urls = _make_images(tmp / "images", args)
+        urls = make_images(tmp / "images", args.images, args.width, args.height, args.photos)
         image_port, service_port = _free_port(), _free_port()
         procs: list[subprocess.Popen[bytes]] = []
         try:
@@ -101,25 +101,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _make_images(folder: Path, args: argparse.Namespace) -> list[str]:
-    """Write ``--images`` JPEGs of ``--width`` x ``--height``; return their file names."""
+def make_images(
+    folder: Path, count: int, width: int, height: int, photos_dir: str | None = None
+) -> list[str]:
+    """Write ``count`` JPEGs of ``width`` x ``height`` (upscaled photos from ``photos_dir``, else
+    synthetic photo-like ones) into a new ``folder``; return their file names."""
     import numpy as np
     from PIL import Image, ImageFilter
 
     folder.mkdir(parents=True)
-    photos = sorted(Path(args.photos).glob("*.jpg"))[: args.images] if args.photos else []
+    photos = sorted(Path(photos_dir).glob("*.jpg"))[:count] if photos_dir else []
     rng = np.random.default_rng(0)
     names = []
-    for i in range(args.images):
+    for i in range(count):
         if photos:
             img = Image.open(photos[i % len(photos)]).convert("RGB")
         else:  # smooth colour fields plus fine texture compress like a photo (~0.3-0.6 MB)
             small = rng.integers(0, 255, size=(12, 16, 3), dtype=np.uint8)
-            img = Image.fromarray(small).resize((args.width, args.height), Image.Resampling.BICUBIC)
-            noise = rng.normal(0, 12, size=(args.height, args.width, 3))
+            img = Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC)
+            noise = rng.normal(0, 12, size=(height, width, 3))
             arr = np.clip(np.asarray(img, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
             img = Image.fromarray(arr).filter(ImageFilter.GaussianBlur(0.6))
-        img = img.resize((args.width, args.height), Image.Resampling.BICUBIC)
+        img = img.resize((width, height), Image.Resampling.BICUBIC)
         name = f"photo{i:03d}.jpg"
         img.save(folder / name, quality=90)
         names.append(name)
