@@ -42,6 +42,7 @@ serve: install
 # Speed targets live here, printed as ratios against a baseline measured in the same run.
 bench: install
 	$(BIN)/karung bench decode
+	$(BIN)/karung bench intake
 	$(BIN)/karung bench index
 	$(BIN)/karung bench inference
 

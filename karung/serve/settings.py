@@ -63,8 +63,8 @@ class Settings(BaseSettings):
         default=0, ge=0, description="decode/hash workers (0: one per core)"
     )
     intake_mode: IntakeMode = Field(
-        default="process",
-        description="decode/hash in worker processes (parallel, crash-isolated) or threads",
+        default="thread",
+        description="decode/hash in threads (faster) or worker processes (crash-isolated)",
     )
     batch_max_size: int = Field(default=8, ge=1, le=256, description="images per forward pass")
     inference_threads: int = Field(

@@ -378,3 +378,29 @@ def test_request_body_cap(make_service: Any) -> None:
         )
         assert streamed.status_code == 413
         assert client.post("/v1/score", json=small).status_code == 200
+
+
+def test_process_intake_answers_like_thread_intake(
+    make_service: Any, image_server: ImageServer
+) -> None:
+    """Both intake modes serve the same scores, hashes and errors (threads are the default;
+    worker processes are the crash-isolated option)."""
+    items = [
+        {"url": image_server.url("/img/1.jpg")},
+        {"image_base64": b64(jpeg(5, 300, 200))},
+        {"url": image_server.url("/corrupt.jpg")},
+    ]
+    answers = []
+    for mode in ("thread", "process"):
+        live = make_service(intake_mode=mode)
+        assert live.app.state.scorer.intake.mode == mode
+        with live.client() as client:
+            answers.append(score(client, items)["items"])
+    for threaded, isolated in zip(*answers, strict=True):
+        assert threaded["status"] == isolated["status"]
+        assert threaded["error"] == isolated["error"]
+        assert threaded["sha256"] == isolated["sha256"]
+        if threaded["scores"] is not None:  # batches of other sizes move the last digits
+            assert threaded["scores"] == pytest.approx(isolated["scores"], abs=1e-4)
+        else:
+            assert isolated["scores"] is None
