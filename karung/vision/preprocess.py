@@ -59,7 +59,8 @@ class Preprocessing:
         """
         if not images:
             raise ValueError("empty batch")
-        return np.stack([np.asarray(self.resize_image(im.convert("RGB"))) for im in images])
+        rgb = [im if im.mode == "RGB" else im.convert("RGB") for im in images]  # no copies
+        return np.stack([np.asarray(self.resize_image(im)) for im in rgb])
 
     def normalize(self, pixels: np.ndarray) -> np.ndarray:
         """``(N, S, S, 3)`` uint8 -> normalised float32 ``(N, 3, S, S)``.
