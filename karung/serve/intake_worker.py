@@ -1,4 +1,4 @@
-"""The part of image intake that runs inside worker processes (see :mod:`karung.serve.intake`).
+"""The work of image intake, run on intake threads or in worker processes (:mod:`.intake`).
 
 Workers are spawned fresh and unpickle :func:`intake` by reference, importing this module: it
 must stay free of torch, FastAPI and the rest of the service (each import costs every worker
