@@ -53,10 +53,12 @@ def intake(
 
 
 def warm() -> bool:
-    """Import the hashing libraries in a fresh worker so the first real item is not slow."""
-    import imagehash  # noqa: F401
-    import pdqhash  # noqa: F401
+    """Hash a small image so the first real item does not pay for imports and first calls
+    (imagehash, scipy's DCT, loading PDQ's native entry point)."""
+    from PIL import Image
 
+    ramp = np.linspace(0, 255, 64 * 64 * 3, dtype=np.float32).reshape(64, 64, 3)
+    compute_hashes(Image.fromarray(ramp.astype(np.uint8)))
     return True
 
 

@@ -181,3 +181,13 @@ def test_workers_exit_when_the_service_is_killed() -> None:
         proc.kill()
         proc.wait()
     assert _wait_gone(pids, 15) == []
+
+
+def test_warm_primes_the_hashing_path() -> None:
+    """warm() runs a real hash, so PDQ's native entry point is loaded before the first item."""
+    from karung.serve.intake_worker import warm
+    from karung.vision import pdq_native
+
+    pdq_native.load.cache_clear()
+    assert warm() is True
+    assert pdq_native.load.cache_info().currsize == 1
