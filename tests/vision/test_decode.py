@@ -183,3 +183,32 @@ def test_byte_limit() -> None:
 def test_sniff_ignores_extension_and_content_type() -> None:
     assert sniff_format(encode(textured(), "WEBP")) == "WEBP"
     assert sniff_format(encode(textured(), "BMP")) == "BMP"
+
+
+def test_whole_file_goes_to_the_decoder_in_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow hands its decoder 64 KB at a time and retakes the GIL in between (slow when other
+    threads run Python); decode_image passes the whole in-memory file at once, same pixels."""
+    noisy = np.random.default_rng(3).integers(0, 256, (900, 1200, 3), dtype=np.uint8)
+    data = encode(Image.fromarray(noisy), "JPEG", quality=95)
+    assert len(data) > 4 * 65536
+    reference = Image.open(io.BytesIO(data))
+    reference.draft("RGB", (256, 256))
+    want = np.asarray(reference.convert("RGB"))
+    calls: list[int] = []
+    real_getdecoder = Image._getdecoder
+
+    class Counting:
+        def __init__(self, inner: object) -> None:
+            self._inner = inner
+
+        def decode(self, buffer: bytes) -> object:
+            calls.append(len(buffer))
+            return self._inner.decode(buffer)  # type: ignore[attr-defined]
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._inner, name)
+
+    monkeypatch.setattr(Image, "_getdecoder", lambda *a, **k: Counting(real_getdecoder(*a, **k)))
+    got = decode_image(data, max_bytes=len(data), max_pixels=10**7, target_size=256)
+    assert len(calls) == 1 and calls[0] > 0.9 * len(data)  # the scan, minus the headers
+    assert np.array_equal(np.asarray(got), want)
