@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``karung export``."""
+    from karung.training.fallback_fit import FallbackOptions  # light: no torch
+
     parser.add_argument("--model", required=True, help="checkpoint file or model dir")
     parser.add_argument("--format", choices=["onnx"], default="onnx")
     parser.add_argument("--int8", action="store_true", help="static int8 quantisation")
@@ -66,8 +68,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fallback-safety",
         type=float,
-        default=1.5,
-        help="band margin = this x the widest margin the tuning images needed (default 1.5)",
+        default=FallbackOptions.safety,
+        help="band margin = this x the widest margin the tuning images needed "
+        "(default %(default)s)",
     )
     parser.add_argument(
         "--int8-search",
