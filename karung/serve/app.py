@@ -38,8 +38,35 @@ from karung.serve.routers import admin, bank, ops, score, sellers
 from karung.serve.runtime import ModelHolder
 from karung.serve.scoring import Scorer
 from karung.serve.settings import Settings
+from karung.serve.swaps import Swap, latest_swap, latest_swap_id
 
 log = logging.getLogger("karung.serve")
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one ``karung serve --workers N`` process (a uvicorn factory): settings come
+    from the environment the parent prepared, and logging is configured here because spawned
+    workers start with nothing of the parent's."""
+    from karung.serve.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)
+
+
+def prepare(settings: Settings) -> int:
+    """What must happen once before workers start: the data dir, migrations and the first admin
+    key (printed once). Returns the newest model swap id, which the workers start after."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db)
+    try:
+        migrate(engine)
+        sessions = session_factory(engine)
+        _bootstrap_admin_key(sessions, settings)
+        with sessions() as session:
+            return latest_swap_id(session)
+    finally:
+        engine.dispose()
 
 
 def create_app(settings: Settings | None = None, *, resolver: Resolver | None = None) -> FastAPI:
@@ -80,7 +107,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Half the cores for the model, the rest for fetching, decoding and hashing beside it.
     threads = settings.inference_threads or max(1, (os.cpu_count() or 2) // 2)
     models = ModelHolder(settings.model, settings.backend, threads)
-    await asyncio.to_thread(models.try_load)
+    await asyncio.to_thread(_load_model, models, sessions, settings.model_swaps_after)
     app.state.models = models
     _track(app)
     workers = settings.decode_workers or os.cpu_count() or 2
@@ -94,14 +121,19 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     batcher.start()
     app.state.scorer = _scorer(app, batcher, intake, decode_pool)
-    poller = asyncio.create_task(_poll_bank(app), name="bank-poller")
+    pollers = [
+        asyncio.create_task(_poll_bank(app), name="bank-poller"),
+        asyncio.create_task(_poll_models(app), name="model-poller"),
+    ]
     try:
         async with review_setup.running(app):
             yield
     finally:
-        poller.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await poller
+        for poller in pollers:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        app.state.metrics.close()
         await batcher.stop()
         decode_pool.shutdown(wait=False, cancel_futures=True)
         intake.shutdown()
@@ -178,6 +210,40 @@ def _open_bank(engine: Engine, settings: Settings) -> BankService | None:
     except Exception:  # scoring still works without a bank; readiness says not-ready
         log.exception("hash bank unavailable")
         return None
+
+
+def _load_model(
+    models: ModelHolder, sessions: sessionmaker[Session], swaps_after: int | None
+) -> None:
+    """Start on the configured model, or on a swap made since the serve run began (a worker
+    restarted by ``karung serve --workers`` rejoins its siblings' model)."""
+    with sessions() as session:
+        newest = latest_swap_id(session)
+        swap = latest_swap(session, swaps_after) if swaps_after is not None else None
+    models.swap_id = newest if swaps_after is None else swaps_after
+    if swap is None or not models.follow(swap):
+        models.try_load()
+
+
+async def _poll_models(app: FastAPI) -> None:
+    """Follow model swaps recorded by other workers or replicas; refresh the scrape gauges."""
+    settings: Settings = app.state.settings
+    models: ModelHolder = app.state.models
+    while True:
+        await asyncio.sleep(settings.model_poll_seconds)
+        try:
+            app.state.metrics.refresh()
+            swap = await asyncio.to_thread(_newer_swap, app.state.sessions, models.swap_id)
+            if swap is not None and await asyncio.to_thread(models.follow, swap):
+                app.state.metrics.model_swaps.inc()
+                log.info("followed model swap %d to %s", swap.id, swap.path)
+        except Exception:
+            log.exception("model swap poll failed")
+
+
+def _newer_swap(sessions: sessionmaker[Session], after: int) -> Swap | None:
+    with sessions() as session:
+        return latest_swap(session, after)
 
 
 async def _poll_bank(app: FastAPI) -> None:

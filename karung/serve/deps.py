@@ -46,6 +46,12 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_sessions(request: Request) -> sessionmaker[Session]:
+    """The session factory, for work that opens its own sessions (in a worker thread)."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    return sessions
+
+
 def get_models(request: Request) -> ModelHolder:
     """The model holder (may hold no model)."""
     models: ModelHolder = request.app.state.models
@@ -124,6 +130,7 @@ def require_scope(scope: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 ModelsDep = Annotated[ModelHolder, Depends(get_models)]
 ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 BankDep = Annotated[BankService, Depends(get_bank)]

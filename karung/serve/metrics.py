@@ -1,7 +1,15 @@
-"""Prometheus metrics of one app instance (a private registry, so tests can run many apps)."""
+"""Prometheus metrics of one app instance (a private registry, so tests can run many apps).
+
+Under ``karung serve --workers N`` the parent sets ``PROMETHEUS_MULTIPROC_DIR`` before the
+workers start: prometheus_client then keeps every value in a file per process, and a scrape of
+``/metrics``, whichever worker answers it, sums the counters and histograms of all workers
+(gauges say per metric how workers combine). Gauges read at scrape time are refreshed on the
+scrape and by each worker's poll loop, since a scrape can only call into its own worker.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from prometheus_client import (
@@ -10,7 +18,10 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -69,14 +80,26 @@ class Metrics:
         self.review_enqueued = Counter(
             "karung_review_enqueued_total", "items sent to moderators", ["reason"], registry=r
         )
-        self.index_size = Gauge("karung_bank_index_size", "entries in the hash index", registry=r)
-        self.model_loaded = Gauge("karung_model_loaded", "1 when a model is loaded", registry=r)
+        self.index_size = Gauge(
+            "karung_bank_index_size",
+            "entries in the hash index",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.model_loaded = Gauge(
+            "karung_model_loaded",
+            "1 when a model is loaded (on every live worker)",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
         self.model_swaps = Counter("karung_model_swaps_total", "hot model swaps", registry=r)
         self.model_rechecked = Gauge(
             "karung_model_fallback_share",
             "share of images the loaded int8 model re-ran on fp32 (close calls) since loading",
             registry=r,
+            multiprocess_mode="liveall",  # one series per worker (pid label)
         )
+        self._readers: list[tuple[Gauge, Callable[[], float]]] = []
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Record one finished HTTP request (called by the request middleware)."""
@@ -85,16 +108,36 @@ class Metrics:
 
     def track_index_size(self, size: Callable[[], float]) -> None:
         """Read the bank's index size at scrape time."""
-        self.index_size.set_function(size)
+        self._readers.append((self.index_size, size))
 
     def track_model_loaded(self, loaded: Callable[[], float]) -> None:
         """Read whether a model is loaded at scrape time."""
-        self.model_loaded.set_function(loaded)
+        self._readers.append((self.model_loaded, loaded))
 
     def track_model_rechecked(self, share: Callable[[], float]) -> None:
         """Read the int8 fallback's re-check share at scrape time."""
-        self.model_rechecked.set_function(share)
+        self._readers.append((self.model_rechecked, share))
+
+    def refresh(self) -> None:
+        """Set the gauges read at scrape time (a plain ``set``, which multiprocess mode keeps)."""
+        for gauge, read in self._readers:
+            gauge.set(read())
 
     def render(self) -> bytes:
-        """The exposition text of this registry."""
-        return generate_latest(self.registry)
+        """The exposition text: this registry, or every worker's values in multiprocess mode."""
+        self.refresh()
+        if not multiprocess_dir():
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        return generate_latest(merged)
+
+    def close(self) -> None:
+        """Drop this worker's live gauges from the merged view (it is shutting down)."""
+        if multiprocess_dir():
+            multiprocess.mark_process_dead(os.getpid())
+
+
+def multiprocess_dir() -> str | None:
+    """The directory of multiprocess metrics, when ``karung serve --workers`` set one."""
+    return os.environ.get(MULTIPROC_ENV) or None

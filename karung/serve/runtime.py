@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from karung.serve.swaps import Swap
 from karung.vision.classifier import Classifier
 
 log = logging.getLogger("karung.serve.runtime")
@@ -48,6 +50,7 @@ class ModelHolder:
         self.current: Classifier | None = None
         self.info: ModelInfo | None = None
         self.error: str | None = None
+        self.swap_id = 0  # the newest recorded swap (karung.serve.swaps) this holder has seen
         self._swap_lock = threading.Lock()
 
     @property
@@ -61,8 +64,16 @@ class ModelHolder:
         backend = self.current.backend if self.current is not None else None
         return float(getattr(backend, "rechecked_share", 0.0))
 
-    def load(self, path: Path | None = None, backend: str | None = None) -> ModelInfo:
+    def load(
+        self,
+        path: Path | None = None,
+        backend: str | None = None,
+        record: Callable[[ModelInfo], int] | None = None,
+    ) -> ModelInfo:
         """Load a checkpoint (blocking) and make it current; the old one stays on failure.
+
+        ``record``, called under the swap lock once the model is current, stores the swap for
+        the other replicas and returns its id, so that :meth:`follow` here skips it.
 
         Raises:
             karung.vision.errors.KarungVisionError: the checkpoint cannot be loaded.
@@ -71,10 +82,31 @@ class ModelHolder:
         path = Path(path) if path is not None else self.path
         backend = backend or self.backend
         with self._swap_lock:  # one load at a time; readers never wait for it
-            classifier = build_classifier(path, backend, self.threads)
-            info = describe(classifier, path)
-            self.current, self.info, self.error = classifier, info, None
-            self.path, self.backend = path, backend
+            info = self._load_locked(path, backend)
+            if record is not None:
+                self.swap_id = max(self.swap_id, record(info))
+        return info
+
+    def follow(self, swap: Swap) -> bool:
+        """Load a swap another replica recorded, unless this holder has seen it; return whether
+        the model changed. A swap that fails here is logged and not retried."""
+        with self._swap_lock:
+            if swap.id <= self.swap_id:
+                return False
+            self.swap_id = swap.id
+            try:
+                self._load_locked(Path(swap.path), swap.backend)
+            except Exception as exc:  # keep serving the current model
+                log.exception("could not follow model swap %d to %s", swap.id, swap.path)
+                self.error = f"swap {swap.id} not applied: {type(exc).__name__}: {exc}"
+                return False
+        return True
+
+    def _load_locked(self, path: Path, backend: str) -> ModelInfo:
+        classifier = build_classifier(path, backend, self.threads)
+        info = describe(classifier, path)
+        self.current, self.info, self.error = classifier, info, None
+        self.path, self.backend = path, backend
         log.info(
             "model loaded", extra={"model_version": info.model_version, "backend": info.backend}
         )

@@ -85,6 +85,22 @@ class Settings(BaseSettings):
     )
 
     # Operations.
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="service processes sharing the port (`karung serve`; one per core for "
+        "throughput: each has its own GIL)",
+    )
+    model_poll_seconds: float = Field(
+        default=2.0, gt=0, description="how often workers look for a model swap made elsewhere"
+    )
+    model_swaps_after: int | None = Field(
+        default=None,
+        ge=0,
+        description="set by `karung serve` for its workers: follow model swaps recorded after "
+        "this id (default: only swaps made after this worker started)",
+    )
     bank_poll_seconds: float = Field(
         default=2.0, gt=0, description="how often replicas poll the bank"
     )

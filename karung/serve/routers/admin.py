@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -9,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, status
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from karung.serve.auth.keys import (
@@ -22,8 +23,17 @@ from karung.serve.auth.keys import (
     revoke_key,
 )
 from karung.serve.auth.scopes import UnknownScope
-from karung.serve.deps import AdminScope, AuthenticatorDep, MetricsDep, ModelsDep, SessionDep
+from karung.serve.deps import (
+    AdminScope,
+    AuthenticatorDep,
+    MetricsDep,
+    ModelsDep,
+    SessionDep,
+    SessionsDep,
+)
 from karung.serve.errors import Conflict, InvalidInput, NotFound
+from karung.serve.runtime import ModelHolder, ModelInfo
+from karung.serve.swaps import record_swap
 from karung.vision.errors import KarungVisionError
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -46,23 +56,44 @@ class CheckpointRejected(InvalidInput):
 
 @router.get("/model")
 async def get_model(_: AdminScope, models: ModelsDep) -> dict[str, Any]:
-    """The loaded model (or why none is)."""
-    return {"model": asdict(models.info) if models.info else None, "error": models.error}
+    """The loaded model (or why none is) of the worker that answered."""
+    return {
+        "model": asdict(models.info) if models.info else None,
+        "error": models.error,
+        "worker": {"pid": os.getpid(), "swap_id": models.swap_id},
+    }
 
 
 @router.post("/model")
 async def swap_model(
-    body: ModelSwapIn, _: AdminScope, models: ModelsDep, metrics: MetricsDep
+    body: ModelSwapIn,
+    _: AdminScope,
+    models: ModelsDep,
+    metrics: MetricsDep,
+    sessions: SessionsDep,
 ) -> dict[str, Any]:
-    """Load a checkpoint and make it current; requests already running finish on the old one."""
+    """Load a checkpoint and make it current; requests already running finish on the old one.
+
+    The worker that answers swaps at once; the swap is recorded in the database and the other
+    workers and replicas follow within their poll interval (``KARUNG_MODEL_POLL_SECONDS``).
+    """
     previous = models.info.model_version if models.info else None
     path = Path(body.path) if body.path else None
+
+    def record(info: ModelInfo) -> int:
+        return _record(sessions, models, info)
+
     try:
-        info = await run_in_threadpool(models.load, path, body.backend)
+        info = await run_in_threadpool(models.load, path, body.backend, record)
     except (KarungVisionError, ValueError, OSError) as exc:
         raise CheckpointRejected(f"cannot load the model: {exc}") from exc
     metrics.model_swaps.inc()
-    return {"previous_version": previous, "model": asdict(info)}
+    return {"previous_version": previous, "model": asdict(info), "swap_id": models.swap_id}
+
+
+def _record(sessions: sessionmaker[Session], models: ModelHolder, info: ModelInfo) -> int:
+    with sessions() as session, session.begin():
+        return record_swap(session, info.path, models.backend, info.model_version)
 
 
 class KeyIn(BaseModel):
