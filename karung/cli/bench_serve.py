@@ -48,6 +48,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="inference threads of the service and of the baseline (default: half the cores, "
         "the service's own default)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="service processes (`karung serve --workers`; default: one per core)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON summary line")
 
 
@@ -71,6 +77,7 @@ class Summary:
     batch: int
     concurrency: int
     threads: int
+    workers: int
     load_average: str
 
 
@@ -86,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             procs.append(_image_server(tmp / "images", image_port, tmp))
             procs.append(_service(args, model, service_port, tmp))
             base = f"http://127.0.0.1:{service_port}"
-            backend = _wait_ready(base, procs[-1], tmp)
+            backend = _wait_ready(base, procs[-1], tmp, args.workers)
             urls = [f"http://127.0.0.1:{image_port}/{name}" for name in urls]
             load = _drive(base, urls, args, (procs[-1].pid, procs[0].pid))
             _stop(procs.pop())  # the baseline gets the CPU to itself
@@ -168,7 +175,7 @@ def _service(
     cmd = [
         sys.executable, "-m", "karung.cli.main", "serve", "--port", str(port),
         "--model", str(model), "--backend", args.backend, "--allow-private-networks",
-        "--data-dir", str(tmp / "data"),
+        "--data-dir", str(tmp / "data"), "--workers", str(args.workers),
     ]  # fmt: skip
     env = {**os.environ, "KARUNG_ADMIN_KEY": ADMIN_KEY, "KARUNG_LOG_LEVEL": "WARNING"}
     if args.threads:
@@ -177,25 +184,29 @@ def _service(
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _wait_ready(base: str, proc: subprocess.Popen[bytes], tmp: Path) -> str:
-    """Wait until the model is loaded; return the backend in use."""
+def _wait_ready(base: str, proc: subprocess.Popen[bytes], tmp: Path, workers: int) -> str:
+    """Wait until every worker has loaded the model; return the backend in use."""
     import httpx
 
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
+    ready: dict[int, str] = {}
+    while len(ready) < workers:
         if proc.poll() is not None:
             log = (tmp / "service.log").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"the service exited early:\n{log}")
-        try:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the service did not load its model within 180 s")
+        try:  # a fresh connection each time, so any worker may answer
             info = httpx.get(
                 f"{base}/v1/admin/model", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
             ).json()
             if info.get("model"):
-                return str(info["model"]["backend"])
+                ready[int(info["worker"]["pid"])] = str(info["model"]["backend"])
+                continue
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
-    raise RuntimeError("the service did not load its model within 180 s")
+    return next(iter(ready.values()))
 
 
 @dataclass
@@ -260,7 +271,12 @@ async def _load(
     measure_from, stop_at = start + args.warmup, start + args.warmup + args.duration
 
     async def client(worker: int) -> None:
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
+        # A connection per request: a platform has many clients, and a few kept-alive
+        # connections would pin the load to whichever workers happened to accept them.
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(
+            base_url=base, headers=headers, timeout=60, limits=fresh
+        ) as http:
             n = worker * args.batch
             while time.monotonic() < stop_at:
                 batch = [{"url": urls[(n + i) % len(urls)]} for i in range(args.batch)]
@@ -351,6 +367,7 @@ def _summarise(
         batch=args.batch,
         concurrency=args.concurrency,
         threads=args.threads,
+        workers=args.workers,
         load_average=" ".join(f"{x:.2f}" for x in os.getloadavg()),
     )
 
@@ -376,6 +393,7 @@ def _print(summary: Summary, as_json: bool) -> None:
         ("ratio", f"{summary.ratio}x the naive baseline"),
         ("model", summary.model),
         ("threads", summary.threads or "library defaults"),
+        ("workers", f"{summary.workers} service processes"),
         ("load avg", summary.load_average),
     ]  # fmt: skip
     for name, value in rows:
