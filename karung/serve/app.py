@@ -29,7 +29,7 @@ from karung.serve.bank.service import BankService
 from karung.serve.batcher import MicroBatcher
 from karung.serve.db import make_engine, migrate, session_factory
 from karung.serve.fetch import Fetcher, FetchLimits, Resolver
-from karung.serve.intake import IntakePool
+from karung.serve.intake import IntakePool, auto_mode
 from karung.serve.limits import BodyLimitMiddleware
 from karung.serve.logs import RequestContextMiddleware
 from karung.serve.metrics import Metrics
@@ -110,14 +110,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(_load_model, models, sessions, settings.model_swaps_after)
     app.state.models = models
     _track(app)
-    workers = settings.decode_workers or os.cpu_count() or 2
-    intake = IntakePool(workers, settings.intake_mode)
+    cores = os.cpu_count() or 2
+    workers = settings.decode_workers or cores
+    mode = settings.intake_mode
+    intake = IntakePool(workers, auto_mode(settings.workers, cores) if mode == "auto" else mode)
     await intake.warm()
     decode_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="karung-decode")
     batcher = MicroBatcher(
         settings.batch_max_size,
         settings.batch_max_wait_ms / 1000,
         on_batch=app.state.metrics.inference_batch.observe,
+        inline=intake.mode == "loop",  # the whole item on one thread
     )
     batcher.start()
     app.state.scorer = _scorer(app, batcher, intake, decode_pool)

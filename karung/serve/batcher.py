@@ -2,8 +2,9 @@
 
 Each request submits its preprocessed images one by one; a single worker task gathers up to
 ``max_batch`` of them, waiting at most ``max_wait`` seconds after the oldest arrived, and runs
-them through the model in one call on a dedicated inference thread. A batch only ever holds
-images for one classifier, so a hot swap never mixes models.
+them through the model in one call on a dedicated inference thread (or, with ``inline``, on
+the event loop itself: a service process per core then has no second busy thread to hand the
+GIL to). A batch only ever holds images for one classifier, so a hot swap never mixes models.
 
 The reference for parity is :meth:`karung.vision.classifier.Classifier.predict_proba`.
 """
@@ -50,6 +51,7 @@ class MicroBatcher:
         max_batch: images per forward pass.
         max_wait: seconds the oldest pending image may wait for company.
         on_batch: called with each batch's size (metrics).
+        inline: run the model on the event loop instead of the inference thread.
     """
 
     def __init__(
@@ -57,12 +59,14 @@ class MicroBatcher:
         max_batch: int = 64,
         max_wait: float = 0.004,
         on_batch: Callable[[int], None] | None = None,
+        inline: bool = False,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.max_batch = max_batch
         self.max_wait = max_wait
         self._on_batch = on_batch
+        self.inline = inline
         self._pending: list[_Job] = []
         self._wakeup = asyncio.Event()
         self._full = asyncio.Event()
@@ -143,7 +147,10 @@ class MicroBatcher:
         batch = np.concatenate([job.pixels for job in jobs])
         loop = asyncio.get_running_loop()
         try:
-            probs = await loop.run_in_executor(self._pool, infer, jobs[0].classifier, batch)
+            if self.inline:
+                probs = infer(jobs[0].classifier, batch)
+            else:
+                probs = await loop.run_in_executor(self._pool, infer, jobs[0].classifier, batch)
         except Exception as exc:  # the model failed: every waiting request learns why
             for job in jobs:
                 if not job.future.done():

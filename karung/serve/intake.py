@@ -1,11 +1,20 @@
-"""Image intake off the event loop: bytes in, content hash + model input + perceptual hashes out.
+"""Image intake beside the event loop: bytes in, content hash + model input + perceptual hashes out.
 
-Decoding, resizing and hashing are CPU work in C libraries. The JPEG decode, the resize and
-PDQ (called natively, :mod:`karung.vision.pdq_native`) release the GIL, so the service runs
-them in *threads* by default: on the 2-core benchmark that is about 7% more images per second
-and 2 ms less CPU per image than worker processes, which pay for moving each photo's bytes
-(~0.5 MB) through a pipe. ``mode="process"`` trades that for crash isolation: a decoder crash
-on hostile bytes then kills a worker, which is replaced, instead of the service.
+Decoding, resizing and hashing are CPU work in C libraries that release the GIL. Three modes:
+
+* ``thread`` (one service process): intake runs on a thread pool, so one process keeps every
+  core busy. Each image hands the GIL back and forth a dozen times between the pool, the event
+  loop and the inference thread, which costs CPU (~2 ms an image on the 2-core benchmark).
+* ``loop`` (one service process per core, ``karung serve --workers N``): a typical listing
+  photo (a JPEG of at most :data:`LOOP_MAX_BYTES`, ~5-10 ms of work) is taken in on the event
+  loop itself, and the model runs there too, so a worker is one busy thread and the cores are
+  shared by processes, not threads. Anything that could take longer (other formats, bigger
+  files) still goes to the pool, so one slow image never stalls a worker's loop for long.
+* ``process``: worker processes, for crash isolation: a decoder crash on hostile bytes kills a
+  worker, which is replaced, instead of the service. Each photo's bytes (~0.5 MB) cross a pipe.
+
+``auto`` (the setting's default, :func:`auto_mode`) picks ``loop`` when there are at least as
+many service processes as cores, else ``thread``.
 
 :func:`~karung.serve.intake_worker.intake`, the work itself, lives in its own module so that
 workers import no more than decoding and hashing need.
@@ -23,12 +32,26 @@ from typing import Final, Literal, get_args
 
 from karung.serve.errors import ItemError
 from karung.serve.intake_worker import Intake, exit_with_parent, intake, warm
+from karung.vision.decode import is_jpeg
 from karung.vision.preprocess import Preprocessing
 
 log = logging.getLogger("karung.serve.intake")
 
-IntakeMode = Literal["process", "thread"]
+IntakeMode = Literal["process", "thread", "loop"]
 INTAKE_MODES: Final[tuple[IntakeMode, ...]] = get_args(IntakeMode)
+# A 1600x1200 listing photo is ~0.2-0.6 MB; JPEG decoding at DCT scale costs about its bytes
+# (~10 ms a MB here), so up to this size an image is a short, bounded piece of loop time.
+LOOP_MAX_BYTES: Final = 2 * 1024 * 1024
+
+
+def auto_mode(processes: int, cores: int) -> IntakeMode:
+    """``loop`` when every core has its own service process, else ``thread``."""
+    return "loop" if processes >= cores else "thread"
+
+
+def runs_on_loop(data: bytes) -> bool:
+    """Whether ``loop`` mode takes ``data`` in on the event loop (a JPEG of bounded size)."""
+    return len(data) <= LOOP_MAX_BYTES and is_jpeg(data)
 
 
 class IntakeUnavailable(ItemError):
@@ -38,11 +61,13 @@ class IntakeUnavailable(ItemError):
 
 
 class IntakePool:
-    """Runs :func:`intake` on ``workers`` processes (or threads) and replaces a broken pool.
+    """Runs :func:`intake` on ``workers`` processes (or threads, or the event loop) and
+    replaces a broken pool.
 
     Args:
-        workers: pool size (processes or threads).
-        mode: ``"thread"`` (the default) or ``"process"``.
+        workers: pool size (processes or threads; in ``loop`` mode the threads that take
+            the images :func:`runs_on_loop` declines).
+        mode: ``"thread"`` (the default), ``"loop"`` or ``"process"``.
     """
 
     def __init__(self, workers: int, mode: IntakeMode = "thread") -> None:
@@ -55,7 +80,7 @@ class IntakePool:
         self._executor = self._new_executor()
 
     def _new_executor(self) -> Executor:
-        if self.mode == "thread":
+        if self.mode != "process":
             return ThreadPoolExecutor(self.workers, thread_name_prefix="karung-intake")
         # spawn, never fork: the parent runs ONNX Runtime/OpenMP threads, and forking a
         # threaded process can deadlock the child.
@@ -74,8 +99,11 @@ class IntakePool:
     async def run(
         self, data: bytes, pre: Preprocessing, max_bytes: int, max_pixels: int, with_hashes: bool
     ) -> Intake:
-        """:func:`intake` on a worker; a broken pool is replaced once and the item retried."""
+        """:func:`intake` on a worker (or inline, see :func:`runs_on_loop`); a broken pool is
+        replaced once and the item retried."""
         args = (data, pre, max_bytes, max_pixels, with_hashes)
+        if self.mode == "loop" and runs_on_loop(data):
+            return intake(*args)
         executor = self._executor
         try:
             return await asyncio.get_running_loop().run_in_executor(executor, intake, *args)

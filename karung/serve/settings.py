@@ -62,9 +62,11 @@ class Settings(BaseSettings):
     decode_workers: int = Field(
         default=0, ge=0, description="decode/hash workers (0: one per core)"
     )
-    intake_mode: IntakeMode = Field(
-        default="thread",
-        description="decode/hash in threads (faster) or worker processes (crash-isolated)",
+    intake_mode: IntakeMode | Literal["auto"] = Field(
+        default="auto",
+        description="where images are decoded and hashed: thread (a pool beside the event "
+        "loop), loop (typical photos on the loop itself: for one process per core), process "
+        "(crash-isolated workers); auto: loop when workers >= cores, else thread",
     )
     batch_max_size: int = Field(default=8, ge=1, le=256, description="images per forward pass")
     inference_threads: int = Field(

@@ -37,6 +37,11 @@ _PILLOW_FAILURES = (
 )
 
 
+def is_jpeg(data: bytes) -> bool:
+    """Whether ``data`` starts with JPEG's magic bytes (no other check)."""
+    return data[:3] == b"\xff\xd8\xff"
+
+
 def sniff_format(data: bytes) -> str:
     """Return the Pillow format name for ``data`` judged by its magic bytes.
 
@@ -46,7 +51,7 @@ def sniff_format(data: bytes) -> str:
     """
     if not data:
         raise EmptyInput("no bytes to decode")
-    if data[:3] == b"\xff\xd8\xff":
+    if is_jpeg(data):
         return "JPEG"
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         return "PNG"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from imagegen import encode, textured
 from serve.servekit import ADMIN_KEY, ImageServer, LiveService, jpeg
 from sqlalchemy import select
 
@@ -380,23 +382,37 @@ def test_request_body_cap(make_service: Any) -> None:
         assert client.post("/v1/score", json=small).status_code == 200
 
 
-def test_process_intake_answers_like_thread_intake(
-    make_service: Any, image_server: ImageServer
-) -> None:
-    """Both intake modes serve the same scores, hashes and errors (threads are the default;
-    worker processes are the crash-isolated option)."""
+def test_every_intake_mode_answers_alike(make_service: Any, image_server: ImageServer) -> None:
+    """Every intake mode serves the same scores, hashes and errors (threads for one process,
+    the event loop for a process per core, worker processes for crash isolation)."""
     items = [
         {"url": image_server.url("/img/1.jpg")},
         {"image_base64": b64(jpeg(5, 300, 200))},
         {"url": image_server.url("/corrupt.jpg")},
+        {"image_base64": b64(encode(textured(120, 90, 4), "PNG"))},  # a pool thread in loop mode
     ]
     answers = []
-    for mode in ("thread", "process"):
+    for mode in ("thread", "process", "loop"):
         live = make_service(intake_mode=mode)
         assert live.app.state.scorer.intake.mode == mode
+        assert live.app.state.scorer.batcher.inline is (mode == "loop")
         with live.client() as client:
             answers.append(score(client, items)["items"])
-    for threaded, isolated in zip(*answers, strict=True):
+    assert [item["status"] for item in answers[0]] == ["ok", "ok", "error", "ok"]
+    for threaded, isolated in [(answers[0], other) for other in answers[1:]]:
+        _assert_same_answers(threaded, isolated)
+
+
+def test_auto_intake_mode_follows_the_worker_count(make_service: Any) -> None:
+    cores = os.cpu_count() or 1
+    one = make_service(workers=1).app.state.scorer.intake.mode
+    assert one == ("thread" if cores > 1 else "loop")
+    per_core = make_service(workers=cores)
+    assert per_core.app.state.scorer.intake.mode == "loop"
+
+
+def _assert_same_answers(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> None:
+    for threaded, isolated in zip(first, second, strict=True):
         assert threaded["status"] == isolated["status"]
         assert threaded["error"] == isolated["error"]
         assert threaded["sha256"] == isolated["sha256"]

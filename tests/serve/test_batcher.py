@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import numpy as np
+import pytest
 from imagegen import textured
 from serve.servekit import make_checkpoint
 
@@ -12,14 +14,15 @@ from karung.serve.batcher import MicroBatcher, infer
 from karung.vision.classifier import Classifier
 
 
-def test_parity_with_predict_proba_under_concurrency() -> None:
+@pytest.mark.parametrize("inline", [False, True])
+def test_parity_with_predict_proba_under_concurrency(inline: bool) -> None:
     clf = Classifier(make_checkpoint(3))
     images = [textured(80, 60, seed) for seed in range(10)]
     expected = clf.predict_proba(images)
     sizes: list[int] = []
 
     async def run() -> list[np.ndarray]:
-        batcher = MicroBatcher(max_batch=4, max_wait=0.05, on_batch=sizes.append)
+        batcher = MicroBatcher(max_batch=4, max_wait=0.05, on_batch=sizes.append, inline=inline)
         batcher.start()
         try:
             arrays = [clf.preprocessing.to_pixels([im]) for im in images]
@@ -63,3 +66,31 @@ def test_infer_matches_predict_proba() -> None:
     images = [textured(70, 50, s) for s in range(3)]
     batch = clf.preprocessing.to_pixels(images)
     np.testing.assert_allclose(infer(clf, batch), clf.predict_proba(images), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("inline", [False, True])
+def test_inline_batches_run_on_the_event_loop_thread(inline: bool) -> None:
+    """``inline`` keeps a process-per-core worker on one thread; otherwise the model runs on
+    the inference thread."""
+    clf = Classifier(make_checkpoint(7))
+    threads: set[str] = set()
+    forward = clf.backend.logits
+
+    def spying(batch: np.ndarray) -> np.ndarray:
+        threads.add(threading.current_thread().name)
+        return forward(batch)
+
+    clf.backend.logits = spying  # type: ignore[method-assign]
+
+    async def run() -> str:
+        batcher = MicroBatcher(max_batch=4, max_wait=0.0, inline=inline)
+        batcher.start()
+        try:
+            await batcher.probs(clf, clf.preprocessing.to_pixels([textured(40, 40, 1)]))
+        finally:
+            await batcher.stop()
+        return threading.current_thread().name
+
+    loop_thread = asyncio.run(run())
+    assert (threads == {loop_thread}) is inline
+    assert inline or next(iter(threads)).startswith("karung-infer")

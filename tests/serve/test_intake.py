@@ -18,7 +18,7 @@ import pytest
 from imagegen import encode, textured
 
 from karung.serve.errors import item_error
-from karung.serve.intake import IntakePool
+from karung.serve.intake import LOOP_MAX_BYTES, IntakePool, auto_mode, runs_on_loop
 from karung.serve.intake_worker import intake
 from karung.vision.decode import decode_image
 from karung.vision.errors import CorruptImage, UnsupportedFormat
@@ -162,7 +162,7 @@ def test_shutdown_leaves_no_worker_behind() -> None:
 
 _ORPHAN_SCRIPT = """
 import asyncio, sys, time
-from karung.serve.intake import IntakePool
+from karung.serve.intake import LOOP_MAX_BYTES, IntakePool, auto_mode, runs_on_loop
 pool = IntakePool(1, "process")
 asyncio.run(pool.warm())
 print(*pool._executor._processes, flush=True)
@@ -191,3 +191,26 @@ def test_warm_primes_the_hashing_path() -> None:
     pdq_native.load.cache_clear()
     assert warm() is True
     assert pdq_native.load.cache_info().currsize == 1
+
+
+def test_loop_mode_takes_small_jpegs_inline_and_sends_the_rest_to_threads() -> None:
+    """With its pool shut down, a loop-mode pool still takes a small JPEG in (on the calling
+    thread) but not a PNG, which needs the pool."""
+    jpeg, png = _jpeg(7), encode(textured(96, 72, 7), "PNG")
+    assert runs_on_loop(jpeg) and not runs_on_loop(png)
+    assert not runs_on_loop(b"\xff\xd8\xff" + bytes(LOOP_MAX_BYTES))  # too big to be quick
+    pool = IntakePool(1, "loop")
+    pool.shutdown()
+    got = asyncio.run(pool.run(jpeg, PRE, *LIMITS, with_hashes=True))
+    want = intake(jpeg, PRE, *LIMITS, with_hashes=True)
+    np.testing.assert_array_equal(got.pixels, want.pixels)
+    assert got.hashes == want.hashes
+    with pytest.raises(RuntimeError, match="shutdown"):
+        asyncio.run(pool.run(png, PRE, *LIMITS, with_hashes=True))
+
+
+def test_auto_mode_uses_the_loop_only_with_a_process_per_core() -> None:
+    assert auto_mode(processes=2, cores=2) == "loop"
+    assert auto_mode(processes=4, cores=2) == "loop"
+    assert auto_mode(processes=1, cores=2) == "thread"
+    assert auto_mode(processes=1, cores=1) == "loop"
