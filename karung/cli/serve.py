@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from karung.cli.common import die
 from karung.vision.backend_names import BACKENDS
+
+if TYPE_CHECKING:  # the service's modules are imported only when it starts
+    from karung.serve.settings import Settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +74,7 @@ def _run_uvicorn(app: Any, args: argparse.Namespace, workers: int) -> None:
     )
 
 
-def _run_workers(settings: Any, overrides: dict[str, Any], args: argparse.Namespace) -> None:
+def _run_workers(settings: Settings, overrides: dict[str, Any], args: argparse.Namespace) -> None:
     """Run ``settings.workers`` processes on one socket (uvicorn's supervisor restarts a dead
     one). Work that must happen once (migrations, the first admin key) happens here first;
     workers read their settings from the environment this sets."""
