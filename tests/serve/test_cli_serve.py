@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,12 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from serve.servekit import free_port
+from serve.servekit import stop_process as stop
 
 
 def start(data_dir: Path, model: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -38,15 +33,6 @@ def start(data_dir: Path, model: Path, log: Path) -> tuple[subprocess.Popen[byte
             time.sleep(0.2)
     proc.kill()
     pytest.fail("karung serve did not start")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.mark.slow

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve.servekit import ADMIN_KEY, jpeg
-from serve.test_cli_serve import free_port, stop
+from serve.servekit import ADMIN_KEY, free_port, jpeg
+from serve.servekit import stop_process as stop
 
 HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
