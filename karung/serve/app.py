@@ -57,16 +57,27 @@ def create_worker_app() -> FastAPI:
 def prepare(settings: Settings) -> int:
     """What must happen once before workers start: the data dir, migrations and the first admin
     key (printed once). Returns the newest model swap id, which the workers start after."""
+    engine, sessions = _open_database(settings)
+    try:
+        with sessions() as session:
+            return latest_swap_id(session)
+    finally:
+        engine.dispose()
+
+
+def _open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
+    """The data dir, the engine with every migration applied, and the first admin key; done
+    by each worker's start-up and, once before any worker starts, by :func:`prepare`."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db)
     try:
         migrate(engine)
         sessions = session_factory(engine)
         _bootstrap_admin_key(sessions, settings)
-        with sessions() as session:
-            return latest_swap_id(session)
-    finally:
+    except BaseException:
         engine.dispose()
+        raise
+    return engine, sessions
 
 
 def create_app(settings: Settings | None = None, *, resolver: Resolver | None = None) -> FastAPI:
@@ -96,12 +107,8 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.db)
-    await asyncio.to_thread(migrate, engine)
-    sessions = session_factory(engine)
+    engine, sessions = await asyncio.to_thread(_open_database, settings)
     app.state.engine, app.state.sessions = engine, sessions
-    await asyncio.to_thread(_bootstrap_admin_key, sessions, settings)
     app.state.auth = Authenticator(sessions, settings.auth_cache_seconds)
     app.state.bank = await asyncio.to_thread(_open_bank, engine, settings)
     # Half the cores for the model, the rest for fetching, decoding and hashing beside it.
@@ -220,10 +227,13 @@ def _load_model(
 ) -> None:
     """Start on the configured model, or on a swap made since the serve run began (a worker
     restarted by ``karung serve --workers`` rejoins its siblings' model)."""
+    swap = None
     with sessions() as session:
-        newest = latest_swap_id(session)
-        swap = latest_swap(session, swaps_after) if swaps_after is not None else None
-    models.swap_id = newest if swaps_after is None else swaps_after
+        if swaps_after is None:  # a new replica: older swaps are not its business
+            models.swap_id = latest_swap_id(session)
+        else:
+            models.swap_id = swaps_after
+            swap = latest_swap(session, swaps_after)
     if swap is None or not models.follow(swap):
         models.try_load()
 
