@@ -43,6 +43,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="also write a manifest of the real CC0 photos of validation senders",
     )
+    parser.add_argument(
+        "--real-manifest",
+        type=Path,
+        help="also write a manifest of every real CC0 photo, split by sender (the trainer's "
+        "real negatives: train senders for fitting, val senders for thresholds)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing set")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -55,18 +61,22 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0 on success, 1 on a bad source or output, 2 on bad options."""
     from karung.training.synth.config import SynthConfig
     from karung.training.synth.errors import SynthConfigError, SynthError
-    from karung.training.synth.realval import write_real_val_manifest
+    from karung.training.synth.realval import write_real_manifest, write_real_val_manifest
     from karung.training.synth.runner import generate
 
     source = _source(args.source)
-    if args.out is None and args.real_val_manifest is None:
-        return die("pass --out DIR (and/or --real-val-manifest PATH)", 2)
+    real = {"val": args.real_val_manifest, "all": args.real_manifest}
+    if args.out is None and not any(real.values()):
+        return die("pass --out DIR (and/or --real-manifest / --real-val-manifest PATH)", 2)
     try:
-        if args.real_val_manifest is not None:
-            if source is None:
-                return die("--real-val-manifest needs a photo --source, not 'none'", 2)
-            rows = write_real_val_manifest(source, args.real_val_manifest, args.val_fraction)
-            print(f"real val manifest: {rows} photos -> {args.real_val_manifest}")
+        if any(real.values()) and source is None:
+            return die("--real-manifest and --real-val-manifest need a photo --source", 2)
+        if source is not None and real["val"] is not None:
+            rows = write_real_val_manifest(source, real["val"], args.val_fraction)
+            print(f"real val manifest: {rows} photos -> {real['val']}")
+        if source is not None and real["all"] is not None:
+            rows = write_real_manifest(source, real["all"], args.val_fraction)
+            print(f"real manifest: {rows} photos -> {real['all']}")
         if args.out is None:
             return 0
         cfg = SynthConfig(

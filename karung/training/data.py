@@ -6,6 +6,10 @@ A data directory is either
   ``sender_id``; ``file`` is relative to the manifest's folder or absolute), or
 * an ImageFolder: ``DIR/<label>/**/*.jpg`` (optionally under ``DIR/train`` and ``DIR/val``).
 
+A manifest row with a ``variant`` (``karung synth`` writes one, e.g. ``bale-wall``) is a
+*synthetic* image; every other row (the real CC0 manifests, moderators' exports, ImageFolders)
+is a *real* photo. The default recipe fits on both but picks its thresholds on real negatives.
+
 Rows without a split get a deterministic one: by ``sender_id`` when the manifest has it (a
 sender's photos share cues, so they must not straddle train and val), else by file path.
 """
@@ -35,6 +39,12 @@ class Sample:
     label: int
     split: str
     group: str
+    variant: str = ""
+
+    @property
+    def is_real(self) -> bool:
+        """A real photo (no synthetic renderer variant)."""
+        return not self.variant
 
 
 def load_samples(
@@ -103,6 +113,7 @@ def read_manifest(path: Path, labels: Sequence[str], val_fraction: float = 0.2) 
                 label=_label_index(row["label"], labels, f"{path}:{line}"),
                 split=_split_for(row.get("split") or "", group, row["file"], val_fraction),
                 group=group,
+                variant=(row.get("variant") or "").strip(),
             )
         )
     if not samples:
@@ -149,3 +160,23 @@ def label_counts(samples: Sequence[Sample], labels: Sequence[str]) -> dict[str, 
     """How many samples each label has (zero included)."""
     counts = Counter(s.label for s in samples)
     return {name: counts.get(i, 0) for i, name in enumerate(labels)}
+
+
+def split_samples(
+    dirs: Iterable[str | Path], labels: Sequence[str], val_fraction: float
+) -> tuple[list[Sample], list[Sample]]:
+    """``(train, val)`` of the data directories, checked to be usable for training.
+
+    Raises:
+        DatasetError: no training or validation images, or a single label to learn.
+    """
+    samples = load_samples(dirs, labels, val_fraction)
+    train, val = select(samples, "train"), select(samples, "val")
+    if not train:
+        raise DatasetError("no training images (every row is in val or test)")
+    if not val:
+        raise DatasetError("no validation images: add a split column or raise --val-fraction")
+    missing = [n for n, c in label_counts(train, labels).items() if c == 0]
+    if len(missing) == len(labels) - 1:
+        raise DatasetError(f"training data has a single label; missing {missing}")
+    return train, val

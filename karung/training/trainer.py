@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from karung.training.augment import EvalTransform, train_transform
 from karung.training.config import TrainConfig
-from karung.training.data import Sample, label_counts, load_samples, select
-from karung.training.errors import DatasetError, ResumeError
+from karung.training.data import label_counts, split_samples
+from karung.training.errors import ResumeError
 from karung.training.frozen import FrozenPrefix
 from karung.training.loader import ImageDataset, balanced_sampler, make_loader
 from karung.training.loop import EpochStats, cosine_with_warmup, score_batches, train_one_epoch
@@ -68,19 +68,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _split_samples(cfg: TrainConfig) -> tuple[list[Sample], list[Sample]]:
-    samples = load_samples(cfg.data, cfg.labels, cfg.val_fraction)
-    train, val = select(samples, "train"), select(samples, "val")
-    if not train:
-        raise DatasetError("no training images (every row is in val or test)")
-    if not val:
-        raise DatasetError("no validation images: add a split column or raise --val-fraction")
-    missing = [n for n, c in label_counts(train, cfg.labels).items() if c == 0]
-    if len(missing) == len(cfg.labels) - 1:
-        raise DatasetError(f"training data has a single label; missing {missing}")
-    return train, val
-
-
 def improves(candidate: tuple[float, float], best: tuple[float, float]) -> bool:
     """Model selection: higher risk ROC AUC wins; within 1e-4 of it, lower validation loss.
 
@@ -97,11 +84,21 @@ def improves(candidate: tuple[float, float], best: tuple[float, float]) -> bool:
 
 
 def train(cfg: TrainConfig) -> TrainResult:
-    """Run (or resume) the whole recipe and return the calibrated checkpoint's path."""
+    """Run the configured recipe and return the calibrated checkpoint's path."""
+    if cfg.recipe == "frozen":
+        from karung.training.headtrain import train_frozen
+
+        path, metrics = train_frozen(cfg)
+        return TrainResult(path, metrics)
+    return train_finetune(cfg)
+
+
+def train_finetune(cfg: TrainConfig) -> TrainResult:
+    """Run (or resume) the two-stage fine-tuning recipe and return the calibrated checkpoint."""
     started = time.perf_counter()
     torch.set_num_threads(cfg.intra_op_threads)
     seed_everything(cfg.seed)
-    train_s, val_s = _split_samples(cfg)
+    train_s, val_s = split_samples(cfg.data, cfg.labels, cfg.val_fraction)
     prep = Preprocessing(input_size=cfg.input_size)
     model = build_model(len(cfg.labels), pretrained=cfg.pretrained)
     stages = plan_stages(cfg)

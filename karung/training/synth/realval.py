@@ -1,4 +1,5 @@
-"""Manifest of the REAL CC0 photos of validation senders (the trainer's false-positive check)."""
+"""Manifests of the REAL CC0 photos: every sender (the trainer's real negatives, split by sender)
+or validation senders only (the held-out false-positive check)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ COLUMNS: Final = ("file", "label", "split", "sender_id", "source_ids", "sender_i
 
 
 def write_real_val_manifest(source: Path, path: Path, val_fraction: float) -> int:
-    """Write ``path``: every usable photo of a validation sender as ``garment``/``val``.
+    """Write ``path``: every usable photo of a validation sender as ``garment``/``val``."""
+    return write_real_manifest(source, path, val_fraction, splits=("val",))
+
+
+def write_real_manifest(
+    source: Path, path: Path, val_fraction: float, splits: tuple[str, ...] = ("train", "val")
+) -> int:
+    """Write ``path``: every usable photo of a sender whose split is in ``splits``, as
+    ``garment`` with the sender's split (the same split as the synthetic set's, so a sender's
+    pixels never feed both sides).
 
     ``file`` is absolute. Labels "Not sure", "Skip" and "Other" are skipped (see
     :data:`~karung.training.synth.sources.EXCLUDED_LABELS`). Returns the number of rows.
@@ -25,21 +35,20 @@ def write_real_val_manifest(source: Path, path: Path, val_fraction: float) -> in
         SourceError: ``source`` is not a usable CC0 folder.
     """
     photos = [
-        p
-        for p in read_source(source)
-        if sender_split(p.sender_id, val_fraction=val_fraction) == "val"
+        (p, sender_split(p.sender_id, val_fraction=val_fraction)) for p in read_source(source)
     ]
+    photos = [(p, split) for p, split in photos if split in splits]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(COLUMNS)
-        for p in photos:
+        for p, split in photos:
             writer.writerow(
                 [
                     str(p.path.resolve()),
                     "garment",
-                    "val",
+                    split,
                     p.sender_id,
                     p.image_id,
                     p.sender_id,
