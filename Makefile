@@ -49,13 +49,16 @@ bench: install
 bench-serve: install
 	$(BIN)/karung bench serve
 
-# The synthetic training set of the shipped model (20,000 images, split by sender).
+# The synthetic training set of the shipped model (20,000 images, split by sender), plus the
+# manifests of the real CC0 photos (every sender: real negatives; validation senders only).
 synth: install
-	$(BIN)/karung synth --out data/synth --n 20000 --seed 0 --source $(CC0) --real-val-manifest data/real_val.csv
+	$(BIN)/karung synth --out data/synth --n 20000 --seed 0 --source $(CC0) \
+	  --real-manifest data/real.csv --real-val-manifest data/real_val.csv
 
-# Reproduce models/default end to end: data, training, int8 export, reports, model card.
+# Reproduce models/default end to end: data, training (frozen ImageNet backbone, linear head
+# on cached features, thresholds from real negatives, proxies), int8 export, reports, card.
 default-model: synth
-	$(BIN)/karung train --data data/synth --out $(RUN) --epochs 6 --head-epochs 2 --epoch-images 8000 --input-size 160
+	$(BIN)/karung train --data data/synth --data data/real.csv --out $(RUN)
 	$(BIN)/karung export --model $(RUN) --format onnx --int8
 	$(BIN)/karung evaluate --model $(RUN) --data data/synth --split val --out $(RUN)/eval-synth
 	$(BIN)/karung evaluate --model $(RUN) --data data/real_val.csv --split all --out $(RUN)/eval-real

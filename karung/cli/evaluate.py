@@ -35,6 +35,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2, help="decode workers")
     parser.add_argument("--limit", type=int, default=0, help="evaluate at most N images (0: all)")
+    parser.add_argument(
+        "--proxies",
+        action="store_true",
+        help="also report the real-photo proxies: real negatives flagged (rows without a "
+        "synthetic variant), the synthetic-vs-real domain gap and leave-one-variant-out AUC "
+        "(these two on cached frozen features of every split of --data)",
+    )
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -60,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         limit=args.limit,
         progress=not args.no_progress,
+        proxies=args.proxies,
     )
     try:
         report, summary = run_evaluation(job)

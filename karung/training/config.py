@@ -162,6 +162,8 @@ class TrainConfig:
             raise ConfigError("invalid training options: need " + "; ".join(failed))
         if self.recipe not in RECIPES:
             raise ConfigError(f"recipe must be one of {RECIPES}, got {self.recipe!r}")
+        if self.recipe == "frozen" and not self.pretrained:
+            raise ConfigError("the frozen recipe needs the ImageNet weights (drop --no-pretrained)")
         if self.frozen_engine not in ("onnx", "torch"):
             raise ConfigError(f"frozen_engine must be onnx or torch, got {self.frozen_engine!r}")
         if self.precision not in PRECISIONS:

@@ -33,6 +33,7 @@ class EvaluateJob:
     limit: int = 0
     progress: bool = True
     seed: int = 0
+    proxies: bool = False
 
 
 def load_eval_samples(job: EvaluateJob, labels: tuple[str, ...]) -> list[Sample]:
@@ -72,6 +73,10 @@ def _evaluate_one(job: EvaluateJob, model: str, name: str, samples: list[Sample]
     metrics["unreadable"] = pred.unreadable
     metrics["thresholds_calibrated"] = ckpt.thresholds_calibrated
     metrics["temperature"] = ckpt.temperature
+    if job.proxies:
+        from karung.training.proxy_job import model_false_alarms
+
+        metrics["real_false_alarms"] = model_false_alarms(pred, ckpt.labels, ckpt.thresholds)
     return ModelResult(name, str(path), ckpt.model_version, pred, metrics)
 
 
@@ -106,8 +111,18 @@ def run_evaluation(job: EvaluateJob) -> tuple[Path, str]:
             for r in results
         ],
     }
+    extra: list[str] = []
+    if job.proxies:
+        from karung.training.proxy_job import data_proxies, proxy_lines
+
+        body["proxies"] = data_proxies(job.data, first, threads=job.workers, progress=job.progress)
+        alarms = {r.name: r.metrics["real_false_alarms"] for r in results}
+        extra = proxy_lines(body["proxies"], alarms)
     (out / METRICS_FILE).write_text(json.dumps(plain(body), indent=2) + "\n")
     report = write_report(results, labels, out, desc)
+    if extra:
+        with report.open("a") as fh:
+            fh.write("\n".join(extra) + "\n")
     return report, _summary(results)
 
 

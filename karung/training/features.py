@@ -34,8 +34,8 @@ from karung.training.errors import KarungTrainingError
 from karung.vision.decode import decode_image
 from karung.vision.errors import ImageDecodeError
 from karung.vision.model import ARCH, FEATURE_DIM
-from karung.vision.pretrained import WEIGHTS_SHA256
 from karung.vision.preprocess import Preprocessing
+from karung.vision.pretrained import WEIGHTS_SHA256
 
 # Bump when decoding or pooling changes in a way that alters features for the same bytes.
 FEATURE_SCHEMA: Final = 1
@@ -209,8 +209,9 @@ def extract(
                 x[i], ok[i] = hit, True
             else:
                 todo[i] = data
-        computed = _compute_missing(todo, x, ok, keys, cache, prep, pool, threads, batch_size,
-                                    progress)  # fmt: skip
+        computed = _compute_missing(
+            todo, x, ok, keys, cache, prep, pool, threads, batch_size, progress
+        )
     seconds = time.perf_counter() - start
     return Features(x, ok, tuple(keys), computed, int(ok.sum()) - computed, seconds)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,13 +96,12 @@ def checkpoint_for(head: LinearHead, labels: tuple[str, ...], **kwargs: Any) -> 
     import torch
 
     from karung.vision.model import build_model
-    from karung.vision.model import head as classifier
 
     model = build_model(len(labels), pretrained=True)
-    linear = classifier(model)[1]
+    linear = model.get_submodule("classifier.1")
     with torch.no_grad():
-        linear.weight.copy_(torch.from_numpy(head.weight.astype(np.float32)))
-        linear.bias.copy_(torch.from_numpy(head.bias.astype(np.float32)))
+        linear.get_parameter("weight").copy_(torch.from_numpy(head.weight.astype(np.float32)))
+        linear.get_parameter("bias").copy_(torch.from_numpy(head.bias.astype(np.float32)))
     return Checkpoint.from_model(model.eval(), labels, **kwargs)
 
 
@@ -131,7 +131,7 @@ def _proxies(cfg: TrainConfig, fs: FeatureSet, risk: np.ndarray, cut: Thresholds
     labels = list(cfg.labels)
     out: dict[str, Any] = {}
     neg = fs.val & fs.real & ~np.isin(fs.y, risk_indices(labels))
-    jobs = {
+    jobs: dict[str, Callable[[], Any]] = {
         "real_false_alarms": lambda: real_false_alarms(risk[neg], cut.block, cut.review),
         "domain_gap": lambda: domain_gap(fs.x, fs.samples, labels),
         "leave_one_variant_out": lambda: leave_one_variant_out(
@@ -152,11 +152,13 @@ def train_frozen(cfg: TrainConfig) -> tuple[Path, dict[str, Any]]:
     prep = Preprocessing(input_size=cfg.input_size)
     fs = load_features(cfg, prep)
     counts = {
-        "train": label_counts([s for s, t in zip(fs.samples, fs.train, strict=True) if t], cfg.labels),
+        "train": label_counts(
+            [s for s, t in zip(fs.samples, fs.train, strict=True) if t], cfg.labels
+        ),
         "val": label_counts([s for s, v in zip(fs.samples, fs.val, strict=True) if v], cfg.labels),
         "real_train": int((fs.real & fs.train).sum()),
         "real_val": int((fs.real & fs.val).sum()),
-    }  # fmt: skip
+    }
     cfg.save(extra={"label_counts": counts, "features": fs.extraction})
     t0 = time.perf_counter()
     head = fit_linear_head(fs.x[fs.train], fs.y[fs.train], len(cfg.labels), l2=cfg.head_l2)

@@ -51,9 +51,12 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
 
 def _log_pmf(i: int, n: int, p: float) -> float:
     return (
-        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
-        + i * math.log(p) + (n - i) * math.log1p(-p)
-    )  # fmt: skip
+        math.lgamma(n + 1)
+        - math.lgamma(i + 1)
+        - math.lgamma(n - i + 1)
+        + i * math.log(p)
+        + (n - i) * math.log1p(-p)
+    )
 
 
 def _cdf(k: int, n: int, p: float) -> float:
@@ -82,7 +85,7 @@ def cut_for_rate(neg_risk: np.ndarray, rate: float) -> float:
     r = np.sort(np.asarray(neg_risk, dtype=np.float64).ravel())[::-1]
     if r.size == 0:
         raise CalibrationError("no real negatives to choose thresholds on")
-    k = int(math.floor(rate * r.size + 1e-9))
+    k = math.floor(rate * r.size + 1e-9)
     if k >= r.size:
         return 0.0
     floor_value = r[k]  # the cut must lie above this one, or k + 1 negatives reach it

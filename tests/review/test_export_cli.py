@@ -133,7 +133,8 @@ def test_stats_agreement_outbox(
 def test_export_then_train_round_trip(
     db_url: str, add_items: AddItems, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Reviewed items -> ``karung review export`` -> ``karung train --data`` (1 epoch, 64 px)."""
+    """Reviewed items -> ``karung review export`` -> ``karung train --data`` (default frozen
+    recipe at 64 px: every reviewed photo is real, so the thresholds come from its negatives)."""
     pytest.importorskip("karung.training.trainer")
     pytest.importorskip("karung.cli.train")
     names = [f"seller-{i}" for i in range(50)]
@@ -149,9 +150,8 @@ def test_export_then_train_round_trip(
     assert splits == {"train", "val"}
     run = tmp_path / "run"
     args = [
-        "train", "--data", str(out), "--out", str(run), "--epochs", "1", "--head-epochs", "1",
-        "--input-size", "64", "--batch-size", "4", "--no-pretrained", "--no-progress",
-        "--threads", "1", "--workers", "0", "--seed", "0",
+        "train", "--data", str(out), "--out", str(run), "--input-size", "64", "--no-progress",
+        "--threads", "1", "--seed", "0",
     ]  # fmt: skip
     assert main(args) == 0, capsys.readouterr().err
     assert (run / "model.pt").is_file()

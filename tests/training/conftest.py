@@ -74,12 +74,14 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny_config(data: Path, out: Path, **overrides: Any) -> Any:
-    """A seconds-long recipe: 64 px, 2 epochs (head, then upper blocks), in-process decoding."""
+    """A seconds-long fine-tuning recipe: 64 px, 2 epochs (head, then upper blocks), in-process
+    decoding. (The frozen default recipe has its own tests in test_frozen.py.)"""
     from karung.training.config import TrainConfig
 
     values: dict[str, Any] = {
         "data": (str(data),),
         "out": str(out),
+        "recipe": "finetune",
         "input_size": 64,
         "batch_size": 16,
         "epochs": 2,

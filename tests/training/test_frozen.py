@@ -31,7 +31,9 @@ def _write_sets(root: Path, gen: Any) -> tuple[Path, Path]:
             name = f"{label}_{i:02d}.jpg"
             gen.make_image(label, 500 + li * 100 + i).save(synth / name, quality=90)
             split = "val" if i % 3 == 0 else "train"
-            rows.append({"file": name, "label": label, "split": split, "variant": f"{label}-v{i % 2}"})
+            rows.append(
+                {"file": name, "label": label, "split": split, "variant": f"{label}-v{i % 2}"}
+            )
     _manifest(synth, rows, ["file", "label", "split", "variant"])
     real_rows = []
     for i in range(24):
@@ -56,7 +58,9 @@ def frozen_run(tmp_path_factory: pytest.TempPathFactory, gen: Any) -> dict[str, 
     root = tmp_path_factory.mktemp("frozen")
     synth, real = _write_sets(root, gen)
     cache = root / "cache"
-    cfg = gen.tiny_config(synth, root / "run", input_size=SIZE, feature_cache=str(cache))
+    cfg = gen.tiny_config(
+        synth, root / "run", recipe="frozen", input_size=SIZE, feature_cache=str(cache)
+    )
     cfg = type(cfg).from_dict({**cfg.to_dict(), "data": [str(synth), str(real)]})
     first = train(cfg)
     again = train(type(cfg).from_dict({**cfg.to_dict(), "out": str(root / "run2")}))
@@ -136,8 +140,9 @@ def test_cached_features_equal_the_eager_backbone(tmp_path: Path, gen: Any) -> N
     assert feats.ok.tolist() == [True] * 5 + [False, False]
     assert np.allclose(feats.x[:5], _pooled_reference(paths, prep), atol=1e-4)
     # A fresh cache object reads the shards back; another input size is another namespace.
-    reread = extract(files, FeatureCache(tmp_path / "cache", backbone_key(prep)), prep,
-                     progress=False)  # fmt: skip
+    reread = extract(
+        files, FeatureCache(tmp_path / "cache", backbone_key(prep)), prep, progress=False
+    )
     assert reread.computed == 0 and reread.cached == 5
     assert np.array_equal(reread.x, feats.x)
     other = Preprocessing(input_size=SIZE + 32)
@@ -152,8 +157,12 @@ def test_checkpoint_logits_equal_the_head_on_cached_features(tmp_path: Path, gen
     for i, label in enumerate(gen.labels * 2):
         paths.append(tmp_path / f"{i}.jpg")
         gen.make_image(label, 300 + i).save(paths[-1], quality=90)
-    feats = extract([str(p) for p in paths], FeatureCache(tmp_path / "c", backbone_key(prep)),
-                    prep, progress=False)  # fmt: skip
+    feats = extract(
+        [str(p) for p in paths],
+        FeatureCache(tmp_path / "c", backbone_key(prep)),
+        prep,
+        progress=False,
+    )
     head = fit_linear_head(feats.x, np.arange(8) % 4, 4, l2=0.1)
     ckpt = checkpoint_for(head, tuple(gen.labels), preprocessing=prep)
     from karung.vision.decode import decode_image
@@ -165,3 +174,19 @@ def test_checkpoint_logits_equal_the_head_on_cached_features(tmp_path: Path, gen
     with torch.no_grad():
         logits = ckpt.build_model()(torch.from_numpy(prep.to_array(images))).numpy()
     assert np.allclose(logits, head.logits(feats.x), atol=1e-3)
+
+
+def test_evaluate_reports_the_proxies(frozen_run: dict[str, Any], tmp_path: Path) -> None:
+    from karung.cli import main
+
+    real = frozen_run["synth"].parent / "real"
+    out = tmp_path / "report"
+    args = ["evaluate", "--model", str(frozen_run["first"].checkpoint), "--proxies"]
+    args += ["--data", str(frozen_run["synth"]), "--data", str(real), "--split", "val"]
+    assert main([*args, "--out", str(out), "--no-progress", "--workers", "0"]) == 0
+    body = json.loads((out / "metrics.json").read_text())
+    alarms = body["models"][0]["metrics"]["real_false_alarms"]
+    assert alarms["at_block"]["n"] == 12  # the real val negatives, scored by the model itself
+    assert {"domain_gap", "leave_one_variant_out"} <= set(body["proxies"])
+    text = (out / "report.md").read_text()
+    assert "## Proxies for real-photo accuracy" in text and "real negatives blocked" in text

@@ -73,7 +73,13 @@ def test_leave_one_variant_out_exposes_a_variant_unlike_the_others() -> None:
     one direction that only it uses, so a head that never saw it cannot tell it apart."""
     rng = np.random.default_rng(3)
     rows, labels, variants = [], [], []
-    centres = {"b-near": (2, 0, 0), "b-near2": (2.2, 0.2, 0), "b-odd": (-2, 0, 3), "g": (-2, 0, 0), "o": (0, -2.5, 0)}  # fmt: skip
+    centres = {
+        "b-near": (2, 0, 0),
+        "b-near2": (2.2, 0.2, 0),
+        "b-odd": (-2, 0, 3),
+        "g": (-2, 0, 0),
+        "o": (0, -2.5, 0),
+    }
     label_of = {"b-near": 0, "b-near2": 0, "b-odd": 0, "g": 2, "o": 3}
     for name, c in centres.items():
         for _ in range(120):
@@ -82,7 +88,9 @@ def test_leave_one_variant_out_exposes_a_variant_unlike_the_others() -> None:
             variants.append(name)
     x, y = np.array(rows), np.array(labels)
     splits = ["val" if i % 4 == 0 else "train" for i in range(len(y))]
-    report = leave_one_variant_out(x, _samples(y, variants, splits), LABELS, l2=1e-3, progress=False)
+    report = leave_one_variant_out(
+        x, _samples(y, variants, splits), LABELS, l2=1e-3, progress=False
+    )
     aucs = {v.variant: v.auc for v in report.variants}
     assert set(aucs) == set(centres)
     assert aucs["b-near"] > 0.95
@@ -92,7 +100,9 @@ def test_leave_one_variant_out_exposes_a_variant_unlike_the_others() -> None:
 
 
 @pytest.mark.parametrize(("shift", "low", "high"), [(0.0, 0.35, 0.65), (3.0, 0.95, 1.0)])
-def test_domain_gap_reads_half_when_indistinguishable(shift: float, low: float, high: float) -> None:
+def test_domain_gap_reads_half_when_indistinguishable(
+    shift: float, low: float, high: float
+) -> None:
     rng = np.random.default_rng(4)
     n = 400
     real = rng.normal(0, 1, size=(n, 8))

@@ -61,8 +61,9 @@ def test_cut_for_rate_matches_brute_force(seed: int, rate: float) -> None:
 def test_thresholds_from_negatives_hold_their_rates_and_floors() -> None:
     rng = np.random.default_rng(0)
     risk = rng.beta(0.5, 6.0, size=2000)
-    chosen = thresholds_from_negatives(risk, NegativePolicy(block_rate=0.005, review_rate=0.05,
-                                                            min_block=0.0, min_review=0.0))  # fmt: skip
+    chosen = thresholds_from_negatives(
+        risk, NegativePolicy(block_rate=0.005, review_rate=0.05, min_block=0.0, min_review=0.0)
+    )
     assert chosen.review <= chosen.block
     assert chosen.at_block.flagged <= 10 and chosen.at_review.flagged <= 100
     assert chosen.at_block.rate == pytest.approx(np.mean(risk >= chosen.block))

@@ -193,7 +193,7 @@ def test_cli_qat_saves_a_recalibrated_checkpoint(
         Int8Simulation(model, reduce_range=saved["reduce_range"]).round_weights()
         torch.testing.assert_close(model(x), plain, atol=1e-5, rtol=1e-5)
     text = write_model_card(out, tmp_path / "card" / "MODEL_CARD.md").read_text()
-    assert f"--out {model_dir} --epochs" in text  # the train command names qat's source run
+    assert f"--out {model_dir} --recipe finetune --epochs" in text  # qat's source run
     assert f"karung qat --model {model_dir} --out {out} --steps 4 --batch-size 8" in text
     assert f"cp {out / 'model.pt'} " in text
     assert "quantisation-aware fine-tuning:" in text
