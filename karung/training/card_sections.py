@@ -91,9 +91,32 @@ def proxies_lines(ckpt: Checkpoint) -> list[str]:
             f"| `{v['variant']}` | {v['label']} | {v['n_val']} | {v['auc']:.4f} |"
             for v in lovo["variants"]
         ]
+    lines += synthetic_lines(ckpt)
     skipped = [f"{k}: {v['skipped']}" for k, v in proxies.items() if "skipped" in v]
     lines += [f"- skipped {s}" for s in skipped]
     return [*lines, ""]
+
+
+def synthetic_lines(ckpt: Checkpoint) -> list[str]:
+    """Decisions per label on synthetic validation images at the chosen cuts (a proxy)."""
+    val = ckpt.training.get("val_metrics") or {}
+    by_label = val.get("decisions_by_label") or {}
+    if not by_label:
+        return []
+    lines = [
+        "",
+        f"Synthetic validation at these cuts (risk ROC AUC {float(val['risk_roc_auc']):.4f}; "
+        "a proxy): garments and others here are the renderer's hard negatives (folded stacks, "
+        "strapped and film-wrapped cartons, food sacks), harder than most real listings.",
+        "",
+        "| label | blocked | review or worse |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {_pct(d['block'])} | {_pct(d['review_or_worse'])} |"
+        for name, d in by_label.items()
+    ]
+    return lines
 
 
 def training_lines(ckpt: Checkpoint) -> list[str]:

@@ -176,7 +176,9 @@ def train_frozen(cfg: TrainConfig) -> tuple[Path, dict[str, Any]]:
     timings["total_s"] = round(time.perf_counter() - started, 2)
     metrics["timings"] = timings
     meta = _metadata(cfg, fs, counts, timings, temperature, chosen)
-    meta["val_metrics"] = {k: metrics.get(k) for k in ("n", "accuracy", "risk_roc_auc")}
+    meta["val_metrics"] = {
+        k: metrics.get(k) for k in ("n", "accuracy", "risk_roc_auc", "decisions_by_label")
+    }
     ckpt = checkpoint_for(
         head,
         tuple(cfg.labels),

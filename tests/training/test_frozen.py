@@ -190,3 +190,23 @@ def test_evaluate_reports_the_proxies(frozen_run: dict[str, Any], tmp_path: Path
     assert {"domain_gap", "leave_one_variant_out"} <= set(body["proxies"])
     text = (out / "report.md").read_text()
     assert "## Proxies for real-photo accuracy" in text and "real negatives blocked" in text
+
+
+def test_model_card_of_a_frozen_run(frozen_run: dict[str, Any], tmp_path: Path) -> None:
+    import shutil
+
+    from karung.training.model_card import write_model_card
+
+    run = frozen_run["first"].checkpoint.parent
+    model_dir = tmp_path / "models" / "default"
+    model_dir.mkdir(parents=True)
+    shutil.copyfile(run / "model.pt", model_dir / "model.pt")
+    text = write_model_card(run, model_dir / "MODEL_CARD.md").read_text()
+    assert "--recipe frozen --input-size 64 --head-l2 0.01" in text
+    assert "chosen on: real negatives" in text
+    assert "expected real false-block rate:" in text and "95% CI" in text
+    assert "## Proxies for real-photo accuracy" in text
+    assert "| domain gap: linear probe synthetic vs real garments" in text
+    assert "leave-one-variant-out synthetic AUC" in text or "skipped leave_one" in text
+    assert "| bale |" in text  # synthetic decisions per label at the cuts
+    assert "training (frozen recipe):" in text and "80 computed" in text
