@@ -1,0 +1,201 @@
+"""The backfill driver: inputs -> Ray Data -> shard files, database writes and a summary.
+
+The driver reads the input list, the model's files and a bank snapshot once, puts the model and
+the snapshot in Ray's object store (one copy per node, however many workers), and runs one Ray
+Data pipeline over the shards that are not finished yet: a pool of actors, one per CPU by
+default, each loading the model and building the bank's indexes once, scores batches of rows.
+Results stream back to the driver, which writes each shard as soon as its last row arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from tqdm import tqdm
+
+from karung.batch.bundle import ModelBundle
+from karung.batch.inputs import fingerprint, read_inputs
+from karung.batch.report import summarise, write_summary
+from karung.batch.scorer import ScorerOptions
+from karung.batch.shards import Manifest, finished, open_output, read_results, write_shard
+from karung.batch.sinks import DatabaseSink
+from karung.batch.snapshot import BankSnapshot
+from karung.batch.worker import Shipped, ScoreActor
+
+log = logging.getLogger("karung.batch.runner")
+
+
+@dataclass(frozen=True)
+class BackfillConfig:
+    """Everything one ``karung backfill`` run needs (parsed once at the CLI edge)."""
+
+    inputs: tuple[str, ...]
+    out: Path
+    model: Path
+    backend: str = "onnx"
+    db: str | None = None  # bank snapshot and, with the flags below, where results go
+    address: str | None = None  # None: RAY_ADDRESS, else a local embedded Ray
+    shard_size: int = 1000
+    batch_size: int = 16
+    actors: int | None = None  # None: one per CPU of the cluster
+    limit: int | None = None
+    enqueue_review: bool = False
+    add_to_bank: str | None = None
+    min_risk: float = 1.0
+    progress: bool = True
+    scorer: ScorerOptions = field(default_factory=ScorerOptions)
+
+
+@dataclass
+class RunStats:
+    """What one run did (the rest of the summary comes from the shards)."""
+
+    shards_total: int = 0
+    shards_skipped: int = 0
+    shards_written: int = 0
+    rows_scored: int = 0
+    seconds: float = 0.0
+
+
+def run_backfill(config: BackfillConfig) -> dict[str, Any]:
+    """Run (or resume) the backfill described by ``config``; return its summary."""
+    started = time.perf_counter()
+    inputs = read_inputs(config.inputs, config.limit)
+    bundle = ModelBundle.from_path(config.model)
+    manifest = Manifest(fingerprint(inputs), inputs.num_rows, config.shard_size, bundle.model_version)
+    open_output(config.out, manifest)
+    done = finished(config.out, manifest)
+    stats = RunStats(shards_total=manifest.shards, shards_skipped=len(done))
+    engine = _engine(config.db) if config.db else None
+    snapshot = BankSnapshot.read(engine) if engine is not None else BankSnapshot.empty()
+    sink = None
+    if engine is not None and (config.enqueue_review or config.add_to_bank):
+        sink = DatabaseSink(engine, _block_threshold(bundle, config.scorer))
+    pending = [k for k in range(manifest.shards) if k not in done]
+    if pending:
+        _execute(config, inputs, manifest, pending, bundle, snapshot, sink, stats)
+    stats.seconds = round(time.perf_counter() - started, 3)
+    extra = {
+        "model_version": bundle.model_version,
+        "bank_version": snapshot.version,
+        "bank_entries": snapshot.entries,
+        "run": vars(stats),
+        "database_writes": vars(sink.counts) if sink else None,
+    }
+    summary = summarise(read_results(config.out), extra)
+    write_summary(config.out, summary)
+    return summary
+
+
+def _execute(
+    config: BackfillConfig,
+    inputs: pa.Table,
+    manifest: Manifest,
+    pending: list[int],
+    bundle: ModelBundle,
+    snapshot: BankSnapshot,
+    sink: DatabaseSink | None,
+    stats: RunStats,
+) -> None:
+    """Score the pending shards' rows on Ray and write each shard when it is complete."""
+    import ray
+
+    _init_ray(config.address)
+    options = _options(config)
+    # One copy of each in the object store; every actor gets references, not the bytes.
+    shipped = Shipped(ray.put(bundle), ray.put(snapshot), options, config.backend)
+    blocks = [inputs.slice(*_span(manifest, k)) for k in pending]
+    dataset = ray.data.from_arrow(blocks).map_batches(
+        ScoreActor,
+        fn_constructor_kwargs={"shipped": shipped},
+        batch_size=config.batch_size,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=config.actors or _cluster_cpus()),
+        num_cpus=1,
+    )
+    buffers: dict[int, list[pa.Table]] = defaultdict(list)
+    counts: dict[int, int] = defaultdict(int)
+    total = sum(_span(manifest, k)[1] for k in pending)
+    with tqdm(total=total, unit="img", desc="backfill", disable=not config.progress) as bar:
+        for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+            for shard, part in _split_by_shard(batch, manifest.shard_size):
+                buffers[shard].append(part)
+                counts[shard] += part.num_rows
+                if counts[shard] == _span(manifest, shard)[1]:
+                    _flush(config.out, shard, buffers.pop(shard), sink)
+                    stats.shards_written += 1
+            stats.rows_scored += batch.num_rows
+            bar.update(batch.num_rows)
+    if buffers:
+        raise RuntimeError(f"shards {sorted(buffers)} got fewer rows than they hold")
+
+
+def _flush(out: Path, shard: int, parts: list[pa.Table], sink: DatabaseSink | None) -> None:
+    """Database writes first, then the shard file: a kill in between redoes idempotent writes."""
+    table = pa.concat_tables(parts)
+    if sink is not None:
+        sink.write(table)
+    write_shard(out, shard, table)
+
+
+def _split_by_shard(batch: pa.Table, shard_size: int) -> list[tuple[int, pa.Table]]:
+    import pyarrow.compute as pc
+
+    shard_of = pc.divide(batch.column("input_index"), shard_size)
+    return [
+        (int(k), batch.filter(pc.equal(shard_of, k)))
+        for k in pc.unique(shard_of).to_pylist()
+    ]
+
+
+def _span(manifest: Manifest, shard: int) -> tuple[int, int]:
+    """(offset, length) of a shard in the input table."""
+    start, stop = manifest.bounds(shard)
+    return start, stop - start
+
+
+def _options(config: BackfillConfig) -> ScorerOptions:
+    from dataclasses import replace
+
+    return replace(
+        config.scorer,
+        thumbnails=config.enqueue_review,
+        bank_name=config.add_to_bank,
+        min_risk=config.min_risk,
+    )
+
+
+def _init_ray(address: str | None) -> None:
+    """Connect to ``address`` (or ``RAY_ADDRESS``), else start an embedded local Ray."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    ray.init(address=address, include_dashboard=False, log_to_driver=True)
+
+
+def _cluster_cpus() -> int:
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _engine(url: str) -> Any:
+    from karung.serve.db import make_engine, migrate
+
+    engine = make_engine(url)
+    migrate(engine)
+    return engine
+
+
+def _block_threshold(bundle: ModelBundle, options: ScorerOptions) -> float:
+    from karung.serve.policy import resolve_thresholds
+
+    model = bundle.thresholds
+    return resolve_thresholds(model, (options.block_threshold, options.review_threshold)).block
