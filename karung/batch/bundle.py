@@ -49,7 +49,7 @@ class ModelBundle:
         return sum(len(b) for b in self.files.values())
 
     def materialise(self, folder: Path | None = None) -> Path:
-        """Write the files to ``folder`` (default: a new temporary folder); return the checkpoint."""
+        """Write the files to ``folder`` (default: a new temp folder); return the checkpoint."""
         target = folder or Path(tempfile.mkdtemp(prefix="karung-model-"))
         target.mkdir(parents=True, exist_ok=True)
         for name, data in self.files.items():

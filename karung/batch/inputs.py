@@ -89,8 +89,8 @@ def _path_row(path: Path) -> dict[str, Any]:
 
 def _iter_table(path: Path) -> Iterator[dict[str, Any]]:
     records = _read_csv(path) if path.suffix.lower() == ".csv" else _read_parquet(path)
-    for number, record in enumerate(records, start=1):
-        yield _normalise(record, path, number)
+    for record in records:
+        yield _normalise(record, path)
 
 
 def _read_csv(path: Path) -> list[dict[str, Any]]:
@@ -118,7 +118,7 @@ def _check_columns(path: Path, columns: Sequence[str]) -> None:
         raise InputError(f"{path}: needs a 'url' or 'path' column, has {list(columns)}")
 
 
-def _normalise(record: dict[str, Any], table: Path, number: int) -> dict[str, Any]:
+def _normalise(record: dict[str, Any], table: Path) -> dict[str, Any]:
     """Empty cells are missing values; a relative ``path`` is relative to its table's folder.
 
     A row with neither a url nor a path is kept (it becomes an error row, never a silent gap).

@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 from tqdm import tqdm
@@ -26,7 +26,7 @@ from karung.batch.scorer import ScorerOptions
 from karung.batch.shards import Manifest, finished, open_output, read_results, write_shard
 from karung.batch.sinks import DatabaseSink
 from karung.batch.snapshot import BankSnapshot
-from karung.batch.worker import Shipped, ScoreActor
+from karung.batch.worker import ScoreActor, Shipped
 
 log = logging.getLogger("karung.batch.runner")
 
@@ -61,6 +61,14 @@ class RunStats:
     shards_written: int = 0
     rows_scored: int = 0
     seconds: float = 0.0
+    # rows received per unfinished shard (not reported)
+    buffers: dict[int, list[pa.Table]] = field(default_factory=lambda: defaultdict(list))
+    received: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+    def report(self) -> dict[str, Any]:
+        """The counters, for the summary."""
+        keys = ("shards_total", "shards_skipped", "shards_written", "rows_scored", "seconds")
+        return {k: getattr(self, k) for k in keys}
 
 
 def run_backfill(config: BackfillConfig) -> dict[str, Any]:
@@ -68,7 +76,9 @@ def run_backfill(config: BackfillConfig) -> dict[str, Any]:
     started = time.perf_counter()
     inputs = read_inputs(config.inputs, config.limit)
     bundle = ModelBundle.from_path(config.model)
-    manifest = Manifest(fingerprint(inputs), inputs.num_rows, config.shard_size, bundle.model_version)
+    manifest = Manifest(
+        fingerprint(inputs), inputs.num_rows, config.shard_size, bundle.model_version
+    )
     open_output(config.out, manifest)
     done = finished(config.out, manifest)
     stats = RunStats(shards_total=manifest.shards, shards_skipped=len(done))
@@ -85,7 +95,7 @@ def run_backfill(config: BackfillConfig) -> dict[str, Any]:
         "model_version": bundle.model_version,
         "bank_version": snapshot.version,
         "bank_entries": snapshot.entries,
-        "run": vars(stats),
+        "run": stats.report(),
         "database_writes": vars(sink.counts) if sink else None,
     }
     summary = summarise(read_results(config.out), extra)
@@ -107,10 +117,9 @@ def _execute(
     import ray
 
     _init_ray(config.address)
-    options = _options(config)
     # One copy of each in the object store; every actor gets references, not the bytes.
-    shipped = Shipped(ray.put(bundle), ray.put(snapshot), options, config.backend)
-    blocks = [inputs.slice(*_span(manifest, k)) for k in pending]
+    shipped = Shipped(ray.put(bundle), ray.put(snapshot), _options(config), config.backend)
+    blocks = [inputs.slice(*_span(manifest, k)) for k in pending]  # a block per shard
     dataset = ray.data.from_arrow(blocks).map_batches(
         ScoreActor,
         fn_constructor_kwargs={"shipped": shipped},
@@ -119,21 +128,27 @@ def _execute(
         compute=ray.data.ActorPoolStrategy(size=config.actors or _cluster_cpus()),
         num_cpus=1,
     )
-    buffers: dict[int, list[pa.Table]] = defaultdict(list)
-    counts: dict[int, int] = defaultdict(int)
     total = sum(_span(manifest, k)[1] for k in pending)
     with tqdm(total=total, unit="img", desc="backfill", disable=not config.progress) as bar:
         for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-            for shard, part in _split_by_shard(batch, manifest.shard_size):
-                buffers[shard].append(part)
-                counts[shard] += part.num_rows
-                if counts[shard] == _span(manifest, shard)[1]:
-                    _flush(config.out, shard, buffers.pop(shard), sink)
-                    stats.shards_written += 1
-            stats.rows_scored += batch.num_rows
-            bar.update(batch.num_rows)
-    if buffers:
-        raise RuntimeError(f"shards {sorted(buffers)} got fewer rows than they hold")
+            table = cast(pa.Table, batch)
+            _collect(config.out, manifest, table, sink, stats)
+            bar.update(table.num_rows)
+    if stats.buffers:
+        raise RuntimeError(f"shards {sorted(stats.buffers)} got fewer rows than they hold")
+
+
+def _collect(
+    out: Path, manifest: Manifest, table: pa.Table, sink: DatabaseSink | None, stats: RunStats
+) -> None:
+    """Buffer a result batch by shard; write every shard whose last row has arrived."""
+    for shard, part in _split_by_shard(table, manifest.shard_size):
+        stats.buffers[shard].append(part)
+        stats.received[shard] += part.num_rows
+        if stats.received[shard] == _span(manifest, shard)[1]:
+            _flush(out, shard, stats.buffers.pop(shard), sink)
+            stats.shards_written += 1
+    stats.rows_scored += table.num_rows
 
 
 def _flush(out: Path, shard: int, parts: list[pa.Table], sink: DatabaseSink | None) -> None:
@@ -148,10 +163,7 @@ def _split_by_shard(batch: pa.Table, shard_size: int) -> list[tuple[int, pa.Tabl
     import pyarrow.compute as pc
 
     shard_of = pc.divide(batch.column("input_index"), shard_size)
-    return [
-        (int(k), batch.filter(pc.equal(shard_of, k)))
-        for k in pc.unique(shard_of).to_pylist()
-    ]
+    return [(int(k), batch.filter(pc.equal(shard_of, k))) for k in pc.unique(shard_of).to_pylist()]
 
 
 def _span(manifest: Manifest, shard: int) -> tuple[int, int]:

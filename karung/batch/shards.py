@@ -61,8 +61,11 @@ def open_output(out: Path, manifest: Manifest) -> None:
     if path.exists():
         found = json.loads(path.read_text())
         if found != asdict(manifest):
-            diff = sorted(k for k in found.keys() | asdict(manifest).keys()
-                          if found.get(k) != asdict(manifest).get(k))
+            diff = sorted(
+                k
+                for k in found.keys() | asdict(manifest).keys()
+                if found.get(k) != asdict(manifest).get(k)
+            )
             raise JobMismatch(
                 f"{out} holds another backfill (differs in {', '.join(diff)}); use a new --out"
             )

@@ -44,7 +44,9 @@ class DatabaseSink:
                 for row in queued:
                     enqueue(session, self._queue_item(row))
             self.counts.enqueued += len(queued)
-        entries: list[NewEntry] = [pickle.loads(r["_bank_entry"]) for r in _rows_with(table, "_bank_entry")]
+        entries: list[NewEntry] = [
+            pickle.loads(r["_bank_entry"]) for r in _rows_with(table, "_bank_entry")
+        ]
         if entries:
             results = self.store.add(entries)
             self.counts.banked += sum(1 for r in results if r.created)

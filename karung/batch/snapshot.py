@@ -51,7 +51,7 @@ class BankSnapshot:
         )
         with store.sessions() as session:
             meta = {int(r[0]): tuple(r) for r in session.execute(select(*columns)).all()}
-        return cls(version, banks, rows, meta)  # type: ignore[arg-type]
+        return cls(version, banks, rows, meta)
 
     @classmethod
     def empty(cls) -> BankSnapshot:

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from karung.cli.common import die
