@@ -115,7 +115,7 @@ def test_summary_counts_top_sellers_and_clusters() -> None:
             sha256="s4",
             pdq=pdq,
             pdq_quality=90,
-        ),  # fmt: skip
+        ),
         result(
             4,
             seller_id="S4",
@@ -124,7 +124,7 @@ def test_summary_counts_top_sellers_and_clusters() -> None:
             sha256="s5",
             pdq=pdq,
             pdq_quality=90,
-        ),  # fmt: skip
+        ),
         result(5, seller_id="S5", error_code="corrupt_image"),
     ]
     summary = summarise(pa.Table.from_pylist(rows, schema=SHARD_SCHEMA), {"model_version": "m1"})
