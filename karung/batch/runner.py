@@ -29,6 +29,9 @@ from karung.batch.snapshot import BankSnapshot
 from karung.batch.worker import ScoreActor, Shipped
 
 log = logging.getLogger("karung.batch.runner")
+# Rows per Ray Data block, in batches: small enough to spread a shard over the actors, big
+# enough that a task's scheduling (a few ms) is small next to its images.
+BATCHES_PER_BLOCK = 4
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ def run_backfill(config: BackfillConfig) -> dict[str, Any]:
     if engine is not None and (config.enqueue_review or config.add_to_bank):
         sink = DatabaseSink(engine, _block_threshold(bundle, config.scorer))
     pending = [k for k in range(manifest.shards) if k not in done]
+    log.info("%d of %d shards already finished", len(done), manifest.shards)
     if pending:
         _execute(config, inputs, manifest, pending, bundle, snapshot, sink, stats)
     stats.seconds = round(time.perf_counter() - started, 3)
@@ -119,7 +123,7 @@ def _execute(
     _init_ray(config.address)
     # One copy of each in the object store; every actor gets references, not the bytes.
     shipped = Shipped(ray.put(bundle), ray.put(snapshot), _options(config), config.backend)
-    blocks = [inputs.slice(*_span(manifest, k)) for k in pending]  # a block per shard
+    blocks = _blocks(inputs, manifest, pending, config.batch_size * BATCHES_PER_BLOCK)
     dataset = ray.data.from_arrow(blocks).map_batches(
         ScoreActor,
         fn_constructor_kwargs={"shipped": shipped},
@@ -164,6 +168,19 @@ def _split_by_shard(batch: pa.Table, shard_size: int) -> list[tuple[int, pa.Tabl
 
     shard_of = pc.divide(batch.column("input_index"), shard_size)
     return [(int(k), batch.filter(pc.equal(shard_of, k))) for k in pc.unique(shard_of).to_pylist()]
+
+
+def _blocks(inputs: pa.Table, manifest: Manifest, pending: list[int], rows: int) -> list[pa.Table]:
+    """The pending shards' rows in blocks of ``rows``: Ray Data hands a block to one actor, so
+    blocks much smaller than a shard keep every actor busy until the end."""
+    out = []
+    for shard in pending:
+        start, length = _span(manifest, shard)
+        out += [
+            inputs.slice(i, min(rows, start + length - i))
+            for i in range(start, start + length, rows)
+        ]
+    return out
 
 
 def _span(manifest: Manifest, shard: int) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
+from karung.batch.decoding import decode_both
 from karung.batch.schema import empty_row
 from karung.serve.bank.matcher import Match, Matcher
 from karung.serve.bank.store import NewEntry
@@ -30,9 +31,9 @@ from karung.serve.policy import decide, resolve_thresholds
 from karung.serve.review.queue import make_thumbnail
 from karung.vision.classifier import Classifier
 from karung.vision.crops import crop_hashes
-from karung.vision.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from karung.vision.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from karung.vision.errors import ImageTooLarge, KarungVisionError
-from karung.vision.hashing import ImageHashes, compute_hashes, decode_for_hashing
+from karung.vision.hashing import ImageHashes, compute_hashes
 from karung.vision.labels import Decision, Thresholds
 
 log = logging.getLogger("karung.batch.scorer")
@@ -125,12 +126,12 @@ class BatchScorer:
         return _read_file(Path(str(path)), self.options.max_bytes)
 
     def _prepare(self, data: bytes, sha: str) -> _Prepared:
-        """Decode twice, as the two consumers expect: ``karung score``'s model input, and the
-        bank's hashing decode (hashing any other decode moves PDQ by ~6 bits)."""
-        limits = {"max_bytes": self.options.max_bytes, "max_pixels": self.options.max_pixels}
-        size = self.classifier.preprocessing.input_size
-        model_image = decode_image(data, target_size=size, **limits)
-        hash_image = decode_for_hashing(data, **limits)
+        """Decode as the two consumers expect (:func:`decode_both`): ``karung score``'s model
+        input, and the bank's hashing decode (hashing any other decode moves PDQ by ~6 bits)."""
+        size = self.classifier.preprocessing.input_size  # from the checkpoint, never fixed
+        model_image, hash_image = decode_both(
+            data, size, max_bytes=self.options.max_bytes, max_pixels=self.options.max_pixels
+        )
         hashes = compute_hashes(hash_image)
         matches = self.matcher.match(hashes, sha)
         return _Prepared(sha, model_image, hash_image, hashes, matches)
