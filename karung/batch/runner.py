@@ -10,6 +10,7 @@ Results stream back to the driver, which writes each shard as soon as its last r
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class BackfillConfig:
     enqueue_review: bool = False
     add_to_bank: str | None = None
     min_risk: float = 1.0
+    record_matches: bool = False
     progress: bool = True
     scorer: ScorerOptions = field(default_factory=ScorerOptions)
 
@@ -88,8 +90,11 @@ def run_backfill(config: BackfillConfig) -> dict[str, Any]:
     engine = _engine(config.db) if config.db else None
     snapshot = BankSnapshot.read(engine) if engine is not None else BankSnapshot.empty()
     sink = None
-    if engine is not None and (config.enqueue_review or config.add_to_bank):
-        sink = DatabaseSink(engine, _block_threshold(bundle, config.scorer))
+    if engine is not None and (
+        config.enqueue_review or config.add_to_bank or config.record_matches
+    ):
+        threshold = _block_threshold(bundle, config.scorer)
+        sink = DatabaseSink(engine, threshold, record_matches=config.record_matches)
     pending = [k for k in range(manifest.shards) if k not in done]
     log.info("%d of %d shards already finished", len(done), manifest.shards)
     if pending:
@@ -206,7 +211,10 @@ def _init_ray(address: str | None) -> None:
 
     if ray.is_initialized():
         return
-    ray.init(address=address, include_dashboard=False, log_to_driver=True)
+    if address:  # an existing cluster (or Ray Client): its own settings apply
+        ray.init(address=address)
+    else:  # RAY_ADDRESS when set, else a new embedded local Ray without the dashboard
+        ray.init(include_dashboard=False if not os.environ.get("RAY_ADDRESS") else None)
 
 
 def _cluster_cpus() -> int:

@@ -39,6 +39,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="only the first N inputs (a dry run)")
     parser.add_argument("--enqueue-review", action="store_true",
                         help="send review-band items to the service's review queue")  # fmt: skip
+    parser.add_argument("--record-matches", action="store_true",
+                        help="record bank matches as seller links (like the service)")  # fmt: skip
     parser.add_argument("--add-to-bank", metavar="NAME", help="bank photos with risk >= --min-risk")
     parser.add_argument("--min-risk", type=float, help="risk at or above which --add-to-bank banks")
     parser.add_argument("--block-threshold", type=float, help="override the model's")
@@ -97,6 +99,7 @@ def _config(args: argparse.Namespace) -> BackfillConfig:
         enqueue_review=args.enqueue_review,
         add_to_bank=args.add_to_bank,
         min_risk=1.0 if args.min_risk is None else args.min_risk,
+        record_matches=args.record_matches,
         progress=not args.no_progress,
         scorer=ScorerOptions(
             fetch=fetch,

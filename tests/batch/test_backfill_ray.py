@@ -19,6 +19,7 @@ from sqlalchemy import Engine, func, select
 
 from karung.cli.main import main
 from karung.serve.bank.models import EntryRow
+from karung.serve.bank.service import BankService
 from karung.serve.review.models import ReviewItem
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -77,7 +78,7 @@ def test_backfill_scores_every_row_feeds_the_database_and_reruns_idempotently(
 ) -> None:
     db_url, engine = bank_db(tmp_path)
     out = tmp_path / "out"
-    extra = ["--db", db_url, "--shard-size", "3", "--enqueue-review"]
+    extra = ["--db", db_url, "--shard-size", "3", "--enqueue-review", "--record-matches"]
     extra += ["--add-to-bank", "backfill", "--min-risk", "0.3"]
     args = backfill_args(catalogue, out, tiny_model, *extra)
     assert main(args) == 2  # some rows are errors
@@ -103,6 +104,8 @@ def test_backfill_scores_every_row_feeds_the_database_and_reruns_idempotently(
     queued = select(func.count(ReviewItem.id))
     banked = select(func.count(EntryRow.id)).where(EntryRow.bank == "backfill")
     assert (count(engine, queued), count(engine, banked)) == (len(review), len(risky))
+    links = BankService(engine, load=False).seller_clusters()
+    assert [c.sellers for c in links] == [["S-OLD", "S2"]]  # the service's seller links too
     # Same command again: every shard is skipped, nothing changes.
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "shards").iterdir()}
     assert main(args) == 2

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from karung.batch.schema import empty_row, to_table
 from karung.batch.sinks import DatabaseSink
 from karung.batch.snapshot import BankSnapshot
-from karung.serve.bank.models import EntryRow
+from karung.serve.bank.models import EntryRow, MatchEventRow
 from karung.serve.bank.store import NewEntry
 from karung.serve.db import make_engine, migrate
 from karung.serve.review.models import ReviewItem
@@ -63,8 +63,12 @@ def test_queue_and_bank_writes_are_idempotent(db_url: str) -> None:
     engine = make_engine(db_url)
     migrate(engine)
     try:
-        sink = DatabaseSink(engine, block_threshold=0.9)
+        sink = DatabaseSink(engine, block_threshold=0.9, record_matches=True)
         rows = [worker_row(0, 1, "S1", True), worker_row(1, 2, "S2", False)]
+        rows[1]["matches"] = [{
+            "entry_id": 7, "bank": "stolen", "kind": "pdq", "distance": 4,
+            "listing_id": "L-OLD", "seller_id": "S-OLD", "source_url": None,
+        }]  # fmt: skip
         rows.append(worker_row(2, 1, "S3", True))  # the same photo again, another seller
         table = to_table(rows)
         sink.write(table)
@@ -72,7 +76,10 @@ def test_queue_and_bank_writes_are_idempotent(db_url: str) -> None:
         with engine.connect() as conn:
             queued = conn.execute(select(func.count(ReviewItem.id))).scalar_one()
             banked = conn.execute(select(func.count(EntryRow.id))).scalar_one()
+            events = conn.execute(select(MatchEventRow.seller_id, MatchEventRow.entry_seller_id))
+            links = [tuple(e) for e in events]
         assert (queued, banked) == (1, 2)
+        assert links == [("S2", "S-OLD")]
         assert sink.counts.banked == 2
         assert BankSnapshot.read(engine).entries == 2  # the next run's snapshot sees them
     finally:
