@@ -30,9 +30,12 @@ from karung.batch.snapshot import BankSnapshot
 from karung.batch.worker import ScoreActor, Shipped
 
 log = logging.getLogger("karung.batch.runner")
-# Rows per Ray Data block, in batches: small enough to spread a shard over the actors, big
-# enough that a task's scheduling (a few ms) is small next to its images.
+# Ray Data hands a block to one actor. Blocks of at least this many batches keep a task's
+# scheduling (a few ms) small next to its images; aiming at BLOCKS_PER_ACTOR blocks per actor
+# keeps every actor busy until the end; blocks never exceed a shard (a huge job then has one
+# object per shard, not per few images).
 BATCHES_PER_BLOCK = 4
+BLOCKS_PER_ACTOR = 8
 
 
 @dataclass(frozen=True)
@@ -128,16 +131,19 @@ def _execute(
     _init_ray(config.address)
     # One copy of each in the object store; every actor gets references, not the bytes.
     shipped = Shipped(ray.put(bundle), ray.put(snapshot), _options(config), config.backend)
-    blocks = _blocks(inputs, manifest, pending, config.batch_size * BATCHES_PER_BLOCK)
+    actors = config.actors or _cluster_cpus()
+    total = sum(_span(manifest, k)[1] for k in pending)
+    per_actor = -(-total // (actors * BLOCKS_PER_ACTOR))
+    rows = max(config.batch_size * BATCHES_PER_BLOCK, min(manifest.shard_size, per_actor))
+    blocks = _blocks(inputs, manifest, pending, rows)
     dataset = ray.data.from_arrow(blocks).map_batches(
         ScoreActor,
         fn_constructor_kwargs={"shipped": shipped},
         batch_size=config.batch_size,
         batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=config.actors or _cluster_cpus()),
+        compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=1,
     )
-    total = sum(_span(manifest, k)[1] for k in pending)
     with tqdm(total=total, unit="img", desc="backfill", disable=not config.progress) as bar:
         for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
             table = cast(pa.Table, batch)
