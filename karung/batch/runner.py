@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm import tqdm
 
 from karung.batch.bundle import ModelBundle
@@ -69,6 +70,7 @@ class RunStats:
     shards_written: int = 0
     rows_scored: int = 0
     seconds: float = 0.0
+    worker_cpu_seconds: float = 0.0  # inside the actors' batches: the steady-state work
     # rows received per unfinished shard (not reported)
     buffers: dict[int, list[pa.Table]] = field(default_factory=lambda: defaultdict(list))
     received: dict[int, int] = field(default_factory=lambda: defaultdict(int))
@@ -76,7 +78,9 @@ class RunStats:
     def report(self) -> dict[str, Any]:
         """The counters, for the summary."""
         keys = ("shards_total", "shards_skipped", "shards_written", "rows_scored", "seconds")
-        return {k: getattr(self, k) for k in keys}
+        out: dict[str, Any] = {k: getattr(self, k) for k in keys}
+        out["worker_cpu_seconds"] = round(self.worker_cpu_seconds, 3)
+        return out
 
 
 def run_backfill(config: BackfillConfig) -> dict[str, Any]:
@@ -164,6 +168,7 @@ def _collect(
             _flush(out, shard, stats.buffers.pop(shard), sink)
             stats.shards_written += 1
     stats.rows_scored += table.num_rows
+    stats.worker_cpu_seconds += float(pc.sum(table.column("_cpu_s")).as_py() or 0.0)
 
 
 def _flush(out: Path, shard: int, parts: list[pa.Table], sink: DatabaseSink | None) -> None:
@@ -175,8 +180,6 @@ def _flush(out: Path, shard: int, parts: list[pa.Table], sink: DatabaseSink | No
 
 
 def _split_by_shard(batch: pa.Table, shard_size: int) -> list[tuple[int, pa.Table]]:
-    import pyarrow.compute as pc
-
     shard_of = pc.divide(batch.column("input_index"), shard_size)
     return [(int(k), batch.filter(pc.equal(shard_of, k))) for k in pc.unique(shard_of).to_pylist()]
 

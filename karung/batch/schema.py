@@ -1,7 +1,7 @@
 """The columns of a backfill's Parquet shards: one row per input, errors included.
 
 Columns starting with ``_`` travel from the workers to the driver only (the review thumbnail,
-the bank entry to add) and are dropped before a shard is written.
+the bank entry to add, the batch's CPU time) and are dropped before a shard is written.
 """
 
 from __future__ import annotations
@@ -44,7 +44,11 @@ SHARD_SCHEMA: Final = pa.schema(
         ("model_version", pa.string()),
     ]
 )
-PRIVATE_FIELDS: Final = (("_thumbnail", pa.binary()), ("_bank_entry", pa.binary()))
+PRIVATE_FIELDS: Final = (
+    ("_thumbnail", pa.binary()),
+    ("_bank_entry", pa.binary()),
+    ("_cpu_s", pa.float64()),  # the worker's CPU seconds for the batch, on its first row
+)
 WORKER_SCHEMA: Final = pa.schema(list(SHARD_SCHEMA) + [pa.field(n, t) for n, t in PRIVATE_FIELDS])
 
 

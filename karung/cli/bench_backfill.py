@@ -8,7 +8,8 @@ backend:
    from ``RUSAGE_CHILDREN``;
 2. ``karung backfill DIR`` on an embedded local Ray started beforehand (so Ray's own start-up is
    not counted; the actors' start-up and model load are): wall time, and the CPU of this process
-   and every Ray process it started (GCS, raylet, workers, reaped ones included), from ``/proc``;
+   and every Ray process it started (GCS, raylet, workers, reaped ones included), from ``/proc``,
+   next to the CPU the actors spent inside their batches (the steady-state cost per image);
 3. the service's per-image work in this process (``karung.serve.intake_worker.intake`` with
    hashes, then the model on micro-batches of 8, one inference thread), on a subset: CPU per
    image only (no HTTP, no fetching; ``karung bench serve`` measures those).
@@ -126,7 +127,10 @@ def _backfill(folder: Path, model: Path, out: Path, args: argparse.Namespace) ->
     finally:
         ray.shutdown()
     scored = summary["rows"] - sum(summary["errors"].values())
-    return _figures(scored, wall, cpu, "actor start-up and model loads included")
+    figures = _figures(scored, wall, cpu, "every Ray process; actor start-up included")
+    work = summary["run"]["worker_cpu_seconds"]
+    figures["worker_cpu_ms_per_image"] = round(work * 1000 / scored, 2) if scored else None
+    return figures
 
 
 def _service(files: list[Path], model: Path, backend: str) -> dict[str, Any]:
@@ -195,6 +199,8 @@ def _print(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
             f"{name:<24} {r['images']:>7} {r['seconds']:>8} {r['images_per_s']:>9} "
             f"{r['cpu_ms_per_image']:>11}  {r['note']}"
         )
+    work = rows["karung backfill (Ray)"].get("worker_cpu_ms_per_image")
+    print(f"backfill actors' CPU inside their batches (steady state): {work} ms/img")
     base = rows["karung score"]["images_per_s"]
     if base:
         ratio = rows["karung backfill (Ray)"]["images_per_s"] / base

@@ -93,6 +93,7 @@ def test_backfill_scores_every_row_feeds_the_database_and_reruns_idempotently(
     assert rows[0]["decision"] == rows[9]["decision"] == "review"
     assert rows[0]["sha256"] == rows[9]["sha256"] and rows[0]["pdq"] == rows[9]["pdq"]
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["run"]["worker_cpu_seconds"] > 0
     clusters = [c["sellers"] for c in summary["seller_clusters"]]
     assert ["S-OLD", "S2"] in clusters and ["S1", "S6"] in clusters
     assert "# Backfill report" in (out / "report.md").read_text()
