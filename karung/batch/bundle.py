@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from karung.vision.checkpoint import Checkpoint, resolve_checkpoint_path
+from karung.vision.checkpoint import ONNX_FILES, Checkpoint, resolve_checkpoint_path
 from karung.vision.classifier import Classifier
+from karung.vision.errors import CheckpointError
 from karung.vision.labels import Thresholds
 
 # The files Classifier.from_path reads beside the checkpoint (reports and cards stay home).
@@ -47,6 +48,16 @@ class ModelBundle:
     def nbytes(self) -> int:
         """Total size of the shipped files."""
         return sum(len(b) for b in self.files.values())
+
+    def check_backend(self, backend: str) -> None:
+        """Fail on the driver, not in every worker, when ``backend`` needs a missing export."""
+        needed = {"onnx": ONNX_FILES, "onnx-int8": ONNX_FILES[:1], "onnx-fp32": ONNX_FILES[1:]}
+        wanted = needed.get(backend, ())
+        if wanted and not any(name in self.files for name in wanted):
+            raise CheckpointError(
+                f"--backend {backend} needs {' or '.join(wanted)} beside the checkpoint "
+                "(run `karung export --format onnx`, or pass --backend torch)"
+            )
 
     def materialise(self, folder: Path | None = None) -> Path:
         """Write the files to ``folder`` (default: a new temp folder); return the checkpoint."""

@@ -88,6 +88,7 @@ def run_backfill(config: BackfillConfig) -> dict[str, Any]:
     started = time.perf_counter()
     inputs = read_inputs(config.inputs, config.limit)
     bundle = ModelBundle.from_path(config.model)
+    bundle.check_backend(config.backend)
     manifest = Manifest(
         fingerprint(inputs), inputs.num_rows, config.shard_size, bundle.model_version
     )

@@ -49,3 +49,11 @@ def test_an_empty_input_is_a_setup_error(tmp_path: Path, tiny_model: Path) -> No
     (tmp_path / "empty").mkdir()
     args = ["backfill", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]
     assert main([*args, "--model", str(tiny_model), "--db", "none"]) == 1
+
+
+def test_a_backend_without_its_export_is_a_setup_error(
+    folder: Path, tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["backfill", str(folder), "--out", str(tmp_path / "o"), "--model", str(tiny_model)]
+    assert main([*args, "--db", "none"]) == 1  # the default backend is onnx; no export here
+    assert "--backend onnx needs model.int8.onnx or model.fp32.onnx" in capsys.readouterr().err
