@@ -1,4 +1,5 @@
-"""The design card's import rules: training -> vision, serve -> vision, never the other way."""
+"""The design card's import rules: training -> vision, serve -> vision, batch -> serve and
+vision, never the other way."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "karung"
 
 FORBIDDEN = {
-    "vision": ("karung.serve", "karung.training", "karung.cli"),
-    "serve": ("karung.training",),
-    "training": ("karung.serve",),
+    "vision": ("karung.serve", "karung.training", "karung.cli", "karung.batch"),
+    "serve": ("karung.training", "karung.batch"),
+    "training": ("karung.serve", "karung.batch"),
+    # The backfill reuses the service's fetcher, policy, bank and queue, never the recipe.
+    "batch": ("karung.training", "karung.cli"),
 }
 
 

@@ -26,6 +26,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "export": ("karung.cli.export", "export a checkpoint to ONNX (optionally int8)"),
     "bank": ("karung.cli.bank", "manage the perceptual-hash bank of known-bad photos"),
     "bench": ("karung.cli.bench", "benchmarks (hash robustness, inference speed)"),
+    "backfill": ("karung.cli.backfill", "score and hash a whole catalogue on Ray Data"),
     "serve": ("karung.cli.serve", "run the scoring service"),
     "keys": ("karung.cli.keys", "manage API keys of the scoring service"),
     "review": ("karung.cli.review", "moderator queue tools (accounts, dataset export)"),
