@@ -63,9 +63,11 @@ default-model: synth
 	$(BIN)/karung evaluate --model $(RUN) --data data/synth --split val --out $(RUN)/eval-synth
 	$(BIN)/karung evaluate --model $(RUN) --data data/real_val.csv --split all --out $(RUN)/eval-real
 	$(BIN)/karung bench inference --model $(RUN) --no-bf16 --data data/synth --json $(RUN)/bench.json
-	mkdir -p models/default
-	cp $(RUN)/model.pt $(RUN)/config.json $(RUN)/parity.json models/default/
+	rm -rf models/default/reports models/default/history.jsonl
+	mkdir -p models/default/reports
+	cp $(RUN)/model.pt $(RUN)/config.json $(RUN)/parity.json $(RUN)/metrics.json models/default/
 	cp $(RUN)/model.fp32.onnx $(RUN)/model.int8.onnx models/default/
+	cp -r $(RUN)/eval-synth $(RUN)/eval-real $(RUN)/bench.json models/default/reports/
 	$(BIN)/python -m karung.training.model_card --run $(RUN) --out models/default/MODEL_CARD.md \
 	  --synth-eval $(RUN)/eval-synth --real-eval $(RUN)/eval-real --bench $(RUN)/bench.json \
 	  --synth-command "karung synth --out data/synth --n 20000 --seed 0 --source $(CC0)"

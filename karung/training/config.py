@@ -106,7 +106,7 @@ class TrainConfig:
     out: str
     labels: tuple[str, ...] = LABELS
     recipe: str = "frozen"
-    head_l2: float = 0.01
+    head_l2: float = 0.1
     feature_cache: str = ""
     proxies: bool = True
     input_size: int = 224

@@ -23,7 +23,7 @@ from karung.training.proxies import domain_gap, leave_one_variant_out, real_fals
 from karung.vision.checkpoint import Checkpoint
 from karung.vision.labels import Thresholds
 
-DEFAULT_L2 = 0.01
+DEFAULT_L2 = 0.1
 
 
 def model_false_alarms(

@@ -202,7 +202,7 @@ def test_model_card_of_a_frozen_run(frozen_run: dict[str, Any], tmp_path: Path) 
     model_dir.mkdir(parents=True)
     shutil.copyfile(run / "model.pt", model_dir / "model.pt")
     text = write_model_card(run, model_dir / "MODEL_CARD.md").read_text()
-    assert "--recipe frozen --input-size 64 --head-l2 0.01" in text
+    assert "--recipe frozen --input-size 64 --head-l2 0.1" in text
     assert "chosen on: real negatives" in text
     assert "expected real false-block rate:" in text and "95% CI" in text
     assert "## Proxies for real-photo accuracy" in text
