@@ -70,7 +70,8 @@ default-model: synth
 	cp -r $(RUN)/eval-synth $(RUN)/eval-real $(RUN)/bench.json models/default/reports/
 	$(BIN)/python -m karung.training.model_card --run $(RUN) --out models/default/MODEL_CARD.md \
 	  --synth-eval $(RUN)/eval-synth --real-eval $(RUN)/eval-real --bench $(RUN)/bench.json \
-	  --synth-command "karung synth --out data/synth --n 20000 --seed 0 --source $(CC0)"
+	  --synth-command "karung synth --out data/synth --n 20000 --seed 0 --source $(CC0) --real-manifest data/real.csv" \
+	  --notes docs/MODEL_NOTES.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

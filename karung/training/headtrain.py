@@ -168,8 +168,12 @@ def train_frozen(cfg: TrainConfig) -> tuple[Path, dict[str, Any]]:
     probs = softmax(logits, temperature)
     risk = probs[:, risk_indices(cfg.labels)].sum(axis=1)
     cut, chosen = choose_cuts(cfg, fs, risk)
+    # Headline figures on synthetic validation rows (a proxy); on all of validation when the
+    # data is real only (e.g. a moderators' export alone).
     synth_val = fs.val & ~fs.real
-    metrics = compute_metrics(probs[synth_val], fs.y[synth_val], cfg.labels, cut)
+    rows = synth_val if synth_val.any() else fs.val
+    metrics = compute_metrics(probs[rows], fs.y[rows], cfg.labels, cut)
+    metrics["rows"] = "synthetic val" if synth_val.any() else "all val (no synthetic rows)"
     metrics["real_val"] = _real_metrics(cfg, fs, probs, cut)
     metrics["proxies"] = _proxies(cfg, fs, risk, cut) if cfg.proxies else {}
     timings = {"features_s": fs.extraction["seconds"], "head_fit_s": round(fit_s, 2)}

@@ -55,6 +55,7 @@ class CardInputs:
     bench: Path | None = None
     synth_command: str = ""
     data_description: str = ""
+    notes: Path | None = None
 
 
 def _read_json(path: Path | None) -> dict[str, Any] | None:
@@ -356,6 +357,8 @@ def render(inp: CardInputs) -> str:
         *[f"- {limit}" for limit in KNOWN_LIMITS],
         "",
     ]
+    if inp.notes is not None:
+        lines += [inp.notes.read_text().rstrip(), ""]
     return "\n".join(lines)
 
 
@@ -367,7 +370,9 @@ def write_model_card(run_dir: str | Path, out_path: str | Path, **kwargs: Any) -
     """
     out = Path(out_path)
     paths = {
-        k: Path(v) for k, v in kwargs.items() if k in ("synth_eval", "real_eval", "bench") and v
+        k: Path(v)
+        for k, v in kwargs.items()
+        if k in ("synth_eval", "real_eval", "bench", "notes") and v
     }
     texts = {
         k: str(v) for k, v in kwargs.items() if k in ("synth_command", "data_description") and v
@@ -378,6 +383,7 @@ def write_model_card(run_dir: str | Path, out_path: str | Path, **kwargs: Any) -
         "bench",
         "synth_command",
         "data_description",
+        "notes",
     }
     if unknown:
         raise TypeError(f"unknown model card inputs: {sorted(unknown)}")
@@ -397,11 +403,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bench", help="JSON written by `karung bench inference --json`")
     parser.add_argument("--synth-command", default="", help="the karung synth command used")
     parser.add_argument("--data-description", default="", help="a paragraph on the data")
+    parser.add_argument("--notes", help="a Markdown file appended to the card (notes from people)")
     args = parser.parse_args(argv)
     path = write_model_card(
         args.run, args.out, synth_eval=args.synth_eval, real_eval=args.real_eval,
         bench=args.bench, synth_command=args.synth_command,
-        data_description=args.data_description,
+        data_description=args.data_description, notes=args.notes,
     )  # fmt: skip
     print(f"wrote {path}")
     return 0
