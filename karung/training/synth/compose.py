@@ -16,13 +16,13 @@ import numpy as np
 
 from karung.training.splits import Split, index_split
 from karung.training.synth import textures
-from karung.training.synth.bale import render_bales
 from karung.training.synth.content import Content
 from karung.training.synth.context import Ctx, Picker, SplitAssets
 from karung.training.synth.draw import chan, fit_long_side, over, smooth, soft_ellipse
 from karung.training.synth.garment import render_garment
 from karung.training.synth.nuisance import apply_all, encode_jpeg
 from karung.training.synth.other import render_other
+from karung.training.synth.pillowpile import render_any_bale
 from karung.training.synth.sack import render_sacks
 from karung.training.synth.scene import Scene, sample_scene
 from karung.vision.labels import LABELS
@@ -43,7 +43,7 @@ def _as_content(
 
 
 RENDERERS: Final[dict[str, Callable[[Ctx, int], Content]]] = {
-    "bale": _as_content(render_bales),
+    "bale": _as_content(render_any_bale),
     "sack": _as_content(render_sacks),
     "garment": render_garment,
     "other": render_other,

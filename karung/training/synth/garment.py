@@ -13,11 +13,13 @@ from typing import Final
 import cv2
 import numpy as np
 
+from karung.training.synth import textures
 from karung.training.synth.content import Content
 from karung.training.synth.context import Ctx, swatch
 from karung.training.synth.draw import (
     crop_to_content,
     cutout_sprite,
+    edge_falloff,
     fit_long_side,
     new_sprite,
     over,
@@ -146,9 +148,42 @@ def rack(ctx: Ctx, n: int, long_side: int) -> np.ndarray:
     return crop_to_content(canvas)
 
 
+def on_bed(ctx: Ctx, w: int, h: int) -> np.ndarray:
+    """A few neatly folded garments laid side by side on a bed, seen from above (full frame)."""
+    rng = ctx.rng
+    img = textures.bed_fabric(rng, h, w)
+    n = int(rng.integers(1, 5))
+    cell = int(min(w / min(n, 2), h / ((n + 1) // 2)) * rng.uniform(0.6, 0.85))
+    for i in range(n):
+        cut = ctx.pick.cutout(fabric=True)
+        fw, fh = cell, int(cell * rng.uniform(0.6, 0.85))
+        tex = _fold_texture(rng, cut, fw, fh, top=True)
+        edge = edge_falloff(fh, fw, 0.35)
+        item = premultiply(tex * edge[..., None], np.ones((fh, fw), np.float32))
+        item = rotate_sprite(item, float(rng.normal(0, 6)))
+        x = int((i % 2) * w / 2 + rng.uniform(0.02, 0.1) * w) if n > 1 else (w - fw) // 2
+        y = int((i // 2) * h / 2 + rng.uniform(0.02, 0.1) * h) if n > 2 else (h - fh) // 2
+        _shadow(img, x, y, item)
+        over(img, item, x, y)
+    return img
+
+
+def _shadow(img: np.ndarray, x: int, y: int, item: np.ndarray) -> None:
+    """A faint soft shadow down and right of a folded item on a bed."""
+    h, w = img.shape[:2]
+    ih, iw = item.shape[:2]
+    s = max(2, iw // 30)
+    x0, y0, x1, y1 = max(x + s, 0), max(y + s, 0), min(x + s + iw, w), min(y + s + ih, h)
+    if x1 > x0 and y1 > y0:
+        img[y0:y1, x0:x1] *= 0.8
+
+
 def render_garment(ctx: Ctx, long_side: int) -> Content:
-    """A garment image: a real photo, or a flat lay, folded stack(s) or rack."""
+    """A garment image: a real photo, folded garments on a bed, a flat lay, stack(s) or rack."""
     rng, sc = ctx.rng, ctx.scene
+    if rng.random() < 0.08:
+        img = on_bed(ctx, sc.width, sc.height)
+        return Content(image=img, info={"variant": "garment-bed", "n_objects": 1}, ground=False)
     if sc.layout == "single" and rng.random() < PHOTO_SHARE:
         photo = real_photo(ctx)
         if photo is not None:
