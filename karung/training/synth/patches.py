@@ -29,7 +29,7 @@ def pressed_clothes(ctx: Ctx, w: int, h: int, squash: float, n: int) -> np.ndarr
     side = max(w, ch)
     for _ in range(n):
         cut = ctx.pick.cutout(fabric=True)
-        piece = cutout_sprite(cut.rgba, max(8, int(side * rng.uniform(0.3, 0.75))))
+        piece = cutout_sprite(cut.rgba, max(8, int(side * rng.uniform(0.22, 0.55))))
         piece = rotate_sprite(piece, float(rng.uniform(0, 360)))
         piece[..., :3] *= np.float32(rng.uniform(0.55, 1.05))
         ph, pw = piece.shape[:2]

@@ -87,7 +87,7 @@ def _base(ctx: Ctx, style: PillowStyle, w: int, h: int, squash: float) -> np.nda
         tex[:] = style.woven
         tex *= chan(weave(rng, h, w, max(2.0, max(w, h) / 70), 0.12))
         return tex * chan(0.85 + 0.25 * value_noise(rng, h, w, max(4.0, max(w, h) / 5)))
-    n = int(np.clip(max(w, h) / 25, 4, 10))
+    n = int(np.clip(max(w, h) / 16, 5, 14))
     return pressed_clothes(ctx, w, h, squash, n)
 
 

@@ -41,8 +41,22 @@ def wrap(ctx: Ctx, sprite: np.ndarray, style: PillowStyle) -> np.ndarray:
     out = apply_film(rng, sprite, FilmLook.sample(rng, clear=rng.random() < 0.5))
     lum = cv2.cvtColor(np.ascontiguousarray(out[..., :3]), cv2.COLOR_RGB2GRAY)
     bumps = smooth(lum, max(2.0, max(out.shape[:2]) / 25)) / 255.0
-    specular(rng, out, np.clip(bumps * 1.5, 0, 1), float(rng.uniform(0.5, 1.0)))
-    return out
+    specular(rng, out, np.clip(bumps * 1.5, 0, 1), float(rng.uniform(0.6, 1.1)))
+    return rim_light(rng, out)
+
+
+def rim_light(rng: Rng, sprite: np.ndarray) -> np.ndarray:
+    """Film stretched over a rounded edge shines along it: a bright band inside the outline,
+    strongest on the upper edges that face the ceiling lights."""
+    h, w = sprite.shape[:2]
+    alpha = sprite[..., 3]
+    k = max(3, int(max(h, w) * rng.uniform(0.015, 0.035))) | 1
+    inner = cv2.erode(alpha, np.ones((k, k), np.uint8))
+    band = smooth(np.clip(alpha - inner, 0, 1), max(1.0, k / 3))
+    upper = np.linspace(1.0, 0.25, h, dtype=np.float32)[:, None]
+    gain = band * upper * float(rng.uniform(0.35, 0.75)) * alpha
+    sprite[..., :3] = sprite[..., :3] * chan(1.0 - gain) + chan(gain * 245.0)
+    return sprite
 
 
 def one_bale(ctx: Ctx, style: PillowStyle, long_side: int) -> np.ndarray:

@@ -236,22 +236,26 @@ def woven_sack(
     return premultiply(img, mask)
 
 
-def _open_top(ctx: Ctx, sprite: np.ndarray, w: int, h: int) -> None:
-    """A dark mouth at the top with clothes bulging out of it."""
+def _open_top(ctx: Ctx, sprite: np.ndarray, w: int, h: int) -> np.ndarray:
+    """A dark mouth at the top with clothes bulging well out of it (a taller sprite)."""
     rng = ctx.rng
-    cx, cy, rx, ry = w // 2, int(h * 0.12), int(w * 0.42), max(2, int(h * 0.05))
-    mouth = np.zeros((h, w), np.float32)
+    pad = int(h * rng.uniform(0.08, 0.22))
+    out = new_sprite(h + pad, w)
+    out[pad:] = sprite
+    cx, cy, rx, ry = w // 2, pad + int(h * 0.12), int(w * 0.42), max(2, int(h * 0.05))
+    mouth = np.zeros((h + pad, w), np.float32)
     cv2.ellipse(mouth, (cx, cy), (rx, ry), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
-    sprite[..., :3] *= chan(1.0 - 0.8 * mouth)
-    heap = clothes_heap(ctx, int(h * 0.3), w, int(rng.integers(3, 7)))
+    out[..., :3] *= chan(1.0 - 0.8 * mouth)
+    heap = clothes_heap(ctx, pad + int(h * 0.2), w, int(rng.integers(5, 10)))
     dome: np.ndarray = np.zeros(heap.shape[:2], np.float32)
-    cv2.ellipse(
-        dome, (cx, cy), (int(rx * 0.95), int(h * rng.uniform(0.06, 0.14))), 0, 180, 360, 1.0, -1
-    )
+    cv2.ellipse(dome, (cx, cy), (int(rx * 1.02), max(2, cy - 2)), 0, 180, 360, 1.0, -1)
     cv2.ellipse(dome, (cx, cy), (int(rx * 0.95), int(ry * 0.9)), 0, 0, 180, 1.0, -1)
     dome = cv2.GaussianBlur(dome, (3, 3), 0)
     heap *= chan(dome, 4)
-    over(sprite, heap, 0, 0)
+    ramp = np.linspace(0.75, 1.05, heap.shape[0], dtype=np.float32)  # the mouth is in shade
+    heap[..., :3] *= chan(np.repeat(ramp[::-1, None], w, axis=1))
+    over(out, heap, 0, 0)
+    return out
 
 
 def clothes_heap(ctx: Ctx, h: int, w: int, n: int) -> np.ndarray:
@@ -304,7 +308,7 @@ def one_sack(ctx: Ctx, style: SackStyle, h: int, w: int) -> np.ndarray:
     else:
         sprite = woven_sack(ctx.rng, h, w, style, light)
         if style.top == "open":
-            _open_top(ctx, sprite, w, h)
+            sprite = _open_top(ctx, sprite, w, h)
     if style.label:
         lw, lh = max(6, int(w * 0.3)), max(5, int(h * 0.14))
         maker = grade_sticker if ctx.rng.random() < 0.6 else paper_label
