@@ -13,7 +13,8 @@ from karung.training.synth.assets import procedural_assets
 from karung.training.synth.config import SynthConfig
 from karung.training.synth.context import Ctx, Picker
 from karung.training.synth.foodsack import food_sacks
-from karung.training.synth.garment import on_bed
+from karung.training.synth.garment import on_bed, polybag
+from karung.training.synth.lookalikes import wrapped_goods
 from karung.training.synth.other import INTERIORS, electronics, interior
 from karung.training.synth.pillowpile import STYLES, render_any_bale
 from karung.training.synth.runner import generate
@@ -70,6 +71,11 @@ def test_new_negatives_render() -> None:
     for layout in ("single", "group", "wall"):
         _visible(food_sacks(_ctx(5, layout), 160))
     _visible(electronics(_ctx(6), 120)[0])
+    for layout in ("single", "group"):
+        sprite, kind = wrapped_goods(_ctx(10, layout), 140)
+        _visible(sprite)
+        assert f"other-{kind}" in VARIANTS["other"]
+    _visible(polybag(_ctx(11), 120))
     for kind in INTERIORS:
         img, got = interior(_ctx(7), 160, 120, kind=kind)
         assert got == kind and img.shape == (120, 160, 3) and img.std() > 5.0

@@ -128,7 +128,7 @@ def specular(rng: Rng, sprite: np.ndarray, bumps: np.ndarray | None, strength: f
     hot = smooth(hot, max(1.0, size / 70))
     if bumps is not None:
         hot = hot * (0.3 + 0.9 * bumps)
-    spots = (value_noise(rng, h, w, max(2.0, size / 60)) > 0.8).astype(np.float32)
+    spots = (value_noise(rng, h, w, max(2.0, size / 60)) > 0.86).astype(np.float32)
     sparkle = cv2.GaussianBlur(spots * rng.random((h, w), dtype=np.float32), (3, 3), 0.7)
-    light = np.clip(hot * strength + sparkle * 0.6 * strength, 0, 0.95) * mask
+    light = np.clip(hot * strength + sparkle * 0.45 * strength, 0, 0.95) * mask
     sprite[..., :3] = sprite[..., :3] * chan(1.0 - light) + chan(light * 250.0)

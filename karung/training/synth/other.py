@@ -29,6 +29,7 @@ from karung.training.synth.draw import (
 from karung.training.synth.film import FilmLook, apply_film
 from karung.training.synth.foodsack import food_sacks
 from karung.training.synth.geometry import Box, Camera, render_boxes
+from karung.training.synth.lookalikes import wrapped_goods
 from karung.training.synth.noise import value_noise
 
 Rng = np.random.Generator
@@ -296,9 +297,17 @@ def render_other(ctx: Ctx, long_side: int) -> Content:
             image=full[scene](), info={"variant": f"other-{scene}", "n_objects": 0}, ground=False
         )
     makers = {
-        "single": (cartons, furniture, books, household, electronics, food_sacks_sprite),
-        "group": (cartons, books, furniture, food_sacks_sprite, food_sacks_sprite),
-        "wall": (cartons, food_sacks_sprite),
+        "single": (
+            cartons,
+            furniture,
+            books,
+            household,
+            electronics,
+            food_sacks_sprite,
+            wrapped_goods,
+        ),
+        "group": (cartons, books, furniture, food_sacks_sprite, food_sacks_sprite, wrapped_goods),
+        "wall": (cartons, food_sacks_sprite, wrapped_goods),
     }[sc.layout]
     sprite, kind = makers[int(rng.integers(len(makers)))](ctx, long_side)
     if kind in ("ball", "bottle", "vase", "plant", "phone", "lamp"):

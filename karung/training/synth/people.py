@@ -74,14 +74,11 @@ def person(rng: Rng, h: int, light: tuple[float, float]) -> np.ndarray:
 def stand_person(rng: Rng, img: np.ndarray, light: tuple[float, float], side: str) -> None:
     """Put a person at the left or right edge of ``img`` (often cut by the frame), in place."""
     h, w = img.shape[:2]
-    tall = int(h * rng.uniform(0.7, 1.5))
+    tall = int(h * rng.uniform(0.6, 1.3))
     sprite = person(rng, tall, light)
     sw = sprite.shape[1]
-    x = (
-        int(rng.uniform(-0.45, 0.1) * sw)
-        if side == "left"
-        else w - int(rng.uniform(0.55, 1.0) * sw)
-    )
+    shown = rng.uniform(0.35, 0.85)  # mostly cut by the frame: someone at the edge of the shot
+    x = int((shown - 1.0) * sw) if side == "left" else w - int(shown * sw)
     y = int(h * rng.uniform(0.9, 1.1)) - tall
     blob = np.zeros((h, w), np.float32)  # a soft shadow at the feet
     cv2.ellipse(

@@ -41,6 +41,7 @@ class PillowStyle:
     woven: tuple[float, float, float]
     sticker: float  # 0 none; else the sticker's width as a share of the front
     marker: bool
+    goods: str = "clothes"  # "foam": a mattress or foam block (the negative look-alike)
 
     @classmethod
     def sample(cls, rng: Rng, wrap: str, open_top: bool = False) -> PillowStyle:
@@ -87,8 +88,21 @@ def _base(ctx: Ctx, style: PillowStyle, w: int, h: int, squash: float) -> np.nda
         tex[:] = style.woven
         tex *= chan(weave(rng, h, w, max(2.0, max(w, h) / 70), 0.12))
         return tex * chan(0.85 + 0.25 * value_noise(rng, h, w, max(4.0, max(w, h) / 5)))
+    if style.goods == "foam":
+        return quilted(rng, w, h, style.woven)
     n = int(np.clip(max(w, h) / 16, 5, 14))
     return pressed_clothes(ctx, w, h, squash, n)
+
+
+def quilted(rng: Rng, w: int, h: int, colour: tuple[float, float, float]) -> np.ndarray:
+    """Mattress ticking or foam: one colour, a diamond quilting pattern, soft lumps."""
+    tex = np.empty((h, w, 3), np.float32)
+    tex[:] = colour
+    period = max(4.0, max(w, h) / float(rng.uniform(6, 14)))
+    ys, xs = np.mgrid[:h, :w].astype(np.float32)
+    d = np.minimum(np.abs(((xs + ys) / period) % 1 - 0.5), np.abs(((xs - ys) / period) % 1 - 0.5))
+    seams = np.clip(1.0 - d * 8.0, 0, 1) if rng.random() < 0.7 else np.zeros_like(d)
+    return tex * chan((1.0 - 0.25 * seams) * (0.9 + 0.15 * value_noise(rng, h, w, period)))
 
 
 def face(

@@ -24,6 +24,7 @@ from karung.training.synth.sack import clothes_heap
 Rng = np.random.Generator
 STYLES: Final = ("film", "woven", "bare", "open", "strata")
 STYLE_P: Final = (0.42, 0.14, 0.1, 0.14, 0.2)
+SINGLE_SIDE: Final = 300
 
 
 def _shape(ctx: Ctx, w: int, h: int, depth: int, top: bool, side: int) -> BlockShape:
@@ -60,8 +61,13 @@ def rim_light(rng: Rng, sprite: np.ndarray) -> np.ndarray:
 
 
 def one_bale(ctx: Ctx, style: PillowStyle, long_side: int) -> np.ndarray:
-    """A single pillowy bale, standing or lying, with top and side in view."""
+    """A single pillowy bale, standing or lying, with top and side in view.
+
+    Drawn at most ``SINGLE_SIDE`` px long (the compositor enlarges it): its film and bulge
+    passes cost per pixel, and the soft film hides the small loss of sharpness.
+    """
     rng = ctx.rng
+    long_side = min(long_side, SINGLE_SIDE)
     standing = rng.random() < 0.45
     ratio = rng.uniform(1.3, 1.8)
     w, h = (int(long_side / ratio), long_side) if standing else (long_side, int(long_side / ratio))
@@ -101,6 +107,7 @@ def pile(ctx: Ctx, style: PillowStyle, cols: int, rows: int, long_side: int) -> 
 def opened(ctx: Ctx, style: PillowStyle, long_side: int) -> np.ndarray:
     """An opened bale: bands cut on top, clothes spilling over it and down the front."""
     rng = ctx.rng
+    long_side = min(long_side, SINGLE_SIDE)
     base = block(
         ctx, style, _shape(ctx, long_side, int(long_side * 0.6), int(long_side * 0.5), True, 1)
     )

@@ -19,7 +19,6 @@ from karung.training.synth.decor import grade_sticker, paper_label, stamp, text_
 from karung.training.synth.draw import (
     chan,
     crop_to_content,
-    cutout_sprite,
     fit_long_side,
     height_shading,
     new_sprite,
@@ -31,6 +30,7 @@ from karung.training.synth.draw import (
 )
 from karung.training.synth.film import FilmLook, apply_film, specular
 from karung.training.synth.noise import fractal_noise, grain, noise_1d
+from karung.training.synth.patches import quick_sprite
 
 Rng = np.random.Generator
 
@@ -264,7 +264,7 @@ def clothes_heap(ctx: Ctx, h: int, w: int, n: int) -> np.ndarray:
     heap = new_sprite(h, w)
     for _ in range(n):
         cut = ctx.pick.cutout(fabric=True)
-        piece = cutout_sprite(cut.rgba, int(max(h, w) * rng.uniform(0.35, 0.7)))
+        piece = quick_sprite(cut.rgba, max(4, int(max(h, w) * rng.uniform(0.35, 0.7))))
         piece = rotate_sprite(piece, float(rng.uniform(0, 360)))
         piece[..., :3] *= np.float32(rng.uniform(0.7, 1.05))
         ph, pw = piece.shape[:2]

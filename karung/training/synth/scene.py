@@ -121,6 +121,6 @@ def sample_scene(rng: Rng, size: int) -> Scene:
         downscale=float(rng.uniform(0.35, 0.8)) if rng.random() < 0.2 else 1.0,
         jpeg_quality=int(rng.integers(40, 96)),
         jpeg_first=int(rng.integers(30, 90)) if rng.random() < 0.2 else 0,
-        person=str(rng.choice(["left", "right"])) if rng.random() < 0.12 else "",
+        person=str(rng.choice(["left", "right"])) if rng.random() < 0.1 else "",
         clutter=int(rng.integers(1, 4)) if rng.random() < 0.3 else 0,
     )
