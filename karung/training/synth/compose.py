@@ -77,6 +77,8 @@ def background(rng: Rng, sc: Scene, pick: Picker) -> np.ndarray:
         return textures.room(rng, h, w)
     if kind == "warehouse":
         return textures.warehouse(rng, h, w)
+    if kind in ("stall", "shop"):
+        return textures.stall(rng, h, w) if kind == "stall" else textures.shop(rng, h, w)
     return textures.FLAT[kind](rng, h, w)
 
 

@@ -121,8 +121,8 @@ def scatter_clutter(rng: Rng, img: np.ndarray, count: int) -> None:
     """Put ``count`` clutter items along the floor of a background, in place."""
     h, w = img.shape[:2]
     for _ in range(count):
-        side = max(8, int(h * rng.uniform(0.1, 0.3)))
+        side = max(8, int(h * rng.uniform(0.08, 0.22)))
         item = clutter_item(rng, side)
         x = int(rng.uniform(-0.1, 0.95) * w)
-        y = int(h * rng.uniform(0.45, 0.9)) - item.shape[0]
+        y = int(h * rng.uniform(0.72, 1.0)) - item.shape[0]  # standing on the floor
         over(img, item, x, y)

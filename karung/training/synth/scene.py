@@ -18,8 +18,19 @@ ASPECTS: Final = {"1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4), "16:9": (16, 9)}
 ASPECT_P: Final = (0.3, 0.2, 0.4, 0.1)
 LAYOUTS: Final = ("single", "group", "wall")
 LAYOUT_P: Final = (0.6, 0.27, 0.13)
-BACKGROUNDS: Final = ("concrete", "tiles", "wood", "fabric", "wall", "room", "warehouse", "photo")
-BACKGROUND_P: Final = (0.11, 0.08, 0.1, 0.08, 0.08, 0.2, 0.1, 0.25)
+BACKGROUNDS: Final = (
+    "concrete",
+    "tiles",
+    "wood",
+    "fabric",
+    "wall",
+    "room",
+    "warehouse",
+    "photo",
+    "stall",
+    "shop",
+)
+BACKGROUND_P: Final = (0.1, 0.07, 0.09, 0.07, 0.07, 0.18, 0.1, 0.22, 0.05, 0.05)
 
 
 @dataclass(frozen=True)
