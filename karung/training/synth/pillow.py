@@ -225,6 +225,10 @@ def bulge(
     ys = np.arange(hh, dtype=np.float32)
     map_x = cx + (xs[None, :] - cx) / (1 + a * hy[:, None])
     map_y = cy + (ys[:, None] - cy) / (1 + b * hx[None, :])
+    # Uneven stuffing: slow lumps along the outline and the faces, never a straight edge.
+    amp, cell = max(1.0, min(w, h) * 0.025), max(8.0, min(w, h) / 3)
+    map_x = map_x + (value_noise(rng, hh, ww, cell) - 0.5) * 2 * amp
+    map_y = map_y + (value_noise(rng, hh, ww, cell) - 0.5) * 2 * amp
     return cv2.remap(sprite, map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_LINEAR)
 
 

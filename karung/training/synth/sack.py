@@ -228,7 +228,7 @@ def woven_sack(
     img[:] = style.colour
     img *= chan(weave(rng, h, w, period, 0.22 if jute else 0.1))
     _decorate(rng, img, style, neck)
-    lumps = fractal_noise(rng, h, w, w / 3, 2) * 0.12
+    lumps = fractal_noise(rng, h, w, w / 3, 2) * 0.18  # clothes inside: lumpier than grain
     shade = height_shading(mask, light, lumps, 0.6, rim=0.45) * _creases(rng, h, w)
     if style.top == "tied":
         shade *= _neck_folds(rng, h, w, neck)

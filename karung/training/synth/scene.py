@@ -69,6 +69,7 @@ class Scene:
     jpeg_first: int  # quality of an earlier compression (0 = none)
     person: str  # "", "left" or "right": someone standing beside the goods
     clutter: int  # other things lying about on the floor (0-3)
+    flash: bool  # phone flash in a dim room: bright centre, dark corners
 
     def params(self) -> dict[str, Any]:
         """Plain-data form for the manifest."""
@@ -134,4 +135,5 @@ def sample_scene(rng: Rng, size: int) -> Scene:
         jpeg_first=int(rng.integers(30, 90)) if rng.random() < 0.2 else 0,
         person=str(rng.choice(["left", "right"])) if rng.random() < 0.1 else "",
         clutter=int(rng.integers(1, 4)) if rng.random() < 0.3 else 0,
+        flash=bool(rng.random() < 0.08),
     )
