@@ -46,9 +46,15 @@ def test_cut_photo_rejects_a_broken_file(fake_source: Path) -> None:
 def test_scene_nuisances_do_not_depend_on_the_label() -> None:
     # Scenes come from a label-blind stream: per-label rates of each nuisance must agree.
     rates: dict[str, list[np.ndarray]] = {}
-    for index in range(2400):
+    for index in range(6000):  # enough draws that chance differences stay small
         sc = sample_scene(np.random.default_rng([0, index, STREAM_SCENE]), 320)
         flags = [sc.text_overlay, sc.watermark, bool(sc.screenshot), sc.blur > 0, sc.scale < 0.4]
+        flags += [
+            bool(sc.person),
+            sc.clutter > 0,
+            sc.scale > 0.8,
+            sc.flash,
+        ]  # people and clutter too
         rates.setdefault(label_of(index), []).append(np.array(flags, float))
     means = np.array([np.mean(v, axis=0) for v in rates.values()])
     assert (means.max(axis=0) - means.min(axis=0) < 0.07).all()

@@ -16,19 +16,20 @@ import numpy as np
 
 from karung.training.splits import Split, index_split
 from karung.training.synth import textures
-from karung.training.synth.bale import render_bales
 from karung.training.synth.content import Content
 from karung.training.synth.context import Ctx, Picker, SplitAssets
 from karung.training.synth.draw import chan, fit_long_side, over, smooth, soft_ellipse
 from karung.training.synth.garment import render_garment
 from karung.training.synth.nuisance import apply_all, encode_jpeg
 from karung.training.synth.other import render_other
+from karung.training.synth.people import scatter_clutter, stand_person
+from karung.training.synth.pillowpile import render_any_bale
 from karung.training.synth.sack import render_sacks
 from karung.training.synth.scene import Scene, sample_scene
 from karung.vision.labels import LABELS
 
 Rng = np.random.Generator
-STREAM_SCENE, STREAM_OBJECT, STREAM_BACKGROUND, STREAM_NUISANCE = 0, 1, 2, 3
+STREAM_SCENE, STREAM_OBJECT, STREAM_BACKGROUND, STREAM_NUISANCE, STREAM_PEOPLE = 0, 1, 2, 3, 4
 MAX_SPRITE: Final = 400  # objects are drawn about as big as they will appear, up to this
 
 
@@ -43,7 +44,7 @@ def _as_content(
 
 
 RENDERERS: Final[dict[str, Callable[[Ctx, int], Content]]] = {
-    "bale": _as_content(render_bales),
+    "bale": _as_content(render_any_bale),
     "sack": _as_content(render_sacks),
     "garment": render_garment,
     "other": render_other,
@@ -76,6 +77,8 @@ def background(rng: Rng, sc: Scene, pick: Picker) -> np.ndarray:
         return textures.room(rng, h, w)
     if kind == "warehouse":
         return textures.warehouse(rng, h, w)
+    if kind in ("stall", "shop"):
+        return textures.stall(rng, h, w) if kind == "stall" else textures.shop(rng, h, w)
     return textures.FLAT[kind](rng, h, w)
 
 
@@ -173,9 +176,14 @@ def render_index(
     else:
         bg_pick = Picker(assets[split], np.random.default_rng([seed, index, STREAM_BACKGROUND]))
         img = background(bg_pick.rng, sc, bg_pick)
+        if sc.clutter:
+            scatter_clutter(bg_pick.rng, img, sc.clutter)
         img = place(bg_pick.rng, img, content, sc)
         for sid, snd in bg_pick.used.items():
             pick.note(sid, snd)
+    if sc.person:
+        people_rng = np.random.default_rng([seed, index, STREAM_PEOPLE])
+        stand_person(people_rng, img, (sc.light_x, sc.light_y), sc.person)
     img = apply_all(np.random.default_rng([seed, index, STREAM_NUISANCE]), img, sc, size)
     params = {
         **sc.params(),

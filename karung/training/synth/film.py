@@ -98,3 +98,37 @@ def _halo(rng: Rng, sprite: np.ndarray, look: FilmLook) -> np.ndarray:
     film = chan(alpha, 4) * np.array([235, 237, 240, 1], np.float32)
     big += film
     return big
+
+
+def specular(rng: Rng, sprite: np.ndarray, bumps: np.ndarray | None, strength: float) -> None:
+    """Strong highlights of a glossy wrap, in place: hot spots on the bulges, a reflected window
+    or ceiling lamp, and sparkles along wrinkles.
+
+    ``bumps`` (``H x W`` in ``[0, 1]``, optional) says where the surface bulges towards the
+    light; highlights gather there, as they do on a real stretched film.
+    """
+    h, w = sprite.shape[:2]
+    mask = sprite[..., 3]
+    size = max(h, w)
+    hot: np.ndarray = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.integers(2, 7))):
+        c = (int(rng.uniform(0.1, 0.9) * w), int(rng.uniform(0.05, 0.9) * h))
+        axes = (
+            max(1, int(size * rng.uniform(0.02, 0.12))),
+            max(1, int(size * rng.uniform(0.01, 0.05))),
+        )
+        cv2.ellipse(
+            hot, c, axes, float(rng.uniform(-60, 60)), 0, 360, float(rng.uniform(0.5, 1)), -1
+        )
+    if rng.random() < 0.5:  # a window or a fluorescent tube reflected in the film
+        x0, y0 = int(rng.uniform(0.05, 0.7) * w), int(rng.uniform(0.05, 0.6) * h)
+        ww, wh = int(size * rng.uniform(0.08, 0.25)), int(size * rng.uniform(0.04, 0.2))
+        cv2.rectangle(hot, (x0, y0), (x0 + ww, y0 + wh), 0.9, -1)
+        cv2.line(hot, (x0 + ww // 2, y0), (x0 + ww // 2, y0 + wh), 0.2, max(1, ww // 12))
+    hot = smooth(hot, max(1.0, size / 70))
+    if bumps is not None:
+        hot = hot * (0.3 + 0.9 * bumps)
+    spots = (value_noise(rng, h, w, max(2.0, size / 60)) > 0.86).astype(np.float32)
+    sparkle = cv2.GaussianBlur(spots * rng.random((h, w), dtype=np.float32), (3, 3), 0.7)
+    light = np.clip(hot * strength + sparkle * 0.45 * strength, 0, 0.95) * mask
+    sprite[..., :3] = sprite[..., :3] * chan(1.0 - light) + chan(light * 250.0)

@@ -13,11 +13,15 @@ from typing import Final
 import cv2
 import numpy as np
 
+from karung.training.synth import textures
 from karung.training.synth.content import Content
 from karung.training.synth.context import Ctx, swatch
+from karung.training.synth.decor import stamp, text_mask
 from karung.training.synth.draw import (
+    chan,
     crop_to_content,
     cutout_sprite,
+    edge_falloff,
     fit_long_side,
     new_sprite,
     over,
@@ -25,6 +29,7 @@ from karung.training.synth.draw import (
     rotate_sprite,
     view_warp,
 )
+from karung.training.synth.film import FilmLook, apply_film, specular
 from karung.training.synth.geometry import Box, Camera, render_boxes
 from karung.training.synth.noise import value_noise
 from karung.training.synth.segment import Cutout
@@ -146,20 +151,91 @@ def rack(ctx: Ctx, n: int, long_side: int) -> np.ndarray:
     return crop_to_content(canvas)
 
 
+def on_bed(ctx: Ctx, w: int, h: int) -> np.ndarray:
+    """A few neatly folded garments laid side by side on a bed, seen from above (full frame)."""
+    rng = ctx.rng
+    img = textures.bed_fabric(rng, h, w)
+    n = int(rng.integers(1, 5))
+    cell = int(min(w / min(n, 2), h / ((n + 1) // 2)) * rng.uniform(0.6, 0.85))
+    for i in range(n):
+        cut = ctx.pick.cutout(fabric=True)
+        fw, fh = cell, int(cell * rng.uniform(0.6, 0.85))
+        item = folded_item(rng, cut, max(fw, fh))
+        item = rotate_sprite(item, float(rng.normal(0, 6)))
+        x = int((i % 2) * w / 2 + rng.uniform(0.02, 0.1) * w) if n > 1 else (w - fw) // 2
+        y = int((i // 2) * h / 2 + rng.uniform(0.02, 0.1) * h) if n > 2 else (h - fh) // 2
+        _shadow(img, x, y, item)
+        over(img, item, x, y)
+    return img
+
+
+def folded_item(rng: Rng, cut: Cutout, long_side: int) -> np.ndarray:
+    """A neatly folded garment seen from above (sprite): the real collar and shoulders of the
+    cut-out on top, the body folded into a rectangle of its own fabric below."""
+    h, w = cut.rgba.shape[:2]
+    x0, x1 = int(w * rng.uniform(0.12, 0.25)), int(w * rng.uniform(0.75, 0.88))
+    crop = cut.rgba[: max(4, int(h * rng.uniform(0.55, 0.75))), x0 : max(x0 + 4, x1)]
+    out = cutout_sprite(np.ascontiguousarray(crop), long_side)
+    sh, sw = out.shape[:2]
+    body = sh - int(sh * rng.uniform(0.15, 0.3))  # the folded body: a full rectangle
+    keep = chan(1.0 - out[-body:, :, 3])
+    out[-body:, :, :3] += swatch(rng, cut, sw, body) * keep
+    out[-body:, :, 3] = 1.0
+    out[..., :3] *= chan(edge_falloff(sh, sw, 0.3))
+    return out
+
+
+def polybag(ctx: Ctx, long_side: int) -> np.ndarray:
+    """One folded garment in a clear retail polybag, maybe with a size sticker: film and
+    highlights over ONE neat garment are not a sack of clothes."""
+    rng = ctx.rng
+    item = folded_item(rng, ctx.pick.cutout(fabric=True), int(long_side * 0.85))
+    h, w = item.shape[:2]
+    bag = new_sprite(int(h * 1.12), int(w * 1.1))
+    bag[..., :3] = 235.0 * 0.08
+    bag[..., 3] = 0.08
+    over(bag, item, (bag.shape[1] - w) // 2, int(h * 0.08))
+    bag = apply_film(rng, bag, FilmLook.sample(rng, clear=True))
+    specular(rng, bag, None, float(rng.uniform(0.4, 0.9)))
+    if rng.random() < 0.5:
+        size = str(rng.choice(["S", "M", "L", "XL", "XXL", "SIZE M", "SIZE L"]))
+        mask = text_mask(size, max(6, h // 10), rng)
+        stamp(bag, mask, int(w * 0.7), int(h * 0.1), (20, 20, 25), 0.9)
+    return bag
+
+
+def _shadow(img: np.ndarray, x: int, y: int, item: np.ndarray) -> None:
+    """A faint soft shadow of ``item`` down and right of it on the bed, in place."""
+    h, w = img.shape[:2]
+    ih, iw = item.shape[:2]
+    s = max(2, iw // 30)
+    shade = cv2.GaussianBlur(item[..., 3], (0, 0), s)
+    x0, y0, x1, y1 = max(x + s, 0), max(y + s, 0), min(x + s + iw, w), min(y + s + ih, h)
+    if x1 > x0 and y1 > y0:
+        cut = shade[y0 - y - s : y1 - y - s, x0 - x - s : x1 - x - s]
+        img[y0:y1, x0:x1] *= chan(1.0 - 0.3 * cut)
+
+
 def render_garment(ctx: Ctx, long_side: int) -> Content:
-    """A garment image: a real photo, or a flat lay, folded stack(s) or rack."""
+    """A garment image: a real photo, folded garments on a bed, a flat lay, stack(s) or rack."""
     rng, sc = ctx.rng, ctx.scene
+    if rng.random() < 0.08:
+        img = on_bed(ctx, sc.width, sc.height)
+        return Content(image=img, info={"variant": "garment-bed", "n_objects": 1}, ground=False)
     if sc.layout == "single" and rng.random() < PHOTO_SHARE:
         photo = real_photo(ctx)
         if photo is not None:
             return photo
     if sc.layout == "single":
-        kind = "flat" if rng.random() < 0.7 else "stack"
+        kind = str(rng.choice(["flat", "stack", "polybag"], p=[0.55, 0.25, 0.2]))
     elif sc.layout == "group":
         kind = str(rng.choice(["stack", "rack", "flat"], p=[0.5, 0.3, 0.2]))
     else:
         kind = str(rng.choice(["shelf", "rack"]))
-    if kind == "flat":
+    if kind == "polybag":
+        sprite, count = polybag(ctx, long_side), 1
+        sprite = view_warp(sprite, sc.yaw * 0.5, sc.pitch, depth=0.1)
+    elif kind == "flat":
         n = 1 if sc.layout == "single" else int(rng.integers(2, 4))
         sprite, count = flat_lay(ctx, n, long_side), n
         sprite = view_warp(sprite, sc.yaw, sc.pitch, depth=0.0)

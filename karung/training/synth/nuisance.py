@@ -29,7 +29,9 @@ def lighting(rng: Rng, img: np.ndarray, sc: Scene) -> np.ndarray:
     ys = np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None]
     grad = 1.0 + 0.25 * (xs * sc.light_x - ys * sc.light_y)
     gain = sc.gain * grad * (1.0 - sc.vignette * 2.0 * (xs * xs + ys * ys))
-    wb = np.array([1 + 0.08 * sc.warmth, 1.0, 1 - 0.08 * sc.warmth], np.float32)
+    if sc.flash:  # the flash lights the middle of a dim room and little else
+        gain = gain * np.clip(1.35 - 2.2 * (xs * xs + ys * ys), 0.3, 1.35)
+    wb = np.array([1 + 0.1 * sc.warmth, 1.0, 1 - 0.12 * sc.warmth], np.float32)
     lit = img * chan(gain) * wb
     # Gamma through a lookup table on 8 bits: the output is 8-bit JPEG anyway.
     lut = (np.linspace(0, 1, 256) ** sc.gamma * 255.0).astype(np.float32)

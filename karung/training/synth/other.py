@@ -18,14 +18,30 @@ from karung.training.synth.bale import STRAP_COLOURS, Strap, draw_strap
 from karung.training.synth.content import Content
 from karung.training.synth.context import Ctx
 from karung.training.synth.decor import stamp, text_mask
-from karung.training.synth.draw import crop_to_content, height_shading, premultiply, view_warp
+from karung.training.synth.draw import (
+    crop_to_content,
+    fit_long_side,
+    height_shading,
+    over,
+    premultiply,
+    view_warp,
+)
 from karung.training.synth.film import FilmLook, apply_film
+from karung.training.synth.foodsack import food_sacks
 from karung.training.synth.geometry import Box, Camera, render_boxes
+from karung.training.synth.lookalikes import wrapped_goods
 from karung.training.synth.noise import value_noise
 
 Rng = np.random.Generator
-SCENES: Final = ("objects", "poster", "screenshot", "blank", "backdrop")
-SCENE_P: Final = (0.62, 0.1, 0.08, 0.06, 0.14)
+SCENES: Final = ("objects", "interior", "poster", "screenshot", "blank", "backdrop")
+SCENE_P: Final = (0.56, 0.16, 0.07, 0.06, 0.04, 0.11)
+GROUPS: Final = {
+    "sofa": "furniture",
+    "table": "furniture",
+    "cabinet": "furniture",
+    **{k: "household" for k in ("ball", "bottle", "vase", "plant", "phone", "lamp")},
+    "carton-strapped-wrapped": "carton-wrapped",
+}
 PAINT: Final = (
     (200, 60, 50),
     (50, 90, 160),
@@ -273,18 +289,92 @@ def render_other(ctx: Ctx, long_side: int) -> Content:
         "blank": lambda: blank(rng, w, h),
         "backdrop": lambda: backdrop(ctx, w, h),
     }
+    if scene == "interior":
+        img, kind = interior(ctx, w, h)
+        return Content(image=img, info={"variant": f"other-{kind}", "n_objects": 0}, ground=False)
     if scene in full:
         return Content(
             image=full[scene](), info={"variant": f"other-{scene}", "n_objects": 0}, ground=False
         )
     makers = {
-        "single": (cartons, furniture, books, household),
-        "group": (cartons, books, furniture),
-        "wall": (cartons,),
+        "single": (
+            cartons,
+            furniture,
+            books,
+            household,
+            electronics,
+            food_sacks_sprite,
+            wrapped_goods,
+        ),
+        "group": (cartons, books, furniture, food_sacks_sprite, food_sacks_sprite, wrapped_goods),
+        "wall": (cartons, food_sacks_sprite, wrapped_goods),
     }[sc.layout]
     sprite, kind = makers[int(rng.integers(len(makers)))](ctx, long_side)
     if kind in ("ball", "bottle", "vase", "plant", "phone", "lamp"):
         sprite = view_warp(sprite, sc.yaw * 0.3, sc.pitch * 0.3, depth=0.7)
     return Content(
-        sprite=crop_to_content(sprite), info={"variant": f"other-{kind}", "n_objects": 1}
+        sprite=crop_to_content(sprite),
+        info={"variant": f"other-{GROUPS.get(kind, kind)}", "n_objects": 1},
     )
+
+
+def electronics(ctx: Ctx, long_side: int) -> tuple[np.ndarray, str]:
+    """A television, microwave, speaker or computer screen: dark boxes with a glossy screen."""
+    rng, sc = ctx.rng, ctx.scene
+    kind = str(rng.choice(["tv", "microwave", "speaker"]))
+    size = {"tv": (1.0, 0.6, 0.08), "microwave": (0.5, 0.3, 0.38), "speaker": (0.3, 0.5, 0.3)}[kind]
+    body = (
+        np.float32(rng.uniform(15, 60)) if kind != "microwave" else np.float32(rng.uniform(30, 220))
+    )
+
+    def texture(i: int, face: str, w: int, h: int) -> np.ndarray:
+        tex = np.full((h, w, 3), body, np.float32)
+        if face == "front":
+            m = max(1, min(w, h) // 14)
+            sw = w - 2 * m if kind == "tv" else int(w * 0.65)
+            screen = 10 + 50 * value_noise(rng, h - 2 * m, max(1, sw), max(h, w) / 2)
+            tex[m : h - m, m : m + sw] = screen[..., None] * np.array([0.9, 0.95, 1.1], np.float32)
+            cv2.line(tex, (m + sw // 5, m), (m + sw // 2, h - m), (120, 125, 135), max(1, w // 40))
+            if kind == "speaker":
+                cv2.circle(tex, (w // 2, int(h * 0.65)), w // 3, (10, 10, 10), -1)
+        return tex
+
+    boxes = [Box((0, size[1] / 2, 0), size)]
+    cam = Camera(sc.yaw, sc.pitch * 0.5, sc.distance)
+    return render_boxes(boxes, cam, long_side, texture, 0.1), "electronics"
+
+
+def _put(img: np.ndarray, sprite: np.ndarray, rng: Rng, height: float, floor: float) -> None:
+    """Stand ``sprite`` on the floor line ``floor`` (fraction) at ``height`` of the frame."""
+    h, w = img.shape[:2]
+    sprite = fit_long_side(sprite, max(8, int(h * height)))
+    sh, sw = sprite.shape[:2]
+    x = int(rng.uniform(-0.15, 1.0) * (w - sw * 0.5))
+    over(img, sprite, x, int(h * floor) - sh)
+
+
+INTERIORS: Final = ("room", "shop", "warehouse")
+
+
+def interior(ctx: Ctx, w: int, h: int, kind: str | None = None) -> tuple[np.ndarray, str]:
+    """A room, shop or warehouse in full frame: furniture, electronics, shelves, cartons."""
+    rng = ctx.rng
+    drawn = str(rng.choice(INTERIORS))
+    kind = kind or drawn
+    img = textures.warehouse(rng, h, w) if kind == "warehouse" else textures.room(rng, h, w)
+    makers = {
+        "room": (furniture, electronics, household, cartons),
+        "shop": (electronics, household, books, cartons),
+        "warehouse": (cartons, cartons, food_sacks_sprite),
+    }[kind]
+    side = max(96, min(400, max(w, h) // 2))
+    for k in range(int(rng.integers(2, 6))):
+        sprite, _ = makers[int(rng.integers(len(makers)))](ctx, side)
+        floor = rng.uniform(0.55, 1.05) + 0.08 * k
+        _put(img, crop_to_content(sprite), rng, float(rng.uniform(0.25, 0.7)), float(floor))
+    return img, kind
+
+
+def food_sacks_sprite(ctx: Ctx, long_side: int) -> tuple[np.ndarray, str]:
+    """Rice, flour, sugar, feed or cement sacks (see :mod:`foodsack`)."""
+    return food_sacks(ctx, long_side), "food-sack"

@@ -15,11 +15,10 @@ import cv2
 import numpy as np
 
 from karung.training.synth.context import Ctx
-from karung.training.synth.decor import paper_label, stamp, text_mask
+from karung.training.synth.decor import grade_sticker, paper_label, stamp, text_mask
 from karung.training.synth.draw import (
     chan,
     crop_to_content,
-    cutout_sprite,
     fit_long_side,
     height_shading,
     new_sprite,
@@ -29,8 +28,9 @@ from karung.training.synth.draw import (
     smooth,
     view_warp,
 )
-from karung.training.synth.film import FilmLook, apply_film
+from karung.training.synth.film import FilmLook, apply_film, specular
 from karung.training.synth.noise import fractal_noise, grain, noise_1d
+from karung.training.synth.patches import quick_sprite
 
 Rng = np.random.Generator
 
@@ -60,6 +60,8 @@ PRINT_WORDS: Final = (
     "GRADE A",
     "NET",
     "PUTIH",
+    "USED CLOTHING",
+    "CREAM",
 )
 
 
@@ -76,12 +78,13 @@ class SackStyle:
 
     @classmethod
     def sample(cls, rng: Rng) -> SackStyle:
-        """A random style: mostly woven PP, a quarter clear bags, some jute."""
-        kind = str(rng.choice(["woven", "clear", "jute"], p=[0.6, 0.28, 0.12]))
+        """A random style: mostly woven PP, a third clear or white plastic bags, some jute."""
+        kind = str(rng.choice(["woven", "clear", "milky", "jute"], p=[0.52, 0.2, 0.16, 0.12]))
         tops = {
-            "woven": ([0.45, 0.35, 0.2]),
-            "clear": ([0.85, 0.0, 0.15]),
-            "jute": ([0.4, 0.5, 0.1]),
+            "woven": ([0.4, 0.25, 0.35]),
+            "clear": ([1.0, 0.0, 0.0]),
+            "milky": ([1.0, 0.0, 0.0]),
+            "jute": ([0.4, 0.4, 0.2]),
         }
         top = str(rng.choice(["tied", "sewn", "open"], p=tops[kind]))
         base = WOVEN[int(rng.choice(len(WOVEN), p=WOVEN_P))] if kind == "woven" else (150, 122, 88)
@@ -92,8 +95,13 @@ class SackStyle:
             (r, g, b),
             kind == "woven" and rng.random() < 0.4,
             kind == "woven" and rng.random() < 0.35,
-            rng.random() < 0.25,
+            rng.random() < (0.5 if kind in ("clear", "milky") else 0.25),
         )
+
+    @property
+    def variant(self) -> str:
+        """The manifest variant: ``sack-woven-<top>``, ``sack-clear``, ``sack-milky``, ..."""
+        return f"sack-woven-{self.top}" if self.kind == "woven" else f"sack-{self.kind}"
 
 
 def _half_width(rng: Rng, h: int, w: int, top: str) -> tuple[np.ndarray, int]:
@@ -220,7 +228,7 @@ def woven_sack(
     img[:] = style.colour
     img *= chan(weave(rng, h, w, period, 0.22 if jute else 0.1))
     _decorate(rng, img, style, neck)
-    lumps = fractal_noise(rng, h, w, w / 3, 2) * 0.12
+    lumps = fractal_noise(rng, h, w, w / 3, 2) * 0.18  # clothes inside: lumpier than grain
     shade = height_shading(mask, light, lumps, 0.6, rim=0.45) * _creases(rng, h, w)
     if style.top == "tied":
         shade *= _neck_folds(rng, h, w, neck)
@@ -228,22 +236,26 @@ def woven_sack(
     return premultiply(img, mask)
 
 
-def _open_top(ctx: Ctx, sprite: np.ndarray, w: int, h: int) -> None:
-    """A dark mouth at the top with clothes bulging out of it."""
+def _open_top(ctx: Ctx, sprite: np.ndarray, w: int, h: int) -> np.ndarray:
+    """A dark mouth at the top with clothes bulging well out of it (a taller sprite)."""
     rng = ctx.rng
-    cx, cy, rx, ry = w // 2, int(h * 0.12), int(w * 0.42), max(2, int(h * 0.05))
-    mouth = np.zeros((h, w), np.float32)
+    pad = int(h * rng.uniform(0.08, 0.22))
+    out = new_sprite(h + pad, w)
+    out[pad:] = sprite
+    cx, cy, rx, ry = w // 2, pad + int(h * 0.12), int(w * 0.42), max(2, int(h * 0.05))
+    mouth = np.zeros((h + pad, w), np.float32)
     cv2.ellipse(mouth, (cx, cy), (rx, ry), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
-    sprite[..., :3] *= chan(1.0 - 0.8 * mouth)
-    heap = clothes_heap(ctx, int(h * 0.3), w, int(rng.integers(3, 7)))
+    out[..., :3] *= chan(1.0 - 0.8 * mouth)
+    heap = clothes_heap(ctx, pad + int(h * 0.2), w, int(rng.integers(5, 10)))
     dome: np.ndarray = np.zeros(heap.shape[:2], np.float32)
-    cv2.ellipse(
-        dome, (cx, cy), (int(rx * 0.95), int(h * rng.uniform(0.06, 0.14))), 0, 180, 360, 1.0, -1
-    )
+    cv2.ellipse(dome, (cx, cy), (int(rx * 1.02), max(2, cy - 2)), 0, 180, 360, 1.0, -1)
     cv2.ellipse(dome, (cx, cy), (int(rx * 0.95), int(ry * 0.9)), 0, 0, 180, 1.0, -1)
     dome = cv2.GaussianBlur(dome, (3, 3), 0)
     heap *= chan(dome, 4)
-    over(sprite, heap, 0, 0)
+    ramp = np.linspace(0.75, 1.05, heap.shape[0], dtype=np.float32)  # the mouth is in shade
+    heap[..., :3] *= chan(np.repeat(ramp[::-1, None], w, axis=1))
+    over(out, heap, 0, 0)
+    return out
 
 
 def clothes_heap(ctx: Ctx, h: int, w: int, n: int) -> np.ndarray:
@@ -252,7 +264,7 @@ def clothes_heap(ctx: Ctx, h: int, w: int, n: int) -> np.ndarray:
     heap = new_sprite(h, w)
     for _ in range(n):
         cut = ctx.pick.cutout(fabric=True)
-        piece = cutout_sprite(cut.rgba, int(max(h, w) * rng.uniform(0.35, 0.7)))
+        piece = quick_sprite(cut.rgba, max(4, int(max(h, w) * rng.uniform(0.35, 0.7))))
         piece = rotate_sprite(piece, float(rng.uniform(0, 360)))
         piece[..., :3] *= np.float32(rng.uniform(0.7, 1.05))
         ph, pw = piece.shape[:2]
@@ -265,8 +277,10 @@ def clothes_heap(ctx: Ctx, h: int, w: int, n: int) -> np.ndarray:
     return heap
 
 
-def clear_bag(ctx: Ctx, h: int, w: int, light: tuple[float, float]) -> np.ndarray:
-    """A clear plastic bag stuffed with real clothes, tied at the top."""
+def clear_bag(
+    ctx: Ctx, h: int, w: int, light: tuple[float, float], milky: bool = False
+) -> np.ndarray:
+    """A clear (or white, ``milky``) plastic bag stuffed with real clothes, tied at the top."""
     rng = ctx.rng
     mask, neck = sack_mask(rng, h, w, "tied")
     heap = clothes_heap(ctx, h, w, int(np.clip(w / 12, 4, 14)))
@@ -278,24 +292,28 @@ def clear_bag(ctx: Ctx, h: int, w: int, light: tuple[float, float]) -> np.ndarra
     knot = np.array([200, 200, 195], np.float32)
     rgb = rgb * body[..., None] + knot * (1 - body[..., None])
     alpha = mask * (body + (1 - body) * 0.6)
-    sprite = apply_film(rng, premultiply(rgb, alpha), FilmLook.sample(rng, clear=True))
+    look = FilmLook.sample(rng, clear=not milky)
+    if milky:  # white sacks: the clothes only show as shadows through the plastic
+        look = FilmLook(float(rng.uniform(0.45, 0.75)), look.gloss, look.crinkles, look.halo)
+    sprite = apply_film(rng, premultiply(rgb, alpha), look)
+    specular(rng, sprite, None, float(rng.uniform(0.3, 0.8)))
     return sprite
 
 
 def one_sack(ctx: Ctx, style: SackStyle, h: int, w: int) -> np.ndarray:
     """Render one sack of any style."""
     light = (ctx.scene.light_x, ctx.scene.light_y)
-    if style.kind == "clear":
-        sprite = clear_bag(ctx, h, w, light)
+    if style.kind in ("clear", "milky"):
+        sprite = clear_bag(ctx, h, w, light, milky=style.kind == "milky")
     else:
         sprite = woven_sack(ctx.rng, h, w, style, light)
         if style.top == "open":
-            _open_top(ctx, sprite, w, h)
+            sprite = _open_top(ctx, sprite, w, h)
     if style.label:
         lw, lh = max(6, int(w * 0.3)), max(5, int(h * 0.14))
-        over(
-            sprite, paper_label(ctx.rng, lw, lh), int(w * ctx.rng.uniform(0.2, 0.5)), int(h * 0.45)
-        )
+        maker = grade_sticker if ctx.rng.random() < 0.6 else paper_label
+        x = int(w * ctx.rng.uniform(0.2, 0.5))
+        over(sprite, maker(ctx.rng, lw, lh), x, int(h * ctx.rng.uniform(0.3, 0.6)))
     return sprite
 
 
@@ -303,7 +321,7 @@ def _sack_row(ctx: Ctx, style: SackStyle, n: int, unit: int, lying: bool) -> lis
     """``n`` sacks of mostly one style; ``unit`` is a standing sack's height."""
     rng, sprites = ctx.rng, []
     for _ in range(n):
-        st = style if rng.random() < 0.8 else SackStyle.sample(rng)
+        st = style  # one kind per row: a held-out variant stays whole
         h = int(unit * rng.uniform(0.85, 1.0))
         s = one_sack(ctx, st, h, int(h * rng.uniform(0.55, 0.8)))
         if lying or (ctx.scene.layout == "single" and rng.random() < 0.15):
@@ -331,10 +349,13 @@ def _pile(rng: Rng, rows: list[list[np.ndarray]]) -> np.ndarray:
     return crop_to_content(canvas)
 
 
-def render_sacks(ctx: Ctx, long_side: int) -> tuple[np.ndarray, dict[str, object]]:
+def render_sacks(
+    ctx: Ctx, long_side: int, style: SackStyle | None = None
+) -> tuple[np.ndarray, dict[str, object]]:
     """One sack, a row of 2-5, or a pile of rows, as a sprite about ``long_side`` px."""
     rng, scene = ctx.rng, ctx.scene
-    style = SackStyle.sample(rng)
+    drawn = SackStyle.sample(rng)
+    style = style or drawn
     rows, per_row = {
         "single": (1, 1),
         "group": (1, int(rng.integers(2, 6))),
@@ -349,5 +370,5 @@ def render_sacks(ctx: Ctx, long_side: int) -> tuple[np.ndarray, dict[str, object
     canvas = _pile(rng, rows_of)
     sprite = canvas
     sprite = view_warp(sprite, scene.yaw * 0.4, scene.pitch * 0.5, depth=0.6)
-    info = {"variant": f"sack-{style.kind}-{style.top}-{scene.layout}", "n_objects": rows * per_row}
+    info = {"variant": style.variant, "n_objects": rows * per_row}
     return fit_long_side(sprite, long_side), info

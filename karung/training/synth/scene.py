@@ -18,8 +18,19 @@ ASPECTS: Final = {"1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4), "16:9": (16, 9)}
 ASPECT_P: Final = (0.3, 0.2, 0.4, 0.1)
 LAYOUTS: Final = ("single", "group", "wall")
 LAYOUT_P: Final = (0.6, 0.27, 0.13)
-BACKGROUNDS: Final = ("concrete", "tiles", "wood", "fabric", "wall", "room", "warehouse", "photo")
-BACKGROUND_P: Final = (0.11, 0.08, 0.1, 0.08, 0.08, 0.2, 0.1, 0.25)
+BACKGROUNDS: Final = (
+    "concrete",
+    "tiles",
+    "wood",
+    "fabric",
+    "wall",
+    "room",
+    "warehouse",
+    "photo",
+    "stall",
+    "shop",
+)
+BACKGROUND_P: Final = (0.1, 0.07, 0.09, 0.07, 0.07, 0.18, 0.1, 0.22, 0.05, 0.05)
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,9 @@ class Scene:
     downscale: float  # 1 = none; <1 = shrunk then enlarged again
     jpeg_quality: int
     jpeg_first: int  # quality of an earlier compression (0 = none)
+    person: str  # "", "left" or "right": someone standing beside the goods
+    clutter: int  # other things lying about on the floor (0-3)
+    flash: bool  # phone flash in a dim room: bright centre, dark corners
 
     def params(self) -> dict[str, Any]:
         """Plain-data form for the manifest."""
@@ -79,6 +93,8 @@ def _scale(rng: Rng, layout: str) -> float:
         return float(rng.uniform(0.6, 1.25))
     if rng.random() < 0.15:
         return float(rng.uniform(0.1, 0.4))
+    if rng.random() < 0.45:  # a close-up: the object fills most of the frame
+        return float(rng.uniform(0.8, 1.15))
     return float(rng.uniform(0.4, 1.0))
 
 
@@ -105,7 +121,7 @@ def sample_scene(rng: Rng, size: int) -> Scene:
         warp=float(rng.uniform(0.02, 0.09)) if rng.random() < 0.35 else 0.0,
         gain=float(rng.uniform(0.7, 1.25)),
         gamma=float(rng.uniform(0.8, 1.25)),
-        warmth=float(rng.uniform(-1, 1)),
+        warmth=float(rng.uniform(-0.7, 1)),  # phone photos indoors lean warm
         vignette=float(rng.uniform(0, 0.45)),
         cast_shadow=bool(rng.random() < 0.25),
         text_overlay=bool(rng.random() < 0.25),
@@ -117,4 +133,7 @@ def sample_scene(rng: Rng, size: int) -> Scene:
         downscale=float(rng.uniform(0.35, 0.8)) if rng.random() < 0.2 else 1.0,
         jpeg_quality=int(rng.integers(40, 96)),
         jpeg_first=int(rng.integers(30, 90)) if rng.random() < 0.2 else 0,
+        person=str(rng.choice(["left", "right"])) if rng.random() < 0.1 else "",
+        clutter=int(rng.integers(1, 4)) if rng.random() < 0.3 else 0,
+        flash=bool(rng.random() < 0.08),
     )

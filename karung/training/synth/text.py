@@ -102,12 +102,30 @@ def words(rng: Rng, k: int) -> str:
 
 
 def price(rng: Rng) -> str:
-    """An Indonesian-style price tag."""
-    return f"Rp {int(rng.integers(10, 990)) * 1000:,}".replace(",", ".")
+    """A price tag: rupiah mostly, sometimes shillings, cedis, naira or dollars."""
+    if rng.random() < 0.6:
+        return f"Rp {int(rng.integers(10, 990)) * 1000:,}".replace(",", ".")
+    cur = str(rng.choice(["KSh", "GHS", "N", "$", "USD", "UGX"]))
+    return f"{cur} {int(rng.integers(5, 400)) * 100:,}"
+
+
+def phone(rng: Rng) -> str:
+    """A WhatsApp or phone number in one of several countries' formats."""
+    d = [int(v) for v in rng.integers(0, 10, 9)]
+    digits = "".join(str(v) for v in d)
+    return str(rng.choice([
+        f"WA +254 7{digits[:2]} {digits[2:5]} {digits[5:8]}",
+        f"WhatsApp +233 2{digits[0]} {digits[1:4]} {digits[4:8]}",
+        f"Call/WhatsApp 0{digits[:3]} {digits[3:6]} {digits[6:9]}",
+        f"+62 81{digits[0]}-{digits[1:5]}-{digits[5:9]}",
+        f"WA 07{digits[:2]} {digits[2:5]} {digits[5:8]}",
+    ]))  # fmt: skip
 
 
 def handle(rng: Rng) -> str:
     """A shop handle or phone number."""
+    if rng.random() < 0.25:
+        return phone(rng)
     if rng.random() < 0.4:
         return f"WA 08{int(rng.integers(10, 99))}-{int(rng.integers(1000, 9999))}-" + str(
             int(rng.integers(1000, 9999))

@@ -165,3 +165,55 @@ def warehouse(rng: Rng, h: int, w: int) -> np.ndarray:
             cv2.line(wall, (0, y), (w, y + int(rng.integers(-5, 6))), (60, 60, 65), max(1, h // 80))
     floor = floor_perspective(rng, concrete, h - horizon, w)
     return np.concatenate([wall * 0.85, floor], axis=0)[:h]
+
+
+def tarp(rng: Rng, h: int, w: int) -> np.ndarray:
+    """A market stall's tarpaulin (blue, orange, green or striped) with sagging folds."""
+    palette = [(40, 90, 170), (220, 110, 40), (60, 130, 80), (200, 200, 205)]
+    base = _jitter(rng, palette[int(rng.integers(len(palette)))], 12)
+    sag = fractal_noise(rng, h, w, max(h, w) / 2, 2)
+    shade = 0.75 + 0.4 * sag + grain(rng, h, w, 0.01)
+    img = _tint(base, shade)
+    if rng.random() < 0.4:
+        period = int(rng.integers(max(6, w // 12), max(8, w // 5)))
+        other = _jitter(rng, (240, 240, 235), 10)
+        stripe = ((np.arange(w) // period) % 2 == 0)[None, :, None]
+        img = np.where(stripe, img, _tint(other, shade))
+    return img
+
+
+def shelves(rng: Rng, h: int, w: int) -> np.ndarray:
+    """Shop shelving: boards with rows of coloured packets and boxes, dim at the back."""
+    img = _tint(_jitter(rng, (90, 85, 80), 20), 0.9 + 0.1 * value_noise(rng, h, w, w / 3))
+    board = max(2, h // 40)
+    y = 0
+    while y < h:
+        row = int(h * rng.uniform(0.15, 0.3))
+        x = int(rng.integers(0, max(1, w // 20)))
+        while x < w:
+            bw = int(w * rng.uniform(0.03, 0.12))
+            bh = int(row * rng.uniform(0.5, 0.9))
+            colour = rng.uniform(30, 230, 3).astype(np.float32)
+            img[max(0, y + row - bh) : y + row, x : x + bw] = colour * np.float32(
+                rng.uniform(0.7, 1.0)
+            )
+            x += bw + int(rng.integers(0, max(1, w // 60)))
+        img[y + row : y + row + board] = 60.0
+        y += row + board
+    return cv2.GaussianBlur(img, (0, 0), max(0.8, w / 300))
+
+
+def stall(rng: Rng, h: int, w: int) -> np.ndarray:
+    """A market stall: a tarpaulin behind, a concrete or tiled floor in front."""
+    horizon = int(h * rng.uniform(0.3, 0.65))
+    back = tarp(rng, max(horizon, 1), w)
+    floor = floor_perspective(rng, [concrete, tiles][int(rng.integers(2))], h - horizon, w)
+    return np.concatenate([back, floor], axis=0)[:h]
+
+
+def shop(rng: Rng, h: int, w: int) -> np.ndarray:
+    """A shop: shelving full of goods behind, a tiled or wooden floor in front."""
+    horizon = int(h * rng.uniform(0.3, 0.65))
+    back = shelves(rng, max(horizon, 1), w)
+    floor = floor_perspective(rng, [tiles, wood][int(rng.integers(2))], h - horizon, w)
+    return np.concatenate([back, floor], axis=0)[:h]
