@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from karung import __version__
 from karung.serve import errors
+from karung.serve.admission import DecodeMemory
 from karung.serve.auth.authenticator import Authenticator
 from karung.serve.auth.keys import ensure_admin_key
 from karung.serve.bank.service import BankService
@@ -36,7 +37,7 @@ from karung.serve.metrics import Metrics
 from karung.serve.review import setup as review_setup
 from karung.serve.routers import admin, bank, ops, score, sellers
 from karung.serve.runtime import ModelHolder
-from karung.serve.scoring import Scorer
+from karung.serve.scoring import DecodeLimits, Scorer
 from karung.serve.settings import Settings
 from karung.serve.swaps import Swap, latest_swap, latest_swap_id
 
@@ -175,6 +176,15 @@ def _scorer(
         bank=lambda: app.state.bank,
         max_bytes=max(settings.max_upload_bytes, settings.fetch_max_bytes),
         max_pixels=settings.max_pixels,
+        decode=DecodeLimits(
+            max_decode_bytes=settings.max_decode_bytes,
+            request_pixels=settings.max_request_decode_pixels,
+            wait_seconds=settings.decode_wait_seconds,
+        ),
+        memory=DecodeMemory(
+            max(settings.decode_memory_bytes, settings.max_decode_bytes),
+            on_change=app.state.metrics.decode_memory.set,
+        ),
     )
 
 
@@ -216,6 +226,7 @@ def _open_bank(engine: Engine, settings: Settings) -> BankService | None:
             engine,
             max_bytes=max(settings.max_upload_bytes, settings.fetch_max_bytes),
             max_pixels=settings.max_pixels,
+            max_decode_bytes=settings.max_decode_bytes,
         )
     except Exception:  # scoring still works without a bank; readiness says not-ready
         log.exception("hash bank unavailable")

@@ -45,7 +45,11 @@ def intake(
     Raises the typed decode errors of :func:`karung.vision.decode.decode_image`.
     """
     sha = hashlib.sha256(data).hexdigest()
-    limits = {"max_bytes": max_bytes, "max_pixels": max_pixels, "max_decode_bytes": max_decode_bytes}
+    limits = {
+        "max_bytes": max_bytes,
+        "max_pixels": max_pixels,
+        "max_decode_bytes": max_decode_bytes,
+    }
     if not with_hashes:
         image = decode_image(data, target_size=pre.input_size, **limits)
         return Intake(sha, pre.to_pixels([image]), None)

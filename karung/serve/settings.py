@@ -59,6 +59,20 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=20 * MB, gt=0, description="one uploaded image")
     max_request_bytes: int = Field(default=100 * MB, gt=0, description="one request body")
     max_pixels: int = Field(default=50_000_000, gt=0)
+    max_decode_bytes: int = Field(
+        default=128 * MB, gt=0, description="peak memory one image's decode may take"
+    )
+    max_request_decode_pixels: int = Field(
+        default=200_000_000, gt=0, description="decoded pixels one request may spend"
+    )
+    decode_memory_bytes: int = Field(
+        default=512 * MB,
+        gt=0,
+        description="decoding memory in flight per service process (items wait for room)",
+    )
+    decode_wait_seconds: float = Field(
+        default=30.0, gt=0, description="how long an item waits for decoding memory"
+    )
     decode_workers: int = Field(
         default=0, ge=0, description="decode/hash workers (0: one per core)"
     )

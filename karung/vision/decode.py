@@ -54,6 +54,7 @@ class DecodeCost:
         """Pixels the decoder produces."""
         return self.width * self.height
 
+
 # Pillow raises a zoo of exception types on damaged input; all of them mean "corrupt".
 _PILLOW_FAILURES = (
     OSError,

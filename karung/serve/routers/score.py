@@ -78,6 +78,9 @@ class ScoreItemOut(BaseModel):
     decision: Literal["block", "review", "allow"] | None = None
     model_decision: Literal["block", "review", "allow"] | None = None
     reasons: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(
+        default_factory=list, description="e.g. why an image has no perceptual hash (1x1)"
+    )
     matches: list[dict[str, Any]] = Field(default_factory=list)
     model_version: str | None = None
     review_item_id: int | None = None
