@@ -95,7 +95,12 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     app.state.metrics = metrics
     app.state.resolver = resolver
     app.state.bank = None
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        # A score request is its items (flat objects), the list and a thresholds object.
+        max_containers=4 * settings.max_items + 64,
+    )
     # Added last, so outermost: even a 413 from the body limit gets a request id and a log line.
     app.add_middleware(RequestContextMiddleware, observer=metrics.observe_request)
     errors.install(app)
@@ -162,12 +167,17 @@ def _scorer(
         total_timeout=settings.fetch_total_timeout,
         max_redirects=settings.fetch_max_redirects,
         concurrency=settings.fetch_concurrency,
+        key_share=settings.fetch_key_share,
         allow_private=settings.allow_private_networks,
         allowed_networks=settings.fetch_allowed_networks,
         user_agent=settings.user_agent,
     )
     return Scorer(
-        fetcher=Fetcher(limits, resolver=app.state.resolver),
+        fetcher=Fetcher(
+            limits,
+            resolver=app.state.resolver,
+            on_slots=lambda key, n: app.state.metrics.fetch_in_flight.labels(key).set(n),
+        ),
         batcher=batcher,
         intake=intake,
         decode_pool=decode_pool,

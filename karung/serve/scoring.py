@@ -94,6 +94,7 @@ class ScoreContext:
     sample_allow: float
     sample_block: float
     rng: random.Random = field(default_factory=random.Random)
+    key: str | None = None  # the API key's name: its share of the fetch slots
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ class Scorer:
             "category": item.category,
         }
         try:
-            data = await self._bytes(item, timings)
+            data = await self._bytes(item, timings, ctx)
             t0 = time.perf_counter()
             prepared = await self._prepare(data, ctx.classifier, budget)
             timings["decode_ms"] = _ms(t0)
@@ -228,7 +229,7 @@ class Scorer:
             )
         return Prepared(data, got.sha256, got.pixels, list(matches), got.hash_note)
 
-    async def _bytes(self, item: ScoreItem, timings: dict[str, float]) -> bytes:
+    async def _bytes(self, item: ScoreItem, timings: dict[str, float], ctx: ScoreContext) -> bytes:
         if item.invalid is not None:
             raise InvalidItem(item.invalid)
         given = [x is not None for x in (item.url, item.image_base64, item.data)]
@@ -236,7 +237,7 @@ class Scorer:
             raise InvalidItem("give exactly one of url, image_base64 or an uploaded file")
         if item.url is not None:
             t0 = time.perf_counter()
-            result = await self.fetcher.fetch(item.url)
+            result = await self.fetcher.fetch(item.url, ctx.key)
             timings["fetch_ms"] = _ms(t0)
             self.metrics.stage_seconds.labels("fetch").observe(timings["fetch_ms"] / 1000)
             return result.data

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     fetch_total_timeout: float = Field(default=10.0, gt=0)
     fetch_max_redirects: int = Field(default=3, ge=0, le=10)
     fetch_concurrency: int = Field(default=64, ge=1)
+    fetch_key_share: float = Field(
+        default=0.25, gt=0, le=1, description="share of the fetch slots one API key may hold"
+    )
     user_agent: str = "karung-fetcher/0.1 (+https://github.com/karung)"
 
     # Scoring.
