@@ -28,7 +28,7 @@ from karung.serve.auth.authenticator import Authenticator
 from karung.serve.auth.keys import ensure_admin_key
 from karung.serve.bank.service import BankService
 from karung.serve.batcher import MicroBatcher
-from karung.serve.db import make_engine, migrate, session_factory
+from karung.serve.db import make_engine, migrate, schema_lock, session_factory
 from karung.serve.fetch import Fetcher, FetchLimits, Resolver
 from karung.serve.intake import IntakePool, auto_mode
 from karung.serve.limits import BodyLimitMiddleware
@@ -72,9 +72,10 @@ def _open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db)
     try:
-        migrate(engine)
         sessions = session_factory(engine)
-        _bootstrap_admin_key(sessions, settings)
+        with schema_lock(engine):  # the first admin key too: two first starts make one key
+            migrate(engine)
+            _bootstrap_admin_key(sessions, settings)
     except BaseException:
         engine.dispose()
         raise
