@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,7 +36,7 @@ from karung.serve.limits import BodyLimitMiddleware
 from karung.serve.logs import RequestContextMiddleware
 from karung.serve.metrics import Metrics
 from karung.serve.review import setup as review_setup
-from karung.serve.routers import admin, bank, ops, score, sellers
+from karung.serve.routers import admin, bank, ops, review_api, score, sellers
 from karung.serve.runtime import ModelHolder
 from karung.serve.scoring import DecodeLimits, Scorer
 from karung.serve.settings import Settings
@@ -104,8 +105,10 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     )
     # Added last, so outermost: even a 413 from the body limit gets a request id and a log line.
     app.add_middleware(RequestContextMiddleware, observer=metrics.observe_request)
+    if settings.trusted_proxies:  # only then is X-Forwarded-For the client's address
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     errors.install(app)
-    for module in (score, bank, sellers, admin, ops):
+    for module in (score, bank, sellers, review_api, admin, ops):
         app.include_router(module.router)
     review_setup.install(app)
     return app

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     )
     user_agent: str = "karung-fetcher/0.1 (+https://github.com/karung)"
 
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="comma-separated addresses/CIDRs whose X-Forwarded-For is believed "
+        "(default none: the peer's address is the client's)",
+    )
+
     # Scoring.
     max_items: int = Field(default=64, ge=1, le=1024, description="items per /v1/score request")
     max_upload_bytes: int = Field(default=20 * MB, gt=0, description="one uploaded image")
@@ -129,14 +135,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    @field_validator("fetch_allowed_networks", mode="before")
+    @field_validator("fetch_allowed_networks", "trusted_proxies", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("fetch_allowed_networks")
+    @field_validator("fetch_allowed_networks", "trusted_proxies")
     @classmethod
     def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for cidr in value:

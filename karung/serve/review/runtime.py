@@ -29,9 +29,8 @@ class ReviewRuntime:
     templates: Jinja2Templates
     webhook: WebhookConfig | None
     worker: OutboxWorker | None = None
-    # Per account: slow guessing of one password. Per address: higher, as an office shares one.
-    name_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(10))
-    ip_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(50))
+    # In the database: per (address, account) and per address, with backoff.
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     bank_writer: Any = field(default=None)  # resolved on first use (the bank opens late)
 
     @classmethod
