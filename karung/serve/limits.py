@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -77,16 +78,17 @@ class BodyLimitMiddleware:
 
     async def _refused(self, body: bytes, send: Send) -> bool:
         """Answer (and say so) when the JSON body holds too many containers or nests too deep."""
+        if _depth(body, 4 * self.max_containers) > MAX_JSON_DEPTH:
+            message = f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels"
+            await _reject(send, 422, "validation_error", message)
+            return True
         opened = body.count(b"{") + body.count(b"[")
         if opened > self.max_containers:
             message = (
-                f"the JSON body holds {opened} objects and arrays; at most {self.max_containers}"
+                f"the JSON body holds {opened} objects and arrays; at most "
+                f"{self.max_containers} (too many items)"
             )
             await _reject(send, 413, "too_large", message)
-            return True
-        if _depth(body) > MAX_JSON_DEPTH:
-            message = f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels"
-            await _reject(send, 422, "validation_error", message)
             return True
         return False
 
@@ -109,10 +111,11 @@ class BodyLimitMiddleware:
         await _reject(send, 413, "too_large", f"request body exceeds {self.max_bytes} bytes")
 
 
-def _depth(body: bytes) -> int:
-    """The deepest nesting of brackets (called only on bodies with few of them)."""
+def _depth(body: bytes, brackets: int) -> int:
+    """The deepest nesting among the first ``brackets`` brackets (bounded work: deep nesting
+    shows within its first few brackets)."""
     depth = deepest = 0
-    for match in _BRACKETS.finditer(body):
+    for match in itertools.islice(_BRACKETS.finditer(body), brackets):
         depth += 1 if match.group() in (b"{", b"[") else -1
         deepest = max(deepest, depth)
     return deepest

@@ -54,8 +54,16 @@ def test_bombs_are_refused_before_any_pixel_is_decoded(tmp_path: Path, make: Any
 
 @pytest.mark.parametrize(
     ("mode", "params"),
-    [("1", {}), ("L", {}), ("P", {}), ("P", {"transparency": 0}), ("LA", {}), ("RGBA", {})]
-    + [("I;16", {}), ("RGB", {})],
+    [
+        ("1", {}),
+        ("L", {}),
+        ("P", {}),
+        ("P", {"transparency": 0}),
+        ("LA", {}),
+        ("RGBA", {}),
+        ("I;16", {}),
+        ("RGB", {}),
+    ],
 )
 def test_every_mode_is_reduced_under_the_budget(mode: str, params: dict[str, Any]) -> None:
     data = png(Image.new(mode, (2400, 1800)), **params)
@@ -136,7 +144,9 @@ async def _enter(memory: DecodeMemory, nbytes: int, order: list[str]) -> None:
 
 
 @pytest.mark.parametrize("size", [(1, 1), (2, 20_000), (20_000, 2)])
-def test_degenerate_images_are_scored_and_banked(service: LiveService, size: tuple[int, int]) -> None:
+def test_degenerate_images_are_scored_and_banked(
+    service: LiveService, size: tuple[int, int]
+) -> None:
     data = encode(textured(*size), "PNG")
     with service.client() as client:
         scored = client.post("/v1/score", json={"items": [item(data)]}).json()["items"][0]
