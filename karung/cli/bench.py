@@ -14,6 +14,7 @@ BENCHES: Final = {
     "inference": "images/s of torch eager fp32 vs ONNX Runtime fp32/int8",
     "synth": "images/s of karung synth (serial baseline vs all cores, CPU per image)",
     "serve": "end-to-end service throughput and latency on loopback",
+    "hostile": "good-traffic p99 and worker RSS with and without hostile traffic (issue 16)",
 }
 
 
