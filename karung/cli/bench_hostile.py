@@ -107,7 +107,9 @@ def _phases(
     from karung.cli.bench_hostile_mix import run_process
 
     asyncio.run(_good(base, urls, args, args.warmup))  # warm-up, not measured
+    cpu0 = kit._process_cpu_seconds(serve_pid)
     quiet = asyncio.run(_good(base, urls, args, args.duration))
+    cpu1 = kit._process_cpu_seconds(serve_pid)
     rss_quiet = _worker_peaks(serve_pid)
     ctx = multiprocessing.get_context("spawn")
     stop, out = ctx.Event(), ctx.Queue()
@@ -117,7 +119,9 @@ def _phases(
     )
     hostile_proc.start()
     time.sleep(3.0)  # every attack is under way (the bombs and bodies are built first)
+    cpu2, attacker0 = kit._process_cpu_seconds(serve_pid), _cpu(hostile_proc.pid)
     hostile = asyncio.run(_good(base, urls, args, args.duration))
+    cpu3, attacker1 = kit._process_cpu_seconds(serve_pid), _cpu(hostile_proc.pid)
     stop.set()
     tallies = out.get(timeout=180)
     hostile_proc.join(timeout=30)
@@ -127,7 +131,13 @@ def _phases(
         "rss_quiet": rss_quiet,
         "rss_hostile": _worker_peaks(serve_pid),
         "attacks": tallies,
+        # CPU seconds per phase: the service (every worker) and, hostile, the attacking process
+        "cpu": {"quiet": cpu1 - cpu0, "hostile": cpu3 - cpu2, "attacker": attacker1 - attacker0},
     }
+
+
+def _cpu(pid: int | None) -> float:
+    return kit._process_cpu_seconds(pid, descendants=False) if pid else float("nan")
 
 
 async def _good(base: str, urls: list[str], args: argparse.Namespace, seconds: float) -> Phase:
@@ -208,6 +218,7 @@ def _print(result: dict[str, Any], backend: str, args: argparse.Namespace) -> No
         "rate": args.rate,
         "batch": args.batch,
         "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "cpu_seconds": {k: round(v, 1) for k, v in result["cpu"].items()},
     }
     if args.json:
         print(json.dumps(summary))
@@ -221,6 +232,11 @@ def _print(result: dict[str, Any], backend: str, args: argparse.Namespace) -> No
     print(
         f"peak RSS  per worker (MiB): quiet {result['rss_quiet']}, after hostile "
         f"{result['rss_hostile']} (target < 2048)"
+    )
+    cpu = summary["cpu_seconds"]
+    print(
+        f"cpu       service {cpu['quiet']} s quiet, {cpu['hostile']} s hostile; the attacking "
+        f"process {cpu['attacker']} s (same cores) over {args.duration:g} s phases"
     )
     print(f"5xx       {server_errors} (target 0)")
     for name, t in attacks.items():

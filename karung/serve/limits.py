@@ -4,9 +4,10 @@
   its 401 without the service reading, let alone parsing, what it sent.
 * The body cap: a declared ``Content-Length`` over it is refused before anything is read; a
   chunked body is read up to the cap.
-* A JSON body is scanned before it is parsed: a score request is a few dozen flat objects, so a
-  body of millions of ``{}`` (hundreds of MB once parsed) is refused with 413, and nesting
-  deeper than :data:`MAX_JSON_DEPTH` with 422 ``validation_error``.
+* A JSON body is scanned as it streams in, before it is parsed (:class:`JsonScan`): a score
+  request is a few dozen flat objects, so a body of millions of ``{}`` (hundreds of MB once
+  parsed) is refused with 413 after its first chunks, and nesting deeper than
+  :data:`MAX_JSON_DEPTH` with 422 ``validation_error``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable
-from typing import Final
+from typing import Final, NamedTuple
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,6 +37,44 @@ def key_from_headers(get: Callable[[str], str | None]) -> str | None:
     return get("x-api-key") or None
 
 
+class Refusal(NamedTuple):
+    """An answer given instead of reading on: status, stable code, message."""
+
+    status: int
+    code: str
+    message: str
+
+
+class JsonScan:
+    """The brackets of a JSON body as it streams in: a body that nests deeper than
+    :data:`MAX_JSON_DEPTH` (422 ``validation_error``) or opens more than ``max_containers``
+    objects and arrays (413 ``too_large``) is refused as soon as its first chunks show it."""
+
+    def __init__(self, max_containers: int) -> None:
+        self.max_containers = max_containers
+        self.containers = 0
+        self.depth = 0
+        self._scan_left = 4 * max_containers  # bounded work: deep nesting shows early
+
+    def feed(self, chunk: bytes) -> Refusal | None:
+        """Take the next chunk; a :class:`Refusal` once the body is known to be refused."""
+        if self._scan_left > 0:
+            for match in itertools.islice(_BRACKETS.finditer(chunk), self._scan_left):
+                self._scan_left -= 1
+                self.depth += 1 if match.group() in (b"{", b"[") else -1
+                if self.depth > MAX_JSON_DEPTH:
+                    message = f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels"
+                    return Refusal(422, "validation_error", message)
+        self.containers += chunk.count(b"{") + chunk.count(b"[")
+        if self.containers > self.max_containers:
+            message = (
+                f"the JSON body holds more than {self.max_containers} objects and arrays "
+                "(too many items)"
+            )
+            return Refusal(413, "too_large", message)
+        return None
+
+
 class BodyLimitMiddleware:
     """The guards of the module docstring.
 
@@ -50,49 +89,33 @@ class BodyLimitMiddleware:
         self.max_containers = max_containers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Authenticate, check the declared length, pre-read and scan a JSON body."""
+        """Authenticate, check the declared length, read and scan a JSON body."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers: dict[str, bytes] = {k.decode("latin-1"): v for k, v in scope.get("headers", [])}
+        headers = {k.decode("latin-1"): v for k, v in scope.get("headers", [])}
         api = scope.get("path", "").startswith("/v1/") and scope.get("method") in _BODY_METHODS
         if api and not await _authenticated(scope, headers):
             await _reject(send, 401, "unauthorized", "a valid API key is required", auth=True)
             return
-        raw_length = headers.get("content-length")
-        declared = None if raw_length is None else raw_length.decode("latin-1")
+        declared = _text(headers.get("content-length"))
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(send)
+            await _reject(send, *self._too_large())
             return
         is_json = b"json" in headers.get("content-type", b"")
         if declared is not None and not (api and is_json):
             await self.app(scope, receive, send)
             return
-        body = await self._read_capped(receive)
-        if body is None:
-            await self._too_large(send)
-            return
-        if api and is_json and await self._refused(body, send):
+        scan = JsonScan(self.max_containers) if api and is_json else None
+        body = await self._read_capped(receive, scan)
+        if isinstance(body, Refusal):
+            await _reject(send, *body)
             return
         await self.app(scope, _replay(body, receive), send)
 
-    async def _refused(self, body: bytes, send: Send) -> bool:
-        """Answer (and say so) when the JSON body holds too many containers or nests too deep."""
-        if _depth(body, 4 * self.max_containers) > MAX_JSON_DEPTH:
-            message = f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels"
-            await _reject(send, 422, "validation_error", message)
-            return True
-        opened = body.count(b"{") + body.count(b"[")
-        if opened > self.max_containers:
-            message = (
-                f"the JSON body holds {opened} objects and arrays; at most "
-                f"{self.max_containers} (too many items)"
-            )
-            await _reject(send, 413, "too_large", message)
-            return True
-        return False
-
-    async def _read_capped(self, receive: Receive) -> bytes | None:
+    async def _read_capped(self, receive: Receive, scan: JsonScan | None) -> bytes | Refusal:
+        """The body, or why it is refused (over the cap; for JSON, as soon as its brackets
+        say so) without reading the rest."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -102,23 +125,16 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                return None
+                return self._too_large()
+            refusal = scan.feed(chunk) if scan is not None else None
+            if refusal is not None:
+                return refusal
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _too_large(self, send: Send) -> None:
-        await _reject(send, 413, "too_large", f"request body exceeds {self.max_bytes} bytes")
-
-
-def _depth(body: bytes, brackets: int) -> int:
-    """The deepest nesting among the first ``brackets`` brackets (bounded work: deep nesting
-    shows within its first few brackets)."""
-    depth = deepest = 0
-    for match in itertools.islice(_BRACKETS.finditer(body), brackets):
-        depth += 1 if match.group() in (b"{", b"[") else -1
-        deepest = max(deepest, depth)
-    return deepest
+    def _too_large(self) -> Refusal:
+        return Refusal(413, "too_large", f"request body exceeds {self.max_bytes} bytes")
 
 
 async def _authenticated(scope: Scope, headers: dict[str, bytes]) -> bool:

@@ -10,6 +10,8 @@ import pytest
 from hostile.hostkit import item
 from serve.servekit import ADMIN_KEY, LiveService, jpeg
 
+from karung.serve.limits import JsonScan
+
 
 def _raw_headers_only(service: LiveService, headers: dict[str, str]) -> bytes:
     """Send a POST's headers (claiming a 100 MB body), never the body; return the answer."""
@@ -100,3 +102,16 @@ def test_items_are_capped_in_the_schema(service: LiveService) -> None:
         over = client.post("/v1/score", json={"items": [{"url": "u"}] * 65})
     assert schema["properties"]["items"]["maxItems"] >= 64
     assert over.status_code == 413 and over.json()["error"]["code"] == "too_large"
+
+
+def test_json_scan_refuses_on_the_first_chunk_that_shows_it() -> None:
+    scan = JsonScan(max_containers=10)
+    assert scan.feed(b'{"items": [{"url": "a"},') is None
+    refusal = scan.feed(b"{}," * 20)
+    assert refusal is not None and refusal.status == 413 and refusal.code == "too_large"
+    deep = JsonScan(max_containers=10_000)
+    assert deep.feed(b'{"items": ' + b"[" * 20) == (
+        422,
+        "validation_error",
+        "the JSON body nests deeper than 16 levels",
+    )
