@@ -241,7 +241,10 @@ def _print(result: dict[str, Any], backend: str, args: argparse.Namespace) -> No
     print(f"5xx       {server_errors} (target 0)")
     for name, t in attacks.items():
         mark = "typed" if t["untyped"] == 0 and t["sent"] else "NOT ALL TYPED"
-        print(f"attack    {name:<24} {t['sent']:>6} sent, {t['typed']:>6} typed: {mark}")
+        print(
+            f"attack    {name:<24} {t['sent']:>6} sent, {t['typed']:>6} typed: {mark}"
+            + (f" ({t['transport_errors']} without an answer)" if t["transport_errors"] else "")
+        )
         for example in t["examples"]:
             print(f"          unexpected: {example}")
     print(

@@ -100,7 +100,7 @@ class BodyLimitMiddleware:
             return
         declared = _text(headers.get("content-length"))
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _reject(send, *self._too_large())
+            await _reject(send, 413, "too_large", self._too_large().message)
             return
         is_json = b"json" in headers.get("content-type", b"")
         if declared is not None and not (api and is_json):
@@ -109,7 +109,7 @@ class BodyLimitMiddleware:
         scan = JsonScan(self.max_containers) if api and is_json else None
         body = await self._read_capped(receive, scan)
         if isinstance(body, Refusal):
-            await _reject(send, *body)
+            await _reject(send, body.status, body.code, body.message)
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -128,6 +128,10 @@ class BodyLimitMiddleware:
                 return self._too_large()
             refusal = scan.feed(chunk) if scan is not None else None
             if refusal is not None:
+                if message.get("more_body", False):
+                    # Drop the rest unparsed (no memory, little CPU), so a client that sends
+                    # its whole body before reading sees the answer, not a reset connection.
+                    await _drain(receive, self.max_bytes - size)
                 return refusal
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -135,6 +139,16 @@ class BodyLimitMiddleware:
 
     def _too_large(self) -> Refusal:
         return Refusal(413, "too_large", f"request body exceeds {self.max_bytes} bytes")
+
+
+async def _drain(receive: Receive, limit: int) -> None:
+    """Receive and discard the rest of a body (at most ``limit`` bytes)."""
+    seen = 0
+    while seen <= limit:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+        seen += len(message.get("body", b""))
 
 
 async def _authenticated(scope: Scope, headers: dict[str, bytes]) -> bool:
