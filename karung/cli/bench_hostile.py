@@ -37,8 +37,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="inference threads per worker")
     parser.add_argument("--images", type=int, default=32, help="distinct good JPEGs served")
     parser.add_argument("--batch", type=int, default=16, help="JPEG URLs per good request")
-    parser.add_argument("--rate", type=float, default=2.0, help="good requests per second")
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds per phase")
+    parser.add_argument(
+        "--rate", type=float, default=1.0, help="good requests per second (open loop)"
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
+    parser.add_argument("--rounds", type=int, default=3, help="quiet + hostile phase pairs")
     parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds first")
     parser.add_argument("--json", action="store_true", help="print one JSON summary line")
 
@@ -52,6 +55,14 @@ class Phase:
     images_ok: int = 0
     images_failed: int = 0
     server_errors: int = 0
+
+    def merge(self, other: Phase) -> None:
+        """Add another phase's requests to this one."""
+        self.requests += other.requests
+        self.latencies += other.latencies
+        self.images_ok += other.images_ok
+        self.images_failed += other.images_failed
+        self.server_errors += other.server_errors
 
     def percentile(self, q: float) -> float:
         """Latency percentile in ms (NaN when nothing was measured)."""
@@ -104,35 +115,47 @@ def _hostile_key(base: str) -> str:
 def _phases(
     base: str, urls: list[str], args: argparse.Namespace, serve_pid: int, attack: tuple[Any, ...]
 ) -> dict[str, Any]:
+    """Warm up, then ``--rounds`` of a quiet phase and a hostile one (pairs close in time, so
+    the machine's drift hits both alike); the attacking process pauses in quiet phases."""
     from karung.cli.bench_hostile_mix import run_process
 
-    asyncio.run(_good(base, urls, args, args.warmup))  # warm-up, not measured
-    cpu0 = kit._process_cpu_seconds(serve_pid)
-    quiet = asyncio.run(_good(base, urls, args, args.duration))
-    cpu1 = kit._process_cpu_seconds(serve_pid)
-    rss_quiet = _worker_peaks(serve_pid)
     ctx = multiprocessing.get_context("spawn")
-    stop, out = ctx.Event(), ctx.Queue()
+    active, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
     key, good_jpeg, slow_port = attack
-    hostile_proc = ctx.Process(
-        target=run_process, args=(base, key, good_jpeg, slow_port, stop, out), daemon=True
+    attacker = ctx.Process(
+        target=run_process,
+        args=(base, key, good_jpeg, slow_port, active, stop, out),
+        daemon=True,
     )
-    hostile_proc.start()
-    time.sleep(3.0)  # every attack is under way (the bombs and bodies are built first)
-    cpu2, attacker0 = kit._process_cpu_seconds(serve_pid), _cpu(hostile_proc.pid)
-    hostile = asyncio.run(_good(base, urls, args, args.duration))
-    cpu3, attacker1 = kit._process_cpu_seconds(serve_pid), _cpu(hostile_proc.pid)
+    attacker.start()
+    asyncio.run(_good(base, urls, args, args.warmup))  # warm-up, not measured
+    quiet, hostile = Phase(), Phase()
+    cpu = {"quiet": 0.0, "hostile": 0.0, "attacker": 0.0}
+    rss_quiet: dict[int, float] = {}
+    for _ in range(args.rounds):
+        for name, phase in (("quiet", quiet), ("hostile", hostile)):
+            if name == "hostile":
+                active.set()
+                time.sleep(2.0)  # every attack is under way
+            before = (kit._process_cpu_seconds(serve_pid), _cpu(attacker.pid))
+            phase.merge(asyncio.run(_good(base, urls, args, args.duration)))
+            cpu[name] += kit._process_cpu_seconds(serve_pid) - before[0]
+            if not rss_quiet:  # after the first quiet phase (VmHWM only grows)
+                rss_quiet = _worker_peaks(serve_pid)
+            if name == "hostile":
+                cpu["attacker"] += _cpu(attacker.pid) - before[1]
+                active.clear()
+                time.sleep(2.0)  # the attacks in flight drain before the next quiet phase
     stop.set()
     tallies = out.get(timeout=180)
-    hostile_proc.join(timeout=30)
+    attacker.join(timeout=30)
     return {
         "quiet": quiet,
         "hostile": hostile,
         "rss_quiet": rss_quiet,
         "rss_hostile": _worker_peaks(serve_pid),
         "attacks": tallies,
-        # CPU seconds per phase: the service (every worker) and, hostile, the attacking process
-        "cpu": {"quiet": cpu1 - cpu0, "hostile": cpu3 - cpu2, "attacker": attacker1 - attacker0},
+        "cpu": cpu,  # CPU seconds: the service (every worker) per phase kind, the attacker
     }
 
 
@@ -236,7 +259,8 @@ def _print(result: dict[str, Any], backend: str, args: argparse.Namespace) -> No
     cpu = summary["cpu_seconds"]
     print(
         f"cpu       service {cpu['quiet']} s quiet, {cpu['hostile']} s hostile; the attacking "
-        f"process {cpu['attacker']} s (same cores) over {args.duration:g} s phases"
+        f"process {cpu['attacker']} s (same cores, niced), over {args.rounds} x "
+        f"{args.duration:g} s of each phase"
     )
     print(f"5xx       {server_errors} (target 0)")
     for name, t in attacks.items():

@@ -1,7 +1,8 @@
 """The hostile side of ``karung bench hostile``: every attack of issue 16, in loops, in its own
 process (so building 30 MB bodies does not slow the good-traffic driver's clock).
 
-Each kind sends requests back to back until told to stop and tallies its answers: ``typed``
+Each kind sends requests back to back while the attack is switched on (the benchmark
+alternates quiet and hostile phases), until told to stop, and tallies its answers: ``typed``
 when the answer is the one the service promises (a 4xx with a stable code, or for a
 request of images the expected per-item code), ``untyped`` otherwise, ``5xx`` on its own.
 """
@@ -138,14 +139,26 @@ def kinds(good_jpeg: bytes, slow_url: str) -> dict[str, tuple[str, dict[str, Any
     }
 
 
-async def _unauthenticated_100mb(base: str, tally: Tally, stop: Callable[[], bool]) -> None:
+Flag = Callable[[], bool]
+
+
+async def _gate(active: Flag, stopped: Flag) -> bool:
+    """Wait while the attack is paused; False once it is stopped."""
+    while not active():
+        if stopped():
+            return False
+        await asyncio.sleep(0.05)
+    return not stopped()
+
+
+async def _unauthenticated_100mb(base: str, tally: Tally, active: Flag, stop: Flag) -> None:
     """Headers claiming 100 MB and the start of a body, without a key: 401 unread."""
     host, port = base.removeprefix("http://").split(":")
     head = (
         f"POST /v1/score HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {100 * 2**20 - 1}\r\n\r\n"
     ).encode()
-    while not stop():
+    while await _gate(active, stop):
         reader, writer = await asyncio.open_connection(host, int(port))
         writer.write(head + b'{"items":[{},{},{},')
         await writer.drain()
@@ -158,9 +171,9 @@ async def _unauthenticated_100mb(base: str, tally: Tally, stop: Callable[[], boo
 
 async def _loop(
     http: httpx.AsyncClient, path: str, request: dict[str, Any], check: Check, tally: Tally,
-    stop: Callable[[], bool],
+    active: Flag, stop: Flag,
 ) -> None:  # fmt: skip
-    while not stop():
+    while await _gate(active, stop):
         try:
             response = await http.post(path, **request)
         except httpx.HTTPError as exc:
@@ -170,10 +183,10 @@ async def _loop(
 
 
 async def attack(
-    base: str, key: str, good_jpeg: bytes, slow_url: str, stopped: Callable[[], bool]
+    base: str, key: str, good_jpeg: bytes, slow_url: str, active: Flag, stopped: Flag
 ) -> dict[str, Tally]:
-    """Run every kind concurrently (two of the slow-URL requests, as in the issue) until
-    ``stopped()``; return the tallies."""
+    """Run every kind concurrently (two of the slow-URL requests, as in the issue) while
+    ``active()``, until ``stopped()``; return the tallies."""
     tallies: dict[str, Tally] = {}
     jobs: list[Awaitable[None]] = []
     headers = {"Authorization": f"Bearer {key}"}
@@ -184,9 +197,11 @@ async def attack(
                 request.update(content=content, headers={"Content-Type": "application/json"})
             tally = tallies.setdefault(name, Tally())
             copies = 2 if name.startswith("slow") else 1
-            jobs += [_loop(http, path, request, check, tally, stopped) for _ in range(copies)]
+            for _ in range(copies):
+                jobs.append(_loop(http, path, request, check, tally, active, stopped))
         tallies["unauthenticated 100 MB"] = Tally()
-        jobs.append(_unauthenticated_100mb(base, tallies["unauthenticated 100 MB"], stopped))
+        unauthenticated = tallies["unauthenticated 100 MB"]
+        jobs.append(_unauthenticated_100mb(base, unauthenticated, active, stopped))
         await asyncio.gather(*jobs)
     return tallies
 
@@ -218,11 +233,12 @@ def run_process(
     key: str,
     good_jpeg: bytes,
     slow_port: int,
+    active: multiprocessing.synchronize.Event,
     stop: multiprocessing.synchronize.Event,
     out: Any,
 ) -> None:
-    """Process entry point: serve the slow host, attack until ``stop`` is set, put the
-    tallies (as dicts) on ``out``."""
+    """Process entry point: serve the slow host, attack while ``active`` is set until
+    ``stop`` is, put the tallies (as dicts) on ``out``."""
 
     # The attacker shares the benchmark's cores, which it would not in production: it yields
     # them to the service and the good clients (its CPU time is printed).
@@ -234,7 +250,7 @@ def run_process(
         await asyncio.sleep(0.2)
         slow_url = f"http://127.0.0.1:{slow_port}/slow.jpg"
         try:
-            return await attack(base, key, good_jpeg, slow_url, stop.is_set)
+            return await attack(base, key, good_jpeg, slow_url, active.is_set, stop.is_set)
         finally:
             done.set()
             await server
