@@ -40,8 +40,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rate", type=float, default=1.0, help="good requests per second (open loop)"
     )
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
-    parser.add_argument("--rounds", type=int, default=3, help="quiet + hostile phase pairs")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per phase")
+    parser.add_argument("--rounds", type=int, default=4, help="quiet + hostile phase pairs")
     parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds first")
     parser.add_argument("--json", action="store_true", help="print one JSON summary line")
 

@@ -56,7 +56,12 @@ class LoginThrottle:
         password is checked next), else the seconds to wait (nothing is counted then)."""
         now = time.time() if now is None else now
         plan = {_pair(ip, account): self.per_account, _address(ip): self.per_address}
-        with sessions.begin() as session:
+        with sessions() as session:  # a read first: refusing needs no write (nor its fsync)
+            until = select(LoginThrottleRow.locked_until).where(LoginThrottleRow.key.in_(plan))
+            wait = max((u - now for u in session.scalars(until)), default=0.0)
+        if wait > 0:
+            return wait
+        with sessions.begin() as session:  # then count it, re-checked under the lock
             for key in sorted(plan):
                 _ensure(session, key, now)
             query = select(LoginThrottleRow).where(LoginThrottleRow.key.in_(sorted(plan)))
