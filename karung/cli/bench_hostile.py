@@ -213,7 +213,9 @@ def _worker_peaks(serve_pid: int) -> dict[int, float]:
     return peaks
 
 
-def _print(result: dict[str, Any], backend: str, args: argparse.Namespace) -> None:
+def _summary(result: dict[str, Any], backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The figures, and whether the targets (p99 within 2x, < 2 GiB a worker, no 5xx, every
+    hostile answer typed) were met."""
     quiet, hostile = result["quiet"], result["hostile"]
     p99q, p99h = quiet.percentile(99), hostile.percentile(99)
     ratio = round(p99h / p99q, 2) if p99q else float("nan")
@@ -222,7 +224,7 @@ def _print(result: dict[str, Any], backend: str, args: argparse.Namespace) -> No
     server_errors += sum(t["server_errors"] for t in attacks.values())
     all_typed = all(t["untyped"] == 0 and t["sent"] > 0 for t in attacks.values())
     peak = max([*result["rss_hostile"].values(), 0.0])
-    summary = {
+    return {
         "p99_quiet_ms": p99q,
         "p99_hostile_ms": p99h,
         "p99_ratio": ratio,
@@ -234,7 +236,7 @@ def _print(result: dict[str, Any], backend: str, args: argparse.Namespace) -> No
         "worker_peak_rss_mib": result["rss_hostile"],
         "server_errors": server_errors,
         "every_hostile_answer_typed": all_typed,
-        "attacks": {k: {x: v[x] for x in ("sent", "typed", "untyped")} for k, v in attacks.items()},
+        "attacks": attacks,
         "targets_met": bool(ratio <= 2.0 and peak < 2048 and server_errors == 0 and all_typed),
         "backend": backend,
         "workers": args.workers,
@@ -243,35 +245,40 @@ def _print(result: dict[str, Any], backend: str, args: argparse.Namespace) -> No
         "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "cpu_seconds": {k: round(v, 1) for k, v in result["cpu"].items()},
     }
+
+
+def _print(result: dict[str, Any], backend: str, args: argparse.Namespace) -> None:
+    s = _summary(result, backend, args)
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(s))
         return
-    print(f"good p99  quiet {p99q} ms, hostile {p99h} ms: {ratio}x (target <= 2x)")
-    print(f"good p50  quiet {summary['p50_quiet_ms']} ms, hostile {summary['p50_hostile_ms']} ms")
+    (nq, nh), (fq, fh) = s["good_requests"], s["good_images_failed"]
+    cpu = s["cpu_seconds"]
     print(
-        f"good      {quiet.requests} + {hostile.requests} requests of {args.batch} URLs at "
-        f"{args.rate}/s; images failed {quiet.images_failed} + {hostile.images_failed}"
+        f"good p99  quiet {s['p99_quiet_ms']} ms, hostile {s['p99_hostile_ms']} ms: "
+        f"{s['p99_ratio']}x (target <= 2x)"
+    )
+    print(f"good p50  quiet {s['p50_quiet_ms']} ms, hostile {s['p50_hostile_ms']} ms")
+    print(
+        f"good      {nq} + {nh} requests of {args.batch} URLs at {args.rate}/s; "
+        f"images failed {fq} + {fh}"
     )
     print(
-        f"peak RSS  per worker (MiB): quiet {result['rss_quiet']}, after hostile "
-        f"{result['rss_hostile']} (target < 2048)"
+        f"peak RSS  per worker (MiB): quiet {s['worker_peak_rss_mib_quiet']}, after hostile "
+        f"{s['worker_peak_rss_mib']} (target < 2048)"
     )
-    cpu = summary["cpu_seconds"]
     print(
         f"cpu       service {cpu['quiet']} s quiet, {cpu['hostile']} s hostile; the attacking "
         f"process {cpu['attacker']} s (same cores, niced), over {args.rounds} x "
         f"{args.duration:g} s of each phase"
     )
-    print(f"5xx       {server_errors} (target 0)")
-    for name, t in attacks.items():
+    print(f"5xx       {s['server_errors']} (target 0)")
+    for name, t in s["attacks"].items():
         mark = "typed" if t["untyped"] == 0 and t["sent"] else "NOT ALL TYPED"
-        print(
-            f"attack    {name:<24} {t['sent']:>6} sent, {t['typed']:>6} typed: {mark}"
-            + (f" ({t['transport_errors']} without an answer)" if t["transport_errors"] else "")
-        )
+        lost = f" ({t['transport_errors']} without an answer)" if t["transport_errors"] else ""
+        print(f"attack    {name:<24} {t['sent']:>6} sent, {t['typed']:>6} typed: {mark}{lost}")
         for example in t["examples"]:
             print(f"          unexpected: {example}")
-    print(
-        f"verdict   {'all targets met' if summary['targets_met'] else 'TARGETS MISSED'} "
-        f"({backend}, {args.workers} workers)"
-    )
+    verdict = "all targets met" if s["targets_met"] else "TARGETS MISSED"
+    print(f"verdict   {verdict} ({backend}, {args.workers} workers, load average "
+          f"{s['load_average']})")  # fmt: skip
