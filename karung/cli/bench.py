@@ -15,6 +15,7 @@ BENCHES: Final = {
     "synth": "images/s of karung synth (serial baseline vs all cores, CPU per image)",
     "serve": "end-to-end service throughput and latency on loopback",
     "backfill": "karung backfill on Ray vs karung score and the service pipeline (images/s, CPU)",
+    "hostile": "good-traffic p99 and worker RSS with and without hostile traffic (issue 16)",
 }
 
 

@@ -70,6 +70,9 @@ def _run_uvicorn(app: Any, args: argparse.Namespace, workers: int) -> None:
         factory=workers > 1,
         log_config=None,  # keep our JSON handler on uvicorn.error
         access_log=False,  # the request middleware writes the access log with request ids
+        # X-Forwarded-For is the app's business (KARUNG_TRUSTED_PROXIES, default none), not
+        # uvicorn's, whose default believes any loopback peer.
+        proxy_headers=False,
         timeout_graceful_shutdown=15,
     )
 

@@ -20,23 +20,25 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from karung import __version__
 from karung.serve import errors
+from karung.serve.admission import DecodeMemory
 from karung.serve.auth.authenticator import Authenticator
 from karung.serve.auth.keys import ensure_admin_key
 from karung.serve.bank.service import BankService
 from karung.serve.batcher import MicroBatcher
-from karung.serve.db import make_engine, migrate, session_factory
+from karung.serve.db import make_engine, migrate, schema_lock, session_factory
 from karung.serve.fetch import Fetcher, FetchLimits, Resolver
 from karung.serve.intake import IntakePool, auto_mode
 from karung.serve.limits import BodyLimitMiddleware
 from karung.serve.logs import RequestContextMiddleware
 from karung.serve.metrics import Metrics
 from karung.serve.review import setup as review_setup
-from karung.serve.routers import admin, bank, ops, score, sellers
+from karung.serve.routers import admin, bank, ops, review_api, score, sellers
 from karung.serve.runtime import ModelHolder
-from karung.serve.scoring import Scorer
+from karung.serve.scoring import DecodeLimits, Scorer
 from karung.serve.settings import Settings
 from karung.serve.swaps import Swap, latest_swap, latest_swap_id
 
@@ -71,9 +73,10 @@ def _open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db)
     try:
-        migrate(engine)
         sessions = session_factory(engine)
-        _bootstrap_admin_key(sessions, settings)
+        with schema_lock(engine):  # the first admin key too: two first starts make one key
+            migrate(engine)
+            _bootstrap_admin_key(sessions, settings)
     except BaseException:
         engine.dispose()
         raise
@@ -94,11 +97,18 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     app.state.metrics = metrics
     app.state.resolver = resolver
     app.state.bank = None
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        # A score request is its items (flat objects), the list and a thresholds object.
+        max_containers=4 * settings.max_items + 64,
+    )
     # Added last, so outermost: even a 413 from the body limit gets a request id and a log line.
     app.add_middleware(RequestContextMiddleware, observer=metrics.observe_request)
+    if settings.trusted_proxies:  # only then is X-Forwarded-For the client's address
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     errors.install(app)
-    for module in (score, bank, sellers, admin, ops):
+    for module in (score, bank, sellers, review_api, admin, ops):
         app.include_router(module.router)
     review_setup.install(app)
     return app
@@ -161,12 +171,17 @@ def _scorer(
         total_timeout=settings.fetch_total_timeout,
         max_redirects=settings.fetch_max_redirects,
         concurrency=settings.fetch_concurrency,
+        key_share=settings.fetch_key_share,
         allow_private=settings.allow_private_networks,
         allowed_networks=settings.fetch_allowed_networks,
         user_agent=settings.user_agent,
     )
     return Scorer(
-        fetcher=Fetcher(limits, resolver=app.state.resolver),
+        fetcher=Fetcher(
+            limits,
+            resolver=app.state.resolver,
+            on_slots=lambda key, n: app.state.metrics.fetch_in_flight.labels(key).set(n),
+        ),
         batcher=batcher,
         intake=intake,
         decode_pool=decode_pool,
@@ -175,6 +190,15 @@ def _scorer(
         bank=lambda: app.state.bank,
         max_bytes=max(settings.max_upload_bytes, settings.fetch_max_bytes),
         max_pixels=settings.max_pixels,
+        decode=DecodeLimits(
+            max_decode_bytes=settings.max_decode_bytes,
+            request_pixels=settings.max_request_decode_pixels,
+            wait_seconds=settings.decode_wait_seconds,
+        ),
+        memory=DecodeMemory(
+            max(settings.decode_memory_bytes, settings.max_decode_bytes),
+            on_change=app.state.metrics.decode_memory.set,
+        ),
     )
 
 
@@ -216,6 +240,7 @@ def _open_bank(engine: Engine, settings: Settings) -> BankService | None:
             engine,
             max_bytes=max(settings.max_upload_bytes, settings.fetch_max_bytes),
             max_pixels=settings.max_pixels,
+            max_decode_bytes=settings.max_decode_bytes,
         )
     except Exception:  # scoring still works without a bank; readiness says not-ready
         log.exception("hash bank unavailable")

@@ -7,7 +7,11 @@ branch per area (``bank``, ``service``, ``review``), all applied by :func:`migra
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -16,6 +20,9 @@ from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 DB_ENV: Final = "KARUNG_DB"
 DATA_DIR_ENV: Final = "KARUNG_DATA_DIR"
+# pg_advisory_lock key of schema changes (any fixed 64-bit number; "karung" in ASCII).
+SCHEMA_LOCK_KEY: Final = 0x6B6172756E67
+_held = threading.local()  # schema locks this thread holds (they are re-entrant)
 
 
 class Base(DeclarativeBase):
@@ -64,9 +71,11 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets readers (the service) run beside a writer (the CLI); the timeout waits out locks.
+    # The timeout first: switching a new file to WAL takes a lock that a process started at
+    # the same moment may hold.
+    cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
 
 
@@ -75,13 +84,67 @@ def session_factory(engine: Engine) -> sessionmaker[Any]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+@contextmanager
+def schema_lock(engine: Engine) -> Iterator[None]:
+    """Hold the database's schema lock: processes started at once on a new database (CLI
+    commands, ``karung serve`` and its workers, replicas) create and migrate the schema one
+    after the other instead of racing to ``CREATE TABLE``.
+
+    SQLite: an exclusive ``flock`` on ``<database>.schema.lock`` beside the file. PostgreSQL:
+    a session-level advisory lock. Re-entrant within a thread.
+    """
+    url = engine.url
+    held: set[str] = getattr(_held, "urls", set())
+    _held.urls = held
+    name = url.render_as_string(hide_password=True)
+    if name in held:
+        yield
+        return
+    held.add(name)
+    try:
+        if url.get_backend_name() == "postgresql":
+            with _advisory_lock(engine):
+                yield
+        elif url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            with _file_lock(Path(f"{url.database}.schema.lock")):
+                yield
+        else:
+            yield
+    finally:
+        held.discard(name)
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
+def _advisory_lock(engine: Engine) -> Iterator[None]:
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({SCHEMA_LOCK_KEY})")
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({SCHEMA_LOCK_KEY})")
+            conn.commit()
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision of every branch (``alembic upgrade heads``)."""
+    """Bring the schema to the newest revision of every branch (``alembic upgrade heads``),
+    under :func:`schema_lock`."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", "karung.serve:migrations")
-    with engine.begin() as conn:
+    with schema_lock(engine), engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")

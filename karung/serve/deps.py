@@ -20,6 +20,7 @@ from karung.serve.auth.authenticator import Authenticator
 from karung.serve.auth.keys import Principal
 from karung.serve.bank.service import BankService
 from karung.serve.errors import BankUnavailable, Forbidden, ModelUnavailable, Unauthorized
+from karung.serve.limits import key_from_headers
 from karung.serve.metrics import Metrics
 from karung.serve.runtime import ModelHolder
 from karung.serve.scoring import Scorer
@@ -94,11 +95,7 @@ def get_authenticator(request: Request) -> Authenticator:
 
 def presented_key(request: Request) -> str | None:
     """The key from ``Authorization: Bearer <key>`` or ``X-API-Key``."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.headers.get("x-api-key") or None
+    return key_from_headers(request.headers.get)
 
 
 async def authenticate(request: Request) -> Principal:

@@ -136,6 +136,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if exc.status_code == 400:  # the framework could not parse the body (JSON, multipart)
+            body = error_body("validation_error", f"the body cannot be parsed: {exc.detail}")
+            return JSONResponse(body, 422)
         return JSONResponse(
             error_body(code, str(exc.detail)),
             exc.status_code,

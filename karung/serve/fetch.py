@@ -34,6 +34,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import h11
 
+from karung.serve.fairness import KeySlots
 from karung.vision.decode import sniff_format
 from karung.vision.errors import EmptyInput
 
@@ -134,6 +135,7 @@ class FetchLimits:
     connect_timeout: float = 3.0
     read_timeout: float = 5.0
     total_timeout: float = 10.0
+    key_share: float = 0.25  # the share of the concurrency one API key may hold
     max_redirects: int = 3
     concurrency: int = 64
     allow_private: bool = False
@@ -329,6 +331,7 @@ class Fetcher:
         limits: byte cap, timeouts, redirects, concurrency and the address policy switches.
         resolver: ``async (host, port) -> [ip, ...]``; injectable so tests can map names.
         ssl_context: TLS settings (default: the system's verified defaults).
+        on_slots: called with ``(key, in_flight)`` when a key's fetch count changes.
     """
 
     def __init__(
@@ -336,28 +339,29 @@ class Fetcher:
         limits: FetchLimits,
         resolver: Resolver | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        on_slots: Callable[[str, int], None] | None = None,
     ) -> None:
         self.limits = limits
         self.policy = AddressPolicy(limits.allow_private, limits.allowed_networks)
         self._resolver: Resolver = resolver or system_resolver
         self._ssl = ssl_context or ssl.create_default_context()
-        self._slots = asyncio.Semaphore(limits.concurrency)
+        self.slots = KeySlots(limits.concurrency, limits.key_share, on_slots)
 
-    async def fetch(self, url: str) -> FetchResult:
-        """Fetch ``url`` following at most ``max_redirects`` vetted redirects.
+    async def fetch(self, url: str, key: str | None = None) -> FetchResult:
+        """Fetch ``url`` following at most ``max_redirects`` vetted redirects, in one of
+        ``key``'s fetch slots (its share of them); the total timeout covers the wait.
 
         Raises:
             FetchError subclasses, :class:`karung.vision.errors.UnsupportedFormat` when the
             body is not an image, :class:`karung.vision.errors.EmptyInput` when it is empty.
         """
-        async with self._slots:
-            try:
-                async with asyncio.timeout(self.limits.total_timeout):
-                    return await self._follow(url)
-            except TimeoutError as exc:
-                raise FetchTimeout(
-                    f"no complete answer within {self.limits.total_timeout}s"
-                ) from exc
+        try:
+            async with asyncio.timeout(self.limits.total_timeout), self.slots.hold(key):
+                return await self._follow(url)
+        except TimeoutError as exc:
+            raise FetchTimeout(
+                f"no complete answer within {self.limits.total_timeout}s (slot wait included)"
+            ) from exc
 
     async def _follow(self, url: str) -> FetchResult:
         hops: list[str] = []

@@ -32,7 +32,7 @@ from typing import Final, Literal, get_args
 
 from karung.serve.errors import ItemError
 from karung.serve.intake_worker import Intake, exit_with_parent, intake, warm
-from karung.vision.decode import is_jpeg
+from karung.vision.decode import DEFAULT_MAX_DECODE_BYTES, is_jpeg
 from karung.vision.preprocess import Preprocessing
 
 log = logging.getLogger("karung.serve.intake")
@@ -97,11 +97,17 @@ class IntakePool:
         )
 
     async def run(
-        self, data: bytes, pre: Preprocessing, max_bytes: int, max_pixels: int, with_hashes: bool
+        self,
+        data: bytes,
+        pre: Preprocessing,
+        max_bytes: int,
+        max_pixels: int,
+        with_hashes: bool,
+        max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
     ) -> Intake:
         """:func:`intake` on a worker (or inline, see :func:`runs_on_loop`); a broken pool is
         replaced once and the item retried."""
-        args = (data, pre, max_bytes, max_pixels, with_hashes)
+        args = (data, pre, max_bytes, max_pixels, with_hashes, max_decode_bytes)
         if self.mode == "loop" and runs_on_loop(data):
             return intake(*args)
         executor = self._executor

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from karung.vision.decode import decode_image
-from karung.vision.hashing import ImageHashes, compute_hashes, decode_for_hashing
+from karung.vision.decode import DEFAULT_MAX_DECODE_BYTES, decode_image
+from karung.vision.hashing import ImageHashes, TooSmallToHash, compute_hashes, decode_for_hashing
 from karung.vision.preprocess import Preprocessing
 
 
@@ -26,19 +26,30 @@ class Intake:
 
     sha256: str
     pixels: np.ndarray  # (1, S, S, 3) uint8, resized for the model; normalised per batch
-    hashes: ImageHashes | None  # None when no bank asked for them
+    hashes: ImageHashes | None  # None when no bank asked for them or none can be computed
+    hash_note: str | None = None  # why an image the bank asked about has no perceptual hash
 
 
 def intake(
-    data: bytes, pre: Preprocessing, max_bytes: int, max_pixels: int, with_hashes: bool
+    data: bytes,
+    pre: Preprocessing,
+    max_bytes: int,
+    max_pixels: int,
+    with_hashes: bool,
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
 ) -> Intake:
     """The sha256 of the bytes, the model input and (with ``with_hashes``) the perceptual
-    hashes, from one decode where the model can use the hashing decode's pixels.
+    hashes, from one decode where the model can use the hashing decode's pixels. An image
+    too small for a perceptual hash (1x1) is still scored: ``hash_note`` says why it has none.
 
     Raises the typed decode errors of :func:`karung.vision.decode.decode_image`.
     """
     sha = hashlib.sha256(data).hexdigest()
-    limits = {"max_bytes": max_bytes, "max_pixels": max_pixels}
+    limits = {
+        "max_bytes": max_bytes,
+        "max_pixels": max_pixels,
+        "max_decode_bytes": max_decode_bytes,
+    }
     if not with_hashes:
         image = decode_image(data, target_size=pre.input_size, **limits)
         return Intake(sha, pre.to_pixels([image]), None)
@@ -49,7 +60,11 @@ def intake(
     model_image = hashed
     if min(hashed.size) < pre.input_size:  # a large model input or an extreme aspect ratio
         model_image = decode_image(data, target_size=pre.input_size, **limits)
-    return Intake(sha, pre.to_pixels([model_image]), compute_hashes(hashed))
+    try:
+        hashes: ImageHashes | None = compute_hashes(hashed)
+    except TooSmallToHash as exc:
+        return Intake(sha, pre.to_pixels([model_image]), None, str(exc))
+    return Intake(sha, pre.to_pixels([model_image]), hashes)
 
 
 def warm() -> bool:

@@ -99,6 +99,19 @@ class Metrics:
             registry=r,
             multiprocess_mode="liveall",  # one series per worker (pid label)
         )
+        self.decode_memory = Gauge(
+            "karung_decode_memory_bytes",
+            "estimated memory of the decodes in flight",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.fetch_in_flight = Gauge(
+            "karung_fetch_in_flight",
+            "URL fetches in flight (or waiting for a slot) per API key",
+            ["key"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self._readers: list[tuple[Gauge, Callable[[], float]]] = []
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from karung.serve.admission import DecodeMemory, RequestBudget
 from karung.serve.batcher import MicroBatcher
 from karung.serve.errors import ItemError, item_error
 from karung.serve.fetch import Fetcher, FetchError
@@ -32,9 +33,9 @@ from karung.serve.metrics import Metrics
 from karung.serve.policy import Verdict, decide, queue_reason
 from karung.serve.review.queue import QueueItemIn, enqueue, make_thumbnail
 from karung.vision.classifier import Classifier
-from karung.vision.decode import decode_image
-from karung.vision.errors import ImageTooLarge
-from karung.vision.hashing import ImageHashes
+from karung.vision.decode import DEFAULT_MAX_DECODE_BYTES, decode_cost, decode_image
+from karung.vision.errors import ImageTooComplex, ImageTooLarge
+from karung.vision.hashing import HASH_DECODE_TARGET, ImageHashes
 from karung.vision.labels import Thresholds
 
 log = logging.getLogger("karung.serve.scoring")
@@ -55,7 +56,7 @@ class InvalidBase64(ItemError):
 class BankLike(Protocol):
     """The part of the hash bank the scorer uses."""
 
-    def match_hashes(self, hashes: ImageHashes, sha256: str | None = None) -> list[Any]: ...
+    def match_hashes(self, hashes: ImageHashes | None, sha256: str | None = None) -> list[Any]: ...
 
     def record_match_event(
         self, query_sha256: str, seller_id: str | None, listing_id: str | None, matches: list[Any]
@@ -76,6 +77,15 @@ class ScoreItem:
 
 
 @dataclass(frozen=True)
+class DecodeLimits:
+    """What decoding may cost: per image, per request, and how long an item waits for room."""
+
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
+    request_pixels: int = 200_000_000
+    wait_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class ScoreContext:
     """Everything fixed for one request: the model captured at its start and the policy."""
 
@@ -84,6 +94,7 @@ class ScoreContext:
     sample_allow: float
     sample_block: float
     rng: random.Random = field(default_factory=random.Random)
+    key: str | None = None  # the API key's name: its share of the fetch slots
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,7 @@ class Prepared:
     sha256: str
     pixels: np.ndarray  # (1, S, S, 3) uint8 model input
     matches: list[Any]
+    hash_note: str | None = None  # why the image has no perceptual hash (too small)
 
 
 @dataclass
@@ -131,6 +143,8 @@ class Scorer:
         bank: Callable[[], BankLike | None],
         max_bytes: int,
         max_pixels: int,
+        decode: DecodeLimits | None = None,
+        memory: DecodeMemory | None = None,
     ) -> None:
         self.fetcher = fetcher
         self.batcher = batcher
@@ -141,11 +155,16 @@ class Scorer:
         self._bank = bank
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
+        self.decode = decode or DecodeLimits()
+        self.memory = memory or DecodeMemory(4 * self.decode.max_decode_bytes)
 
     async def score(self, items: Sequence[ScoreItem], ctx: ScoreContext) -> list[dict[str, Any]]:
         """Score ``items`` in order; failures are reported per item."""
         self.metrics.batch_items.observe(len(items))
-        outcomes = await asyncio.gather(*(self._one(i, item, ctx) for i, item in enumerate(items)))
+        budget = RequestBudget(self.decode.request_pixels)
+        outcomes = await asyncio.gather(
+            *(self._one(i, item, ctx, budget) for i, item in enumerate(items))
+        )
         queued = [
             o for o in outcomes if o.queue_reason is not None or (o.prepared and o.prepared.matches)
         ]
@@ -155,7 +174,9 @@ class Scorer:
             )
         return [o.body for o in outcomes]
 
-    async def _one(self, index: int, item: ScoreItem, ctx: ScoreContext) -> _Outcome:
+    async def _one(
+        self, index: int, item: ScoreItem, ctx: ScoreContext, budget: RequestBudget
+    ) -> _Outcome:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         base = {
@@ -166,9 +187,9 @@ class Scorer:
             "category": item.category,
         }
         try:
-            data = await self._bytes(item, timings)
+            data = await self._bytes(item, timings, ctx)
             t0 = time.perf_counter()
-            prepared = await self._prepare(data, ctx.classifier)
+            prepared = await self._prepare(data, ctx.classifier, budget)
             timings["decode_ms"] = _ms(t0)
             t0 = time.perf_counter()
             probs = await self.batcher.probs(ctx.classifier, prepared.pixels)
@@ -177,21 +198,38 @@ class Scorer:
             return self._failed(base, exc, timings, started)
         return self._scored(base, prepared, probs, ctx, timings, started)
 
-    async def _prepare(self, data: bytes, classifier: Classifier) -> Prepared:
-        """Intake on a worker, then the bank lookup on a thread (the index lives here)."""
+    async def _prepare(
+        self, data: bytes, classifier: Classifier, budget: RequestBudget
+    ) -> Prepared:
+        """Admission (the image's decode cost from its header, against the per-image budget,
+        the request's pixels and the process's decoding memory), intake on a worker, then the
+        bank lookup on a thread (the index lives here)."""
         bank = self._bank()
         pre = classifier.preprocessing
-        got: Intake = await self.intake.run(
-            data, pre, self.max_bytes, self.max_pixels, with_hashes=bank is not None
+        # The smaller target decodes larger: cost the larger of the two decodes intake may do.
+        target = min(pre.input_size, HASH_DECODE_TARGET) if bank is not None else pre.input_size
+        cost = decode_cost(
+            data, max_bytes=self.max_bytes, max_pixels=self.max_pixels, target_size=target
         )
+        limit = self.decode.max_decode_bytes
+        if cost.peak_bytes > limit:
+            raise ImageTooComplex(
+                f"decoding this {cost.width}x{cost.height} image would take about "
+                f"{cost.peak_bytes // 2**20} MiB; the limit is {limit // 2**20} MiB"
+            )
+        budget.take(cost.pixels)
+        async with self.memory.reserve(cost.peak_bytes, self.decode.wait_seconds):
+            got: Intake = await self.intake.run(
+                data, pre, self.max_bytes, self.max_pixels, bank is not None, limit
+            )
         matches: list[Any] = []
-        if bank is not None and got.hashes is not None:
+        if bank is not None:
             matches = await asyncio.get_running_loop().run_in_executor(
                 self.decode_pool, bank.match_hashes, got.hashes, got.sha256
             )
-        return Prepared(data, got.sha256, got.pixels, list(matches))
+        return Prepared(data, got.sha256, got.pixels, list(matches), got.hash_note)
 
-    async def _bytes(self, item: ScoreItem, timings: dict[str, float]) -> bytes:
+    async def _bytes(self, item: ScoreItem, timings: dict[str, float], ctx: ScoreContext) -> bytes:
         if item.invalid is not None:
             raise InvalidItem(item.invalid)
         given = [x is not None for x in (item.url, item.image_base64, item.data)]
@@ -199,7 +237,7 @@ class Scorer:
             raise InvalidItem("give exactly one of url, image_base64 or an uploaded file")
         if item.url is not None:
             t0 = time.perf_counter()
-            result = await self.fetcher.fetch(item.url)
+            result = await self.fetcher.fetch(item.url, ctx.key)
             timings["fetch_ms"] = _ms(t0)
             self.metrics.stage_seconds.labels("fetch").observe(timings["fetch_ms"] / 1000)
             return result.data
@@ -254,6 +292,7 @@ class Scorer:
             "decision": str(verdict.decision),
             "model_decision": str(verdict.model_decision),
             "reasons": list(verdict.reasons),
+            "notes": [prepared.hash_note] if prepared.hash_note else [],
             "matches": [_match_dict(m) for m in prepared.matches],
             "model_version": clf.model_version,
             "review_item_id": None,
@@ -303,6 +342,7 @@ class Scorer:
             max_bytes=self.max_bytes,
             max_pixels=self.max_pixels,
             target_size=ctx.classifier.preprocessing.input_size,
+            max_decode_bytes=self.decode.max_decode_bytes,
         )
         return make_thumbnail(image)
 

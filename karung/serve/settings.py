@@ -52,13 +52,36 @@ class Settings(BaseSettings):
     fetch_total_timeout: float = Field(default=10.0, gt=0)
     fetch_max_redirects: int = Field(default=3, ge=0, le=10)
     fetch_concurrency: int = Field(default=64, ge=1)
+    fetch_key_share: float = Field(
+        default=0.25, gt=0, le=1, description="share of the fetch slots one API key may hold"
+    )
     user_agent: str = "karung-fetcher/0.1 (+https://github.com/karung)"
+
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="comma-separated addresses/CIDRs whose X-Forwarded-For is believed "
+        "(default none: the peer's address is the client's)",
+    )
 
     # Scoring.
     max_items: int = Field(default=64, ge=1, le=1024, description="items per /v1/score request")
     max_upload_bytes: int = Field(default=20 * MB, gt=0, description="one uploaded image")
     max_request_bytes: int = Field(default=100 * MB, gt=0, description="one request body")
     max_pixels: int = Field(default=50_000_000, gt=0)
+    max_decode_bytes: int = Field(
+        default=128 * MB, gt=0, description="peak memory one image's decode may take"
+    )
+    max_request_decode_pixels: int = Field(
+        default=200_000_000, gt=0, description="decoded pixels one request may spend"
+    )
+    decode_memory_bytes: int = Field(
+        default=512 * MB,
+        gt=0,
+        description="decoding memory in flight per service process (items wait for room)",
+    )
+    decode_wait_seconds: float = Field(
+        default=30.0, gt=0, description="how long an item waits for decoding memory"
+    )
     decode_workers: int = Field(
         default=0, ge=0, description="decode/hash workers (0: one per core)"
     )
@@ -112,14 +135,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    @field_validator("fetch_allowed_networks", mode="before")
+    @field_validator("fetch_allowed_networks", "trusted_proxies", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("fetch_allowed_networks")
+    @field_validator("fetch_allowed_networks", "trusted_proxies")
     @classmethod
     def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for cidr in value:

@@ -45,6 +45,13 @@ class ImageTooLarge(ImageDecodeError):
     code = "image_too_large"
 
 
+class ImageTooComplex(ImageDecodeError):
+    """Decoding would cost more memory than the per-image budget (its pixels times the
+    bytes each one takes on the way to RGB), whatever the file size."""
+
+    code = "image_too_complex"
+
+
 class CheckpointError(KarungVisionError):
     """A model checkpoint is missing, unreadable or of an unknown format."""
 

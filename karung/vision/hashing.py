@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from karung.vision import pdq_native
-from karung.vision.decode import decode_image
+from karung.vision.decode import DEFAULT_MAX_DECODE_BYTES, decode_image
 from karung.vision.errors import KarungVisionError
 
 HashKind = Literal["pdq", "phash"]
@@ -67,6 +67,13 @@ class MalformedHash(HashError):
     """A hash's text or bytes are not a valid hash of the declared kind."""
 
     code = "malformed_hash"
+
+
+class TooSmallToHash(MalformedHash):
+    """The image has fewer than 2 pixels on a side: no perceptual hash describes it (its
+    sha256 still does)."""
+
+    code = "too_small_to_hash"
 
 
 class HashKindMismatch(HashError):
@@ -162,16 +169,30 @@ def hash_input(image: Image.Image) -> Image.Image:
     if max(img.size) > HASH_MAX_SIDE:
         img = img.copy()
         img.thumbnail((HASH_MAX_SIDE, HASH_MAX_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        if min(img.size) < 2 <= min(image.size):
+            # A strip (2x20000) would shrink to 1 px across and lose every hash: keep 2.
+            size = (max(2, img.width), max(2, img.height))
+            img = image.convert("RGB").resize(size, Image.Resampling.BILINEAR)
     return img
 
 
-def decode_for_hashing(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
+def decode_for_hashing(
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
+) -> Image.Image:
     """Decode untrusted ``data`` the way every hashed image is decoded (bank and queries alike).
 
     Raises the typed errors of :func:`karung.vision.decode.decode_image`.
     """
     image = decode_image(
-        data, max_bytes=max_bytes, max_pixels=max_pixels, target_size=HASH_DECODE_TARGET
+        data,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        target_size=HASH_DECODE_TARGET,
+        max_decode_bytes=max_decode_bytes,
     )
     return hash_input(image)
 
@@ -183,10 +204,12 @@ def compute_hashes(image: Image.Image, *, trim: bool = True) -> ImageHashes:
     content without the border in :attr:`ImageHashes.trimmed`.
 
     Raises:
-        MalformedHash: the image is smaller than 2x2 pixels (nothing to hash).
+        TooSmallToHash: the image is smaller than 2x2 pixels (nothing to hash).
     """
     if image.width < 2 or image.height < 2:
-        raise MalformedHash(f"cannot hash a {image.width}x{image.height} image")
+        raise TooSmallToHash(
+            f"a {image.width}x{image.height} image has no perceptual hash (sha256 only)"
+        )
     img = hash_input(image)
     pixels = _rgb_array(img)  # one array for the border check and PDQ
     box = _trim_box(pixels) if trim else None

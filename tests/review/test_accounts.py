@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from karung.serve.review import accounts
 from karung.serve.review.errors import AuthenticationFailed, ModeratorExists, WeakPassword
 from karung.serve.review.models import utcnow
-from karung.serve.review.throttle import LoginThrottle
+from karung.serve.review.throttle import Backoff, LoginThrottle
 
 PW = "a long enough password"
 
@@ -57,14 +58,31 @@ def test_sessions_expire_and_end_on_password_change(sessions: sessionmaker[Sessi
         accounts.login(s, "ana", "another long password", hours=1)
 
 
-def test_throttle_window() -> None:
-    t = LoginThrottle(max_failures=3, window_seconds=60)
+def test_throttle_backs_off_per_address_and_account(any_sessions: sessionmaker[Session]) -> None:
+    t = LoginThrottle(per_account=Backoff(3), per_address=Backoff(100))
     for i in range(3):
-        assert not t.blocked("ana", now=100.0 + i)
-        t.failed("ana", now=100.0 + i)
-    assert t.blocked("ana", now=103.0)
-    assert not t.blocked("budi", now=103.0)
-    assert not t.blocked("ana", now=161.5)  # the first failures left the window
-    t.failed("ana", now=170.0)
-    t.succeeded("ana")
-    assert not t.blocked("ana", now=171.0)
+        assert t.reserve(any_sessions, "10.0.0.1", "ana", now=100.0 + i) == 0.0
+    # The third attempt earned a 1 s wait, the next one (if it fails) 2 s, then 4 s.
+    assert t.reserve(any_sessions, "10.0.0.1", "ana", now=102.5) == pytest.approx(0.5)
+    assert t.reserve(any_sessions, "10.0.0.1", "ana", now=103.0) == 0.0
+    assert t.reserve(any_sessions, "10.0.0.1", "ana", now=104.0) == pytest.approx(1.0)
+    # Another address (the moderator herself) and another account are not affected.
+    assert t.reserve(any_sessions, "10.0.0.2", "ana", now=104.0) == 0.0
+    assert t.reserve(any_sessions, "10.0.0.1", "budi", now=104.0) == 0.0
+    t.succeeded(any_sessions, "10.0.0.1", "ana")
+    assert t.reserve(any_sessions, "10.0.0.1", "ana", now=104.0) == 0.0
+
+
+def test_parallel_guesses_get_at_most_the_free_checks(any_sessions: sessionmaker[Session]) -> None:
+    """Counting happens before the check, atomically: 40 threads, 5 free attempts, 5 checks."""
+    t = LoginThrottle(per_account=Backoff(5), per_address=Backoff(1000))
+    with ThreadPoolExecutor(8) as pool:  # one instant: no backoff runs out meanwhile
+        waits = list(
+            pool.map(lambda _: t.reserve(any_sessions, "10.0.0.9", "ana", now=500.0), range(40))
+        )
+    assert sum(1 for w in waits if w == 0.0) == 5
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    b = Backoff(free=2, base_seconds=1.0, max_seconds=5.0)
+    assert [b.delay(n) for n in range(6)] == [0.0, 0.0, 1.0, 2.0, 4.0, 5.0]

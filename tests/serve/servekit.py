@@ -192,7 +192,9 @@ def start_service(app: FastAPI) -> tuple[LiveService, Callable[[], None]]:
     """Run ``app`` under uvicorn in a thread; return it and a stop function."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -313,19 +313,21 @@ class Matcher:
                 self._apply(changes, version)
             return True
 
-    def match(self, hashes: ImageHashes, sha256: str | None = None) -> list[Match]:
-        """Entries matching an image: by sha256, PDQ (8 dihedral variants) or pHash."""
+    def match(self, hashes: ImageHashes | None, sha256: str | None = None) -> list[Match]:
+        """Entries matching an image: by sha256, PDQ (8 dihedral variants) or pHash (an image
+        too small for perceptual hashes, ``hashes`` None, matches by sha256 only)."""
         state = self._ensure()
         best: _Best = {}
+        variants = hashes.variants() if hashes is not None else ()
         with self._lock:
             if sha256 is not None:
                 for key in state.sha.lookup(sha_prefix(sha256)):
                     _offer(best, state, key, "sha256", 0)
-            query_pdq = [v for h in hashes.variants() if h.pdq_usable for v in h.pdq_dihedral]
+            query_pdq = [v for h in variants if h.pdq_usable for v in h.pdq_dihedral]
             for value in query_pdq:
                 self._search(state, best, "pdq", value)
             guard = words_of(query_pdq) if query_pdq else None
-            for variant in hashes.variants():
+            for variant in variants:
                 self._search(state, best, "phash", variant.phash, guard)
         return self._resolve(best, sha256)
 

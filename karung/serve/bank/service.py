@@ -42,8 +42,14 @@ from karung.serve.bank.errors import MalformedCsvRow
 from karung.serve.bank.matcher import Match, Matcher
 from karung.serve.bank.store import AddResult, BankInfo, BankStore, Entry, MatchEvent, NewEntry
 from karung.vision.crops import crop_hashes
-from karung.vision.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
-from karung.vision.hashing import HashValue, ImageHashes, compute_hashes, decode_for_hashing
+from karung.vision.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_DECODE_BYTES, DEFAULT_MAX_PIXELS
+from karung.vision.hashing import (
+    HashValue,
+    ImageHashes,
+    TooSmallToHash,
+    compute_hashes,
+    decode_for_hashing,
+)
 
 __all__ = ["AddResult", "BankService", "Entry", "ImportReport", "Match"]
 
@@ -67,8 +73,10 @@ class BankService:
         load: bool = True,  # False: build the indexes on first match (CLI writes never do)
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
     ) -> None:
         self.store = BankStore(engine)
+        self.max_decode_bytes = max_decode_bytes
         self.matcher = Matcher(self.store)
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
@@ -101,18 +109,18 @@ class BankService:
         sellers' entries are recorded as match events, so a banned seller's photo banked again
         under a new account links the two accounts (mirrored or rotated copies included).
         """
-        hashes = compute_hashes(image)
-        entry = NewEntry.from_hashes(
-            bank,
-            sha256,
-            hashes,
-            crops=crop_hashes(image),
-            listing_id=listing_id,
-            seller_id=seller_id,
-            source_url=source_url,
-            added_by=added_by,
-            note=note,
-        )
+        meta: dict[str, Any] = {
+            "listing_id": listing_id,
+            "seller_id": seller_id,
+            "source_url": source_url,
+            "added_by": added_by,
+            "note": note,
+        }
+        hashes = _hashes_or_none(image)
+        if hashes is None:  # a 1x1 image: its exact bytes can still be banked
+            entry = NewEntry(bank, sha256, **meta)
+        else:
+            entry = NewEntry.from_hashes(bank, sha256, hashes, crops=crop_hashes(image), **meta)
         earlier = self.matcher.match(hashes, sha256) if seller_id is not None else []
         result = self.store.add([entry])[0]
         others = [m for m in earlier if m.seller_id not in (None, seller_id)]
@@ -125,9 +133,9 @@ class BankService:
 
     def match(self, image: Image.Image, sha256: str | None = None) -> list[Match]:
         """Bank entries matching a decoded image (``sha256`` of its bytes enables exact hits)."""
-        return self.matcher.match(compute_hashes(image), sha256)
+        return self.matcher.match(_hashes_or_none(image), sha256)
 
-    def match_hashes(self, hashes: ImageHashes, sha256: str | None = None) -> list[Match]:
+    def match_hashes(self, hashes: ImageHashes | None, sha256: str | None = None) -> list[Match]:
         """Bank entries matching precomputed hashes."""
         return self.matcher.match(hashes, sha256)
 
@@ -246,7 +254,20 @@ class BankService:
             self.matcher.refresh_if_changed()
 
     def _decode(self, data: bytes) -> Image.Image:
-        return decode_for_hashing(data, max_bytes=self.max_bytes, max_pixels=self.max_pixels)
+        return decode_for_hashing(
+            data,
+            max_bytes=self.max_bytes,
+            max_pixels=self.max_pixels,
+            max_decode_bytes=self.max_decode_bytes,
+        )
+
+
+def _hashes_or_none(image: Image.Image) -> ImageHashes | None:
+    """Every perceptual hash of ``image``, or None when it is too small to have any."""
+    try:
+        return compute_hashes(image)
+    except TooSmallToHash:
+        return None
 
 
 def _match_fields(data: dict[str, Any]) -> dict[str, Any]:

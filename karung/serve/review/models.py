@@ -178,3 +178,15 @@ class OutboxMessage(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class LoginThrottleRow(Base):
+    """Failed-login counts and the backoff they earned, per (address, account) and per address
+    (see :mod:`karung.serve.review.throttle`); times are Unix seconds."""
+
+    __tablename__ = "review_login_throttle"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float, index=True)

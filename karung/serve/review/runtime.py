@@ -13,7 +13,7 @@ from karung.serve.review.decisions import Policy
 from karung.serve.review.effects import BankWriter, ReviewEffects
 from karung.serve.review.outbox import OutboxWorker, WebhookConfig
 from karung.serve.review.settings import ReviewSettings
-from karung.serve.review.throttle import LoginThrottle
+from karung.serve.review.throttle import Backoff, LoginThrottle
 
 HERE: Final = Path(__file__).resolve().parent
 TEMPLATES_DIR: Final = HERE / "templates"
@@ -29,9 +29,8 @@ class ReviewRuntime:
     templates: Jinja2Templates
     webhook: WebhookConfig | None
     worker: OutboxWorker | None = None
-    # Per account: slow guessing of one password. Per address: higher, as an office shares one.
-    name_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(10))
-    ip_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(50))
+    # In the database: per (address, account) and per address, with backoff.
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     bank_writer: Any = field(default=None)  # resolved on first use (the bank opens late)
 
     @classmethod
@@ -55,7 +54,18 @@ class ReviewRuntime:
                 poll_seconds=settings.outbox_poll_seconds,
             )
         templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-        return cls(settings=settings, policy=policy, templates=templates, webhook=webhook)
+        base, cap = settings.login_backoff_seconds, settings.login_backoff_max_seconds
+        throttle = LoginThrottle(
+            per_account=Backoff(settings.login_free_attempts, base, cap),
+            per_address=Backoff(settings.login_address_free_attempts, base, cap),
+        )
+        return cls(
+            settings=settings,
+            policy=policy,
+            templates=templates,
+            webhook=webhook,
+            throttle=throttle,
+        )
 
     def effects(self, app: FastAPI) -> ReviewEffects:
         """Effects bound to the app's current bank (the bank may be reopened at run time)."""

@@ -40,6 +40,11 @@ class ReviewSettings(BaseSettings):
     webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
+    # Login throttle (see karung.serve.review.throttle): free attempts, then doubling waits.
+    login_free_attempts: int = Field(default=10, ge=1)
+    login_address_free_attempts: int = Field(default=50, ge=1)
+    login_backoff_seconds: float = Field(default=1.0, gt=0)
+    login_backoff_max_seconds: float = Field(default=900.0, gt=0)
 
     @field_validator("reason_codes", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ JSON endpoints under ``/review/api``; each needs the session cookie and the page
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
@@ -111,17 +112,16 @@ def login_submit(
     ip = request.client.host if request.client else "-"
     account = name.strip().lower()
     ctx = {"next": _safe_next(next), "name": name}
-    if rt.ip_throttle.blocked(ip) or rt.name_throttle.blocked(account):
-        error = "too many failed logins: wait a few minutes"
+    wait = rt.throttle.reserve(sessions, ip, account)  # counted before the password is checked
+    if wait > 0:
+        error = f"too many failed logins: wait {math.ceil(wait)} s"
         return _page(rt, request, "login.html", ctx | {"error": error}, status=429)
     try:
         with sessions.begin() as session:
             user = accounts.login(session, name, password, hours=rt.settings.session_hours)
     except AuthenticationFailed as exc:
-        rt.ip_throttle.failed(ip)
-        rt.name_throttle.failed(account)
         return _page(rt, request, "login.html", ctx | {"error": str(exc)}, status=401)
-    rt.name_throttle.succeeded(account)
+    rt.throttle.succeeded(sessions, ip, account)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         COOKIE,

@@ -45,7 +45,8 @@ async def add_entry(
         raise InvalidInput("give exactly one of url and image_base64", code="item_invalid")
     try:
         if body.url is not None:
-            data = (await request.app.state.scorer.fetcher.fetch(body.url)).data
+            fetcher = request.app.state.scorer.fetcher
+            data = (await fetcher.fetch(body.url, principal.name)).data
         else:
             data = decode_base64(body.image_base64 or "", settings.max_upload_bytes)
     except (FetchError, KarungVisionError) as exc:

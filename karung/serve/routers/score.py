@@ -43,14 +43,17 @@ class ThresholdsIn(BaseModel):
     review: float | None = Field(default=None, ge=0, le=1)
 
 
-# Items are validated one by one (a malformed item is reported in its slot, not as a 422).
-RawItem = Annotated[dict[str, Any], WithJsonSchema(ScoreItemIn.model_json_schema())]
+# Items are validated one by one: a malformed item, even a string or null where an object
+# belongs, is reported in its slot, not as a 422 for the whole batch.
+RawItem = Annotated[Any, WithJsonSchema(ScoreItemIn.model_json_schema())]
+# The schema's cap is the largest KARUNG_MAX_ITEMS allows; the setting is checked on top.
+ITEMS_CAP = 1024
 
 
 class ScoreRequest(BaseModel):
     """Up to ``KARUNG_MAX_ITEMS`` (64) images; answers keep this order."""
 
-    items: list[RawItem] = Field(min_length=1)
+    items: list[RawItem] = Field(min_length=1, max_length=ITEMS_CAP)
     thresholds: ThresholdsIn | None = None
 
 
@@ -78,6 +81,9 @@ class ScoreItemOut(BaseModel):
     decision: Literal["block", "review", "allow"] | None = None
     model_decision: Literal["block", "review", "allow"] | None = None
     reasons: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(
+        default_factory=list, description="e.g. why an image has no perceptual hash (1x1)"
+    )
     matches: list[dict[str, Any]] = Field(default_factory=list)
     model_version: str | None = None
     review_item_id: int | None = None
@@ -172,10 +178,13 @@ def _context(
         sample_allow=settings.review_sample_allow,
         sample_block=settings.review_sample_block,
         rng=random.Random(),
+        key=principal.name,
     )
 
 
-def _parse_item(raw: dict[str, Any]) -> ScoreItem:
+def _parse_item(raw: Any) -> ScoreItem:
+    if not isinstance(raw, dict):
+        return ScoreItem(invalid=f"an item must be a JSON object, got {_json_type(raw)}")
     try:
         item = ScoreItemIn.model_validate(raw)
     except ValidationError as exc:
@@ -189,6 +198,13 @@ def _parse_item(raw: dict[str, Any]) -> ScoreItem:
         seller_id=item.seller_id,
         category=item.category,
     )
+
+
+def _json_type(value: Any) -> str:
+    names = {str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    if value is None:
+        return "null"
+    return "an array" if isinstance(value, list) else names.get(type(value), "a value")
 
 
 def _response(ctx: ScoreContext, results: list[dict[str, Any]], started: float) -> dict[str, Any]:
