@@ -62,13 +62,19 @@ def proxies_lines(ckpt: Checkpoint) -> list[str]:
     lines = ["## Proxies for real-photo accuracy", "", PROXY_NOTE, ""]
     if not proxies:
         return [*lines, "(not computed for this model)", ""]
-    lines += ["| proxy | measured | reads as |", "|---|---|---|"]
+    return [*lines, *proxy_table(proxies), *synthetic_lines(ckpt), ""]
+
+
+def proxy_table(proxies: dict[str, Any]) -> list[str]:
+    """Markdown table of the proxies (``to_dict`` forms, or ``{"skipped": why}``), then the
+    per-family leave-one-variant-out AUCs. Shared by the model card and ``karung evaluate``."""
+    lines = ["| proxy | measured | reads as |", "|---|---|---|"]
     fa = proxies.get("real_false_alarms", {})
     if "at_block" in fa:
         lines += [
-            f"| real CC0 garments of val senders blocked | {_ci(fa['at_block'])} | "
-            "honest preloved listings blocked; target <= 1% |",
-            f"| real CC0 garments sent to review or worse | {_ci(fa['at_review'])} | "
+            f"| real negative photos blocked | {_ci(fa['at_block'])} | honest listings "
+            "blocked; target <= 1% |",
+            f"| real negative photos sent to review or worse | {_ci(fa['at_review'])} | "
             "moderator load from honest listings; target <= 5% |",
         ]
     gap = proxies.get("domain_gap", {})
@@ -91,10 +97,9 @@ def proxies_lines(ckpt: Checkpoint) -> list[str]:
             f"| `{v['variant']}` | {v['label']} | {v['n_val']} | {v['auc']:.4f} |"
             for v in lovo["variants"]
         ]
-    lines += synthetic_lines(ckpt)
-    skipped = [f"{k}: {v['skipped']}" for k, v in proxies.items() if "skipped" in v]
-    lines += [f"- skipped {s}" for s in skipped]
-    return [*lines, ""]
+    skipped = [f"{k}: {v['skipped']}" for k, v in proxies.items()
+               if isinstance(v, dict) and "skipped" in v]  # fmt: skip
+    return [*lines, *[f"- skipped {s}" for s in skipped]]
 
 
 def synthetic_lines(ckpt: Checkpoint) -> list[str]:

@@ -35,7 +35,12 @@ from karung.training.evaluate import compute_metrics, risk_indices
 from karung.training.features import FeatureCache, backbone_key, default_cache_dir, extract
 from karung.training.head import LinearHead, fit_linear_head
 from karung.training.negatives import NegativePolicy, NegativeThresholds, thresholds_from_negatives
-from karung.training.proxies import domain_gap, leave_one_variant_out, real_false_alarms
+from karung.training.proxies import (
+    domain_gap,
+    leave_one_variant_out,
+    real_false_alarms,
+    run_proxies,
+)
 from karung.training.validation import METRICS_FILE, plain
 from karung.vision.checkpoint import CHECKPOINT_FILE, Checkpoint
 from karung.vision.labels import Thresholds
@@ -126,10 +131,7 @@ def choose_cuts(
 
 def _proxies(cfg: TrainConfig, fs: FeatureSet, risk: np.ndarray, cut: Thresholds) -> dict[str, Any]:
     """The real-photo proxies; each one is skipped (with the reason) where the data lacks it."""
-    from karung.training.errors import KarungTrainingError
-
     labels = list(cfg.labels)
-    out: dict[str, Any] = {}
     neg = fs.val & fs.real & ~np.isin(fs.y, risk_indices(labels))
     jobs: dict[str, Callable[[], Any]] = {
         "real_false_alarms": lambda: real_false_alarms(risk[neg], cut.block, cut.review),
@@ -138,12 +140,7 @@ def _proxies(cfg: TrainConfig, fs: FeatureSet, risk: np.ndarray, cut: Thresholds
             fs.x, fs.samples, labels, l2=cfg.head_l2, progress=cfg.progress
         ),
     }
-    for name, job in jobs.items():
-        try:
-            out[name] = job().to_dict()
-        except KarungTrainingError as exc:
-            out[name] = {"skipped": str(exc)}
-    return out
+    return run_proxies(jobs)
 
 
 def train_frozen(cfg: TrainConfig) -> tuple[Path, dict[str, Any]]:

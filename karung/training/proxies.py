@@ -20,7 +20,7 @@ per head fit rather than a retraining each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from karung.training.data import Sample
-from karung.training.errors import MetricError
+from karung.training.errors import KarungTrainingError, MetricError
 from karung.training.head import fit_linear_head, risk_of
 from karung.training.metrics import roc_auc
 from karung.training.negatives import RateAt
@@ -178,3 +178,14 @@ def domain_gap(
     pred = head.logits(x).argmax(axis=1) == 1
     acc = 0.5 * (float(pred[sv].mean()) + float((~pred[rv]).mean()))
     return DomainGap(acc, (int(st.sum()), int(rt.sum())), (int(sv.sum()), int(rv.sum())))
+
+
+def run_proxies(jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Run each proxy job; a job the data cannot support is recorded as ``{"skipped": why}``."""
+    out: dict[str, Any] = {}
+    for name, job in jobs.items():
+        try:
+            out[name] = job().to_dict()
+        except KarungTrainingError as exc:
+            out[name] = {"skipped": str(exc)}
+    return out

@@ -16,10 +16,14 @@ from typing import Any
 import numpy as np
 
 from karung.training.data import load_samples
-from karung.training.errors import KarungTrainingError
 from karung.training.evaluate import Predictions, risk_indices
 from karung.training.features import FeatureCache, backbone_key, default_cache_dir, extract
-from karung.training.proxies import domain_gap, leave_one_variant_out, real_false_alarms
+from karung.training.proxies import (
+    domain_gap,
+    leave_one_variant_out,
+    real_false_alarms,
+    run_proxies,
+)
 from karung.vision.checkpoint import Checkpoint
 from karung.vision.labels import Thresholds
 
@@ -50,54 +54,21 @@ def data_proxies(
     feats = extract([s.path for s in samples], cache, prep, threads=threads, progress=progress)
     kept = [s for s, ok in zip(samples, feats.ok, strict=True) if ok]
     x = feats.x[feats.ok]
-    out: dict[str, Any] = {"head_l2": l2}
     jobs: dict[str, Callable[[], Any]] = {
         "domain_gap": lambda: domain_gap(x, kept, list(ckpt.labels)),
         "leave_one_variant_out": lambda: leave_one_variant_out(
             x, kept, list(ckpt.labels), l2=l2, progress=progress
         ),
     }
-    for name, job in jobs.items():
-        try:
-            out[name] = job().to_dict()
-        except KarungTrainingError as exc:
-            out[name] = {"skipped": str(exc)}
-    return out
+    return {"head_l2": l2, **run_proxies(jobs)}
 
 
 def proxy_lines(proxies: dict[str, Any], false_alarms: dict[str, dict[str, Any]]) -> list[str]:
-    """Markdown lines for the evaluation report."""
-    lines = ["", "## Proxies for real-photo accuracy", ""]
-    for name, fa in false_alarms.items():
-        if "at_block" in fa:
-            b, r = fa["at_block"], fa["at_review"]
-            lines.append(
-                f"- {name}: real negatives blocked {b['rate']:.2%} ({b['flagged']}/{b['n']}, "
-                f"95% CI {b['ci95'][0]:.2%}-{b['ci95'][1]:.2%}); review or worse "
-                f"{r['rate']:.2%} ({r['flagged']}/{r['n']})"
-            )
-        else:
-            lines.append(f"- {name}: false alarms skipped ({fa.get('skipped')})")
-    gap = proxies.get("domain_gap", {})
-    if "balanced_accuracy" in gap:
-        lines.append(
-            f"- domain gap (synthetic vs real garments, linear probe on frozen ImageNet "
-            f"features, val senders): {gap['balanced_accuracy']:.3f} (0.5 = none; lower is "
-            "better)"
-        )
-    lovo = proxies.get("leave_one_variant_out", {})
-    if "variants" in lovo:
-        lines.append(
-            f"- leave-one-variant-out AUC (frozen recipe, l2 {proxies['head_l2']}): mean "
-            f"{lovo['mean_auc']:.4f}, worst {lovo['min_auc']:.4f} (`{lovo['min_variant']}`)"
-        )
-        lines += [
-            f"  - `{v['variant']}` ({v['label']}, {v['n_val']} val): {v['auc']:.4f}"
-            for v in lovo["variants"]
-        ]
-    lines += [
-        f"- {k} skipped: {v['skipped']}"
-        for k, v in proxies.items()
-        if isinstance(v, dict) and "skipped" in v
-    ]
+    """Markdown for the evaluation report: one proxy table per evaluated model."""
+    from karung.training.card_sections import PROXY_NOTE, proxy_table
+
+    lines = ["", "## Proxies for real-photo accuracy", "", PROXY_NOTE]
+    for name, alarms in false_alarms.items():
+        lines += ["", f"### {name} (head L2 {proxies['head_l2']} for the refits)", ""]
+        lines += proxy_table({**proxies, "real_false_alarms": alarms})
     return lines

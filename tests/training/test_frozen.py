@@ -189,7 +189,7 @@ def test_evaluate_reports_the_proxies(frozen_run: dict[str, Any], tmp_path: Path
     assert alarms["at_block"]["n"] == 12  # the real val negatives, scored by the model itself
     assert {"domain_gap", "leave_one_variant_out"} <= set(body["proxies"])
     text = (out / "report.md").read_text()
-    assert "## Proxies for real-photo accuracy" in text and "real negatives blocked" in text
+    assert "## Proxies for real-photo accuracy" in text and "real negative photos blocked" in text
 
 
 def test_model_card_of_a_frozen_run(frozen_run: dict[str, Any], tmp_path: Path) -> None:
