@@ -86,11 +86,11 @@ def _base(ctx: Ctx, style: PillowStyle, w: int, h: int, squash: float) -> np.nda
     if style.wrap == "woven":
         tex = np.empty((h, w, 3), np.float32)
         tex[:] = style.woven
-        tex *= chan(weave(rng, h, w, max(2.0, max(w, h) / 70), 0.12))
+        tex *= chan(weave(rng, h, w, max(3.0, max(w, h) / 70), 0.08))
         return tex * chan(0.85 + 0.25 * value_noise(rng, h, w, max(4.0, max(w, h) / 5)))
     if style.goods == "foam":
         return quilted(rng, w, h, style.woven)
-    n = int(np.clip(max(w, h) / 16, 5, 14))
+    n = int(np.clip(max(w, h) / 22, 4, 10))
     return pressed_clothes(ctx, w, h, squash, n)
 
 

@@ -24,7 +24,8 @@ from karung.training.synth.sack import clothes_heap
 Rng = np.random.Generator
 STYLES: Final = ("film", "woven", "bare", "open", "strata")
 STYLE_P: Final = (0.42, 0.14, 0.1, 0.14, 0.2)
-SINGLE_SIDE: Final = 300
+SINGLE_SIDE: Final = 280
+PILE_UNIQUE: Final = 3
 
 
 def _shape(ctx: Ctx, w: int, h: int, depth: int, top: bool, side: int) -> BlockShape:
@@ -34,12 +35,15 @@ def _shape(ctx: Ctx, w: int, h: int, depth: int, top: bool, side: int) -> BlockS
     return BlockShape(w, h, d, s)
 
 
-def wrap(ctx: Ctx, sprite: np.ndarray, style: PillowStyle) -> np.ndarray:
-    """Film over one bale: haze, streaks, crinkles, then hot highlights on the bulges."""
+def wrap(ctx: Ctx, sprite: np.ndarray, style: PillowStyle, haze: bool = True) -> np.ndarray:
+    """Film over one bale: haze, streaks, crinkles (unless ``haze`` is off: a pile gets them
+    once, see :func:`pile`), then hot highlights on the bulges and a bright rim."""
     rng = ctx.rng
     if style.wrap != "film":
         return sprite
-    out = apply_film(rng, sprite, FilmLook.sample(rng, clear=rng.random() < 0.5))
+    out = (
+        apply_film(rng, sprite, FilmLook.sample(rng, clear=rng.random() < 0.5)) if haze else sprite
+    )
     lum = cv2.cvtColor(np.ascontiguousarray(out[..., :3]), cv2.COLOR_RGB2GRAY)
     bumps = smooth(lum, max(2.0, max(out.shape[:2]) / 25)) / 255.0
     specular(rng, out, np.clip(bumps * 1.5, 0, 1), float(rng.uniform(0.6, 1.1)))
@@ -85,15 +89,15 @@ def pile(ctx: Ctx, style: PillowStyle, cols: int, rows: int, long_side: int) -> 
     unit = max(24, int(long_side / (span + 0.4)))
     w, h = (unit, int(unit / ratio)) if lying else (int(unit / ratio), unit)
     bases = [_base(ctx, style, w, h, 0.5) for _ in range(3)]
+    made: dict[tuple[bool, bool], list[np.ndarray]] = {}
     sprites = []
     for r in range(rows):
         for c in range(cols):
             if r == rows - 1 and rows > 1 and rng.random() < 0.2:
                 continue  # an incomplete top row
             end = c == (cols - 1 if ctx.scene.yaw > 0 else 0)
-            shape = _shape(ctx, w, h, int(min(w, h) * 0.8), r == rows - 1, int(end))
-            st = strap_or_other(rng, style)
-            sprites.append((r, c, wrap(ctx, block(ctx, st, shape, bases), st)))
+            key = (r == rows - 1, end)
+            sprites.append((r, c, _pile_block(ctx, style, (w, h), key, made, bases)))
     pad = int(unit * 0.4)
     canvas = new_sprite(int(rows * h * 0.9) + 2 * pad + h, int(cols * w * 0.92) + 2 * pad + w)
     bottom = canvas.shape[0] - pad
@@ -101,7 +105,31 @@ def pile(ctx: Ctx, style: PillowStyle, cols: int, rows: int, long_side: int) -> 
         x = pad + int(c * w * 0.92 + rng.normal(0, w * 0.03))
         y = bottom - s.shape[0] - int(r * h * 0.88 + rng.normal(0, h * 0.02))
         over(canvas, s, x, y)
-    return crop_to_content(canvas)
+    canvas = crop_to_content(canvas)
+    if style.wrap == "film":  # haze and crinkles once over the pile: one pass, not one per bale
+        canvas = apply_film(rng, canvas, FilmLook.sample(rng, clear=rng.random() < 0.5))
+    return canvas
+
+
+def _pile_block(
+    ctx: Ctx,
+    style: PillowStyle,
+    size: tuple[int, int],
+    key: tuple[bool, bool],
+    made: dict[tuple[bool, bool], list[np.ndarray]],
+    bases: list[np.ndarray],
+) -> np.ndarray:
+    """A bale of a pile: up to ``PILE_UNIQUE`` drawn per kind of position (top row? end
+    column?), then reused, mirrored where no side shows (bales of one lot look alike)."""
+    rng, (w, h) = ctx.rng, size
+    done = made.setdefault(key, [])
+    if len(done) >= PILE_UNIQUE:
+        s = done[int(rng.integers(len(done)))]
+        return np.ascontiguousarray(s[:, ::-1]) if not key[1] and rng.random() < 0.5 else s
+    shape = _shape(ctx, w, h, int(min(w, h) * 0.8), key[0], int(key[1]))
+    st = strap_or_other(rng, style)
+    done.append(wrap(ctx, block(ctx, st, shape, bases), st, haze=False))
+    return done[-1]
 
 
 def opened(ctx: Ctx, style: PillowStyle, long_side: int) -> np.ndarray:
@@ -116,7 +144,7 @@ def opened(ctx: Ctx, style: PillowStyle, long_side: int) -> np.ndarray:
     canvas = new_sprite(int(h * 1.45), int(w * 1.15))
     oy, ox = canvas.shape[0] - h, (canvas.shape[1] - w) // 2
     over(canvas, base, ox, oy)
-    heap = clothes_heap(ctx, int(h * 0.75), int(w * 1.05), int(rng.integers(6, 12)))
+    heap = clothes_heap(ctx, int(h * 0.75), int(w * 1.05), int(rng.integers(5, 10)))
     dome: np.ndarray = np.zeros(heap.shape[:2], np.float32)
     hh, hw = heap.shape[:2]
     cv2.ellipse(

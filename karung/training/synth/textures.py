@@ -194,9 +194,11 @@ def shelves(rng: Rng, h: int, w: int) -> np.ndarray:
             bw = int(w * rng.uniform(0.03, 0.12))
             bh = int(row * rng.uniform(0.5, 0.9))
             colour = rng.uniform(30, 230, 3).astype(np.float32)
-            img[max(0, y + row - bh) : y + row, x : x + bw] = colour * np.float32(
-                rng.uniform(0.7, 1.0)
-            )
+            box = img[max(0, y + row - bh) : y + row, x : x + bw]
+            # A packet or box is lit from above and rounds off at its sides.
+            ramp = np.linspace(1.05, 0.7, box.shape[0], dtype=np.float32)[:, None, None]
+            side = 0.8 + 0.2 * np.sin(np.linspace(0, np.pi, box.shape[1], dtype=np.float32))
+            box[:] = colour * np.float32(rng.uniform(0.7, 1.0)) * ramp * side[None, :, None]
             x += bw + int(rng.integers(0, max(1, w // 60)))
         img[y + row : y + row + board] = 60.0
         y += row + board
