@@ -46,7 +46,8 @@ def bench_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
 
     import numpy as np
 
-    from karung.vision.hash_index import LinearIndex, MultiIndexHashing
+    from karung.vision.hash_index import LinearIndex
+    from karung.vision.mih import MultiIndexHashing
 
     rng = np.random.default_rng(args.seed)
     words = _random_words(rng, n)
