@@ -45,13 +45,17 @@ MAX_CHUNK_BITS: Final = 24  # a 24-bit table's offsets take 64 MiB; wider ones a
 _LINEAR_FALLBACK_FRACTION: Final = 0.25
 
 
-def chunk_plan(nbits: int, n: int) -> tuple[tuple[int, int], ...]:
+def chunk_plan(nbits: int, n: int, width: int | None = None) -> tuple[tuple[int, int], ...]:
     """``(first bit, width)`` of each substring for an index of ``n`` hashes of ``nbits`` bits.
 
     Widths are about ``log2(n)`` (so buckets hold about one hash), between
-    :data:`MIN_CHUNK_BITS` and :data:`MAX_CHUNK_BITS`, as equal as the bit count allows.
+    :data:`MIN_CHUNK_BITS` and :data:`MAX_CHUNK_BITS`, as equal as the bit count allows;
+    ``width`` overrides the size rule (tests use it to reach wide tables with small data).
     """
-    width = min(MAX_CHUNK_BITS, max(MIN_CHUNK_BITS, round(math.log2(max(n, 2)))))
+    if width is None:
+        width = min(MAX_CHUNK_BITS, max(MIN_CHUNK_BITS, round(math.log2(max(n, 2)))))
+    if not 1 <= width <= MAX_CHUNK_BITS:
+        raise HashIndexError(f"substring width must be within 1..{MAX_CHUNK_BITS}, got {width}")
     m = max(1, round(nbits / width))
     while nbits / m > MAX_CHUNK_BITS:
         m += 1
@@ -99,10 +103,18 @@ class MultiIndexHashing:
     bytes a hash and about 470 MiB of offsets).
     """
 
-    def __init__(self, nbits: int, *, merge_at: int = 4096, merge_fraction: float = 1 / 16) -> None:
+    def __init__(
+        self,
+        nbits: int,
+        *,
+        merge_at: int = 4096,
+        merge_fraction: float = 1 / 16,
+        chunk_bits: int | None = None,
+    ) -> None:
         if nbits <= 0 or nbits % 64:
             raise HashIndexError(f"nbits must be a positive multiple of 64, got {nbits}")
         self.nbits = nbits
+        self._chunk_bits = chunk_bits
         self._merge_at = merge_at
         self._merge_fraction = merge_fraction
         self._pending = LinearIndex(nbits)
@@ -110,10 +122,16 @@ class MultiIndexHashing:
 
     @classmethod
     def build(
-        cls, ids: Sequence[int] | np.ndarray, hashes: np.ndarray, nbits: int
+        cls,
+        ids: Sequence[int] | np.ndarray,
+        hashes: np.ndarray,
+        nbits: int,
+        *,
+        chunk_bits: int | None = None,
     ) -> MultiIndexHashing:
-        """An index holding ``hashes`` under ``ids``, tables built in one go."""
-        index = cls(nbits)
+        """An index holding ``hashes`` under ``ids``, tables built in one go (``chunk_bits``
+        fixes the substring width instead of deriving it from the size)."""
+        index = cls(nbits, chunk_bits=chunk_bits)
         words = check_words(hashes, nbits)
         index._set_base(as_ids(ids, words.shape[0]), words)
         return index
@@ -161,9 +179,10 @@ class MultiIndexHashing:
         r = check_radius(radius, self.nbits)
         which, pos = self._candidates(qs, r)
         dists = _row_distances(self._words, pos, qs, which)
-        keep = dists <= r
-        keep &= self._alive[pos]
+        keep = dists <= r  # almost every candidate goes here, before any other pass
         which, pos, dists = which[keep], pos[keep], dists[keep]
+        live = self._alive[pos]
+        which, pos, dists = which[live], pos[live], dists[live]
         pair = which * max(1, self._ids.shape[0]) + pos  # a hash found through several tables
         _, first = np.unique(pair, return_index=True)
         which, ids, dists = which[first], self._ids[pos[first]], dists[first]
@@ -183,40 +202,39 @@ class MultiIndexHashing:
 
     def nbytes(self) -> int:
         """Bytes held by the arrays (tables, words, ids, tombstones, pending buffer)."""
-        arrays = (self._ids, self._words, self._alive, self._flat_order, *self._offsets)
+        arrays = (self._ids, self._words, self._alive, self._order, self._offsets)
         return int(sum(a.nbytes for a in arrays) + self._pending.nbytes())
 
     def __len__(self) -> int:
         return int(self._ids.shape[0] - self._dead + len(self._pending))
 
     def _candidates(self, qs: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
-        """(query row, position) pairs, with repeats, sharing a substring within ``r // m``."""
+        """(query row, position) pairs, with repeats, sharing a substring within ``r // m``.
+
+        Every table's buckets live in one flat offsets array (table ``c`` starts at
+        ``self._bases[c]`` and its offsets already point into the flat order array), so the
+        probes of all tables and all queries cost a handful of NumPy calls.
+        """
         n, k = self._ids.shape[0], qs.shape[0]
-        m = len(self._plan)
-        probes = sum(probe_masks(w, r // m).size for _, w in self._plan)
-        if n == 0 or probes * n / (1 << self._plan[0][1]) > _LINEAR_FALLBACK_FRACTION * n:
-            which = np.repeat(np.arange(k, dtype=np.int64), n)
+        sub = r // len(self._plan)
+        keys = [
+            (chunk_values(qs, bit, width)[:, None] ^ probe_masks(width, sub)[None, :]) + int(base)
+            for (bit, width), base in zip(self._plan, self._bases, strict=True)
+        ]
+        per_query = sum(key.shape[1] for key in keys)
+        if n == 0 or per_query * n / (1 << self._plan[0][1]) > _LINEAR_FALLBACK_FRACTION * n:
+            which = np.repeat(np.arange(k, dtype=np.int64), n)  # a scan is cheaper
             return which, np.tile(np.arange(n, dtype=np.int64), k)
-        starts, lengths, owners = [], [], []
-        for c, (bit, width) in enumerate(self._plan):
-            masks = probe_masks(width, r // m)
-            keys = (chunk_values(qs, bit, width)[:, None] ^ masks[None, :]).ravel()
-            offsets = self._offsets[c]
-            begin = np.take(offsets, keys).astype(np.int64)
-            starts.append(begin + c * n)  # positions into the flattened order tables
-            lengths.append(np.take(offsets, keys + 1) - begin)
-            owners.append(np.repeat(np.arange(k, dtype=np.int64), masks.size))
-        start, length, owner = (
-            np.concatenate(starts),
-            np.concatenate(lengths),
-            np.concatenate(owners),
-        )
-        hit = length > 0
-        start, length, owner = start[hit], length[hit], owner[hit]
+        flat_keys = np.concatenate(keys, axis=1).ravel()  # (k, probes) row-major
+        start = np.take(self._offsets, flat_keys)
+        length = np.take(self._offsets, flat_keys + 1) - start
+        hit = np.flatnonzero(length)
+        start, length = start[hit].astype(np.int64), length[hit].astype(np.int64)
         ends = np.cumsum(length)
-        flat = np.arange(int(ends[-1]) if ends.size else 0, dtype=np.int64)
-        flat += np.repeat(start - (ends - length), length)
-        return np.repeat(owner, length), np.take(self._flat_order, flat).astype(np.int64)
+        total = int(ends[-1]) if ends.size else 0
+        flat = np.arange(total, dtype=np.int64) + np.repeat(start - (ends - length), length)
+        owner = np.repeat(hit // per_query, length)
+        return owner, np.take(self._order, flat).astype(np.int64)
 
     def _base_positions(self, ids: np.ndarray) -> np.ndarray:
         """Positions of the live base entries holding ``ids`` (ids not there are skipped)."""
@@ -237,26 +255,32 @@ class MultiIndexHashing:
         self._words = np.ascontiguousarray(words[by_id])
         self._alive = np.ones(self._ids.shape[0], dtype=bool)
         self._dead = 0
-        self._plan = chunk_plan(self.nbits, self._ids.shape[0])
-        self._flat_order, self._offsets = _build_tables(self._words, self._plan)
+        self._plan = chunk_plan(self.nbits, self._ids.shape[0], self._chunk_bits)
+        self._order, self._offsets, self._bases = _build_tables(self._words, self._plan)
 
 
 def _build_tables(
     words: np.ndarray, plan: tuple[tuple[int, int], ...]
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Per substring: positions sorted by substring value (one flat array, table after table)
-    and CSR bucket offsets (int32 below 2**31 hashes)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions sorted by substring value, table after table (one flat array); the CSR bucket
+    offsets of every table in one flat array, pointing into it; and where each table's
+    offsets start. int32 while the flat arrays stay below 2**31 entries."""
     n = words.shape[0]
-    index_type = np.int32 if n < 2**31 else np.int64
+    index_type = np.int32 if len(plan) * n < 2**31 else np.int64
     order = np.empty(len(plan) * n, dtype=index_type)
-    offsets = []
+    bases = np.zeros(len(plan), dtype=np.int64)
+    offsets = np.zeros(sum((1 << w) + 1 for _, w in plan), dtype=index_type)
+    at = 0
     for c, (bit, width) in enumerate(plan):
         keys = chunk_values(words, bit, width)
         order[c * n : (c + 1) * n] = np.argsort(keys, kind="stable")
-        table = np.zeros((1 << width) + 1, dtype=index_type)
+        bases[c] = at
+        table = offsets[at : at + (1 << width) + 1]
         np.cumsum(np.bincount(keys, minlength=1 << width), out=table[1:])
-        offsets.append(table)
-    return order, offsets
+        table += c * n
+        table[0] = c * n
+        at += (1 << width) + 1
+    return order, offsets, bases
 
 
 def _row_distances(
