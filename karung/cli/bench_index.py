@@ -181,7 +181,8 @@ def _search(index: Any, queries: Any, radius: int) -> tuple[Any, Any, Any]:
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
-    return tuple(np.array(col, dtype=np.int64) for col in zip(*rows, strict=True))
+    which, ids, dists = (np.array(col, dtype=np.int64) for col in zip(*rows, strict=True))
+    return which, ids, dists
 
 
 def _latencies(index: dict[str, Any], queries: list[dict[str, Any]]) -> tuple[float, float]:

@@ -275,10 +275,9 @@ def _build_tables(
         keys = chunk_values(words, bit, width)
         order[c * n : (c + 1) * n] = np.argsort(keys, kind="stable")
         bases[c] = at
-        table = offsets[at : at + (1 << width) + 1]
-        np.cumsum(np.bincount(keys, minlength=1 << width), out=table[1:])
-        table += c * n
-        table[0] = c * n
+        counts = np.bincount(keys, minlength=1 << width)
+        offsets[at] = c * n
+        offsets[at + 1 : at + (1 << width) + 1] = np.cumsum(counts) + c * n
         at += (1 << width) + 1
     return order, offsets, bases
 
