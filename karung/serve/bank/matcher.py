@@ -323,15 +323,15 @@ class Matcher:
 
     @property
     def index_nbytes(self) -> int:
-        """Bytes held by the PDQ and pHash indexes (0 before the first load)."""
+        """Bytes held by the hash indexes and look-up stores (0 before the first load)."""
         state = self._state
-        return 0 if state is None else state.pdq.nbytes() + state.phash.nbytes()
+        return 0 if state is None else sum(ix.nbytes() for ix in state.indexes())
 
     @property
     def index_hashes(self) -> int:
-        """Hashes held by the PDQ and pHash indexes (all variants of every entry)."""
+        """Hashes held in memory (every variant of every entry, searched or looked up)."""
         state = self._state
-        return 0 if state is None else len(state.pdq) + len(state.phash)
+        return 0 if state is None else sum(len(ix) for ix in state.indexes())
 
     def load(self) -> None:
         """(Re)build everything from the store."""
