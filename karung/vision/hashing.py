@@ -30,7 +30,7 @@ from typing import Final, Literal, get_args
 import numpy as np
 from PIL import Image
 
-from karung.vision import pdq_native, variants
+from karung.vision import partial_hash, pdq_native, variants
 from karung.vision.decode import decode_image
 from karung.vision.errors import KarungVisionError
 
@@ -53,9 +53,10 @@ HASH_DECODE_TARGET: Final = 256
 HASH_VERSION: Final = 2
 REFERENCE_VERSION: Final = 1
 PDQ_SIDE: Final = 64
-# Query variants (partial images) are cut from the image reduced to this size: a pHash is a
-# 32 x 32 DCT and a version-2 PDQ a 64 x 64 one, so more pixels only cost time.
-PARTIAL_SIDE: Final = 160
+# Query variants (partial images) are cut from the image reduced (by a whole factor) to at most
+# this size: a pHash is a 32 x 32 DCT and a version-2 PDQ a 64 x 64 one, so more pixels only
+# cost time.
+PARTIAL_SIDE: Final = 192
 DIHEDRAL_NAMES: Final = (
     "r0",
     "r90",
@@ -272,43 +273,20 @@ def normalise_for_pdq(image: Image.Image) -> Image.Image:
 
 
 def _partials(img: Image.Image) -> tuple[tuple[CropHashes, ...], tuple[int, ...]]:
-    """Hashes of the usable partial images of :data:`variants.QUERY_CROPS` and their positions."""
-    small = img
-    if max(img.size) > PARTIAL_SIDE:
-        small = img.copy()
-        small.thumbnail((PARTIAL_SIDE, PARTIAL_SIDE), Image.Resampling.BOX)
+    """Hashes of the usable partial images of :data:`variants.QUERY_CROPS` and their positions
+    (:mod:`karung.vision.partial_hash`: all of them in a few batched NumPy products)."""
+    factor = -(-max(img.size) // PARTIAL_SIDE)  # integer box reduction: cheap and exact
+    small = img.reduce(factor) if factor > 1 else img
+    batch = partial_hash.partial_squares(_rgb_array(small))
+    pdqs, qualities = partial_hash.pdq(batch)
+    phashes = partial_hash.phash(batch)
     crops: list[CropHashes] = []
     specs: list[int] = []
-    for position, spec in enumerate(variants.QUERY_CROPS):
-        part = variants.partial_image(small, spec)
-        if part.width < 2 or part.height < 2:
-            continue
-        hashes, quality = pdq_dihedral(part)
+    for position, (p, quality, h) in enumerate(zip(pdqs, qualities, phashes, strict=True)):
         if quality >= MIN_PDQ_QUALITY:
-            crops.append(CropHashes(hashes[0], _fast_phash(part)))
+            crops.append(CropHashes(HashValue("pdq", p), HashValue("phash", h)))
             specs.append(position)
     return tuple(crops), tuple(specs)
-
-
-def _dct_rows() -> np.ndarray:
-    """The first 8 rows of the unnormalised 32-point DCT-II (scipy's ``dct`` type 2)."""
-    k = np.arange(8)[:, None]
-    n = np.arange(32)[None, :]
-    return 2 * np.cos(np.pi * k * (2 * n + 1) / 64)
-
-
-_DCT8: Final = _dct_rows()
-
-
-def _fast_phash(image: Image.Image) -> HashValue:
-    """``imagehash.phash`` computed with two small matrix products instead of two full DCTs.
-
-    The bits equal imagehash's up to float rounding at the median (partial hashes only meet
-    partial hashes computed the same way, so that never matters); about 5x faster.
-    """
-    gray = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.LANCZOS), np.float64)
-    low = _DCT8 @ gray @ _DCT8.T
-    return HashValue("phash", _pack((low > np.median(low)).reshape(-1)))
 
 
 def trim_border(image: Image.Image) -> Image.Image | None:

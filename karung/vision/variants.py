@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
+import numpy as np
 from PIL import Image
 
 CENTRE_KEEP: Final = 0.8
@@ -90,6 +91,13 @@ def derotate(image: Image.Image, angle: float) -> Image.Image:
     det = cos * cos - sin * sin
     w = max(2, round((big_w * cos - big_h * sin) / det))
     h = max(2, round((big_h * cos - big_w * sin) / det))
-    turned = image.rotate(-angle, resample=Image.Resampling.BILINEAR, fillcolor=(255, 255, 255))
+    fill: float | tuple[int, ...] = 255.0 if len(image.getbands()) == 1 else (255, 255, 255)
+    turned = image.rotate(-angle, resample=Image.Resampling.BILINEAR, fillcolor=fill)
     left, top = (big_w - w) // 2, (big_h - h) // 2
     return turned.crop((left, top, left + w, top + h))
+
+
+def derotate_array(gray: np.ndarray, angle: float) -> np.ndarray:
+    """:func:`derotate` of a 2-D float luma array (white is 255)."""
+    image = Image.fromarray(np.asarray(gray, dtype=np.float32), "F")
+    return np.asarray(derotate(image, angle), dtype=np.float64)
