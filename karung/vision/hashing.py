@@ -30,7 +30,7 @@ from typing import Final, Literal, get_args
 import numpy as np
 from PIL import Image
 
-from karung.vision import partial_hash, pdq_native, variants
+from karung.vision import partial_hash, pdq_native
 from karung.vision.decode import decode_image
 from karung.vision.errors import KarungVisionError
 
