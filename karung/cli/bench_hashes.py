@@ -189,6 +189,13 @@ def _enhance(name: str, factor: float) -> Transform:
     return apply
 
 
+def _blur(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A Gaussian blur of 1% of the longer side (2 px on a 200 px thumbnail)."""
+    from PIL import ImageFilter
+
+    return img.filter(ImageFilter.GaussianBlur(max(1.0, max(img.size) / 100)))
+
+
 def _grayscale(img: Image.Image, rng: random.Random) -> Image.Image:
     from PIL import ImageOps
 
@@ -264,13 +271,14 @@ TRANSFORMS: Final[dict[str, Transform]] = {
     "saturation_+30": _enhance("saturation", 1.3),
     "saturation_-30": _enhance("saturation", 0.7),
     "grayscale": _grayscale,
+    "blur": _blur,
     "screenshot": _screenshot,
     "perspective": _perspective,
 }
 # Recall the combined matcher must reach (issues 5 and 19); transforms without one are reported.
 TARGETS: Final[dict[str, float]] = {
     **dict.fromkeys(["resize_50", "resize_25", "jpeg_30", "mirror", "rotate_90"], 0.99),
-    **dict.fromkeys(["text_overlay", "caption_bar", "grayscale"], 0.99),
+    **dict.fromkeys(["text_overlay", "caption_bar", "grayscale", "blur"], 0.99),
     **{f"{k}_{s}30": 0.99 for k in ("brightness", "contrast", "saturation") for s in "+-"},
     **dict.fromkeys(["crop_10", "border_10", "border_20"], 0.90),
     **dict.fromkeys(["crop_5_each_side", "border_15_white"], 0.97),
