@@ -416,17 +416,19 @@ class Matcher:
         """A partial image's pHash within the threshold of an entry's centre crop, with the
         two PDQ hashes within :data:`CROP_PDQ_GUARD`."""
         radius = state.banks.radius("phash")
-        if radius < 0 or query.crop_phash is None or not len(state.crop_phash):
+        partial_pdq = query.crop_pdq
+        if radius < 0 or query.crop_phash is None or partial_pdq is None:
+            return
+        if not len(state.crop_phash):
             return
         which, keys, dists = state.crop_phash.search_many(query.crop_phash, radius)
-        assert query.crop_pdq is not None
         for row, key, distance in zip(which.tolist(), keys.tolist(), dists.tolist(), strict=True):
             if distance > state.banks.phash[key_bank(key)]:
                 continue
             stored = state.crop_pdq.get(key)
             if stored is None:
                 continue
-            pdq_distance = int(popcount_rows((stored ^ query.crop_pdq[row]).reshape(1, -1))[0])
+            pdq_distance = int(popcount_rows((stored ^ partial_pdq[row]).reshape(1, -1))[0])
             if pdq_distance <= CROP_PDQ_GUARD:
                 _offer(best, state, key, "phash", distance)
 
