@@ -207,9 +207,19 @@ class WordStore:
         self._gone: set[int] = set()
 
     def add(self, ids: Sequence[int] | np.ndarray, hashes: np.ndarray) -> None:
-        """Store hashes under ids (an id already stored is replaced)."""
+        """Store hashes under ids (an id already stored is replaced); a large batch goes
+        straight into the sorted arrays (one sort, no per-row work)."""
         words = check_words(hashes, self.nbits)
-        for id_, row in zip(as_ids(ids, words.shape[0]).tolist(), words, strict=True):
+        new_ids = as_ids(ids, words.shape[0])
+        if new_ids.shape[0] > self._merge_at:
+            self._merge()
+            keep = ~np.isin(self._ids, new_ids)
+            merged_ids = np.concatenate([self._ids[keep], new_ids])
+            order = np.argsort(merged_ids, kind="stable")
+            self._ids = merged_ids[order]
+            self._words = np.ascontiguousarray(np.concatenate([self._words[keep], words])[order])
+            return
+        for id_, row in zip(new_ids.tolist(), words, strict=True):
             self._recent[int(id_)] = row.copy()
             if self._in_base(int(id_)):
                 self._gone.add(int(id_))  # the buffered row replaces the stored one

@@ -113,3 +113,8 @@ def test_word_store_looks_up_adds_replacements_and_removals() -> None:
     store.add([20, 21, 22, 23, 24], rows[:5])  # another merge drops 3 for good
     assert store.get(3) is None and int(store.get(24)[0]) == 16  # type: ignore[index]
     assert len(store) == 14
+    bulk = np.arange(400, dtype=np.uint64).reshape(100, 4)
+    store.add(np.arange(100, 200)[::-1], bulk)  # one sorted merge, unordered ids
+    store.add([24], rows[9:])  # a bulk-stored id replaced by a buffered one
+    assert len(store) == 114 and int(store.get(199)[0]) == 0  # type: ignore[index]
+    assert int(store.get(24)[0]) == 36 and int(store.get(100)[0]) == 396  # type: ignore[index]
