@@ -247,7 +247,9 @@ def compute_hashes(image: Image.Image, *, trim: bool = True, partials: bool = Tr
     img = hash_input(image)
     pixels = _rgb_array(img)  # one array for the border check and PDQ
     box = _trim_box(pixels) if trim else None
-    trimmed = compute_hashes(img.crop(box), trim=False, partials=False) if box is not None else None
+    trimmed = (
+        compute_hashes(img.crop(box), trim=False, partials=partials) if box is not None else None
+    )
     dihedral, quality = pdq_dihedral(img)
     crops, specs = _partials(img) if partials else ((), ())
     return ImageHashes(

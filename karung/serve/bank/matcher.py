@@ -497,7 +497,9 @@ class _Query:
             if h.reference is not None and h.reference[1] >= MIN_PDQ_QUALITY
             for v in h.reference[0]
         ]
-        crops = hashes.partials
+        # A border trimmed into the photo's own background leaves a cropped photo: the
+        # trimmed content's partials find it as they find any crop.
+        crops = [c for h in variants for c in h.partials]
         return cls(
             pdq=_stack(pdq),
             pdq_ref=_stack(ref),
