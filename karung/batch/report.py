@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 
 from karung.serve.bank.sellers import UnionFind
-from karung.vision.hash_index import MultiIndexHashing
 from karung.vision.hashing import MIN_PDQ_QUALITY
+from karung.vision.mih import MultiIndexHashing
 
 PDQ_LINK_DISTANCE: Final = 31  # the bank's default PDQ threshold
 # Near-duplicate search runs on the driver; above this many distinct photos only exact

@@ -2,7 +2,9 @@
 
 Actions: ``add PATH... --bank NAME [--seller ID] [--listing ID]``, ``match PATH...``, ``list``,
 ``remove ID...``, ``sellers``, ``export --out FILE.csv``, ``import FILE.csv``, ``enable NAME``,
-``disable NAME``, ``configure NAME [--pdq N] [--phash N]``. The database is ``--db URL`` or
+``disable NAME``, ``configure NAME [--pdq N] [--phash N]``, ``rehash DIR...`` (re-hash entries
+with the current hash version from the original photos, matched by sha256). ``export`` and
+``import`` take ``--format karung|threatexchange``. The database is ``--db URL`` or
 ``$KARUNG_DB`` (default: SQLite under the user's data dir). Per-image commands print one JSON
 object per line (errors as ``{"source", "error": {"code", "message"}}``) and exit 2 when any
 item failed, like ``karung score``.
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from karung.cli.common import die, error_line, iter_image_paths, print_json_line
+
+FORMATS = ("karung", "threatexchange")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -53,10 +57,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     exp = sub.add_parser("export", parents=[common], help="write a CSV hash list (no images)")
     exp.add_argument("--out", required=True, help="CSV file to write ('-' for stdout)")
     exp.add_argument("--bank", help="only this bank")
+    exp.add_argument("--format", choices=FORMATS, default="karung", help="CSV layout")
 
     imp = sub.add_parser("import", parents=[common], help="add the rows of a CSV hash list")
     imp.add_argument("file", help="CSV file ('-' for stdin)")
     imp.add_argument("--bank", help="bank for rows whose bank column is empty")
+    imp.add_argument("--format", choices=FORMATS, default="karung", help="CSV layout")
+
+    rh = sub.add_parser(
+        "rehash", parents=[common], help="re-hash entries from their original photos"
+    )
+    rh.add_argument("paths", nargs="+", help="the original photos (files or directories)")
+    rh.add_argument("--all", action="store_true", help="also entries already at this version")
 
     for name, text in (("enable", "match against a bank"), ("disable", "stop matching a bank")):
         toggle = sub.add_parser(name, parents=[common], help=text)
@@ -222,10 +234,10 @@ def _sellers(service: Any, args: argparse.Namespace) -> int:
 
 def _export(service: Any, args: argparse.Namespace) -> int:
     if args.out == "-":
-        count = service.export_csv(sys.stdout, args.bank)
+        count = service.export_csv(sys.stdout, args.bank, fmt=args.format)
     else:
         with open(args.out, "w", encoding="utf-8", newline="") as out:
-            count = service.export_csv(out, args.bank)
+            count = service.export_csv(out, args.bank, fmt=args.format)
     print(f"exported {count} entries to {args.out}", file=sys.stderr)
     return 0
 
@@ -233,10 +245,10 @@ def _export(service: Any, args: argparse.Namespace) -> int:
 def _import(service: Any, args: argparse.Namespace) -> int:
     try:
         if args.file == "-":
-            report = service.import_csv(sys.stdin, args.bank)
+            report = service.import_csv(sys.stdin, args.bank, fmt=args.format)
         else:
             with open(args.file, encoding="utf-8", newline="") as source:
-                report = service.import_csv(source, args.bank)
+                report = service.import_csv(source, args.bank, fmt=args.format)
     except OSError as exc:
         return die(f"cannot read {args.file}: {exc}")
     for err in report.errors:
@@ -245,6 +257,27 @@ def _import(service: Any, args: argparse.Namespace) -> int:
         {"added": report.added, "existing": report.existing, "errors": len(report.errors)}
     )
     return 2 if report.errors else 0
+
+
+def _rehash(service: Any, args: argparse.Namespace) -> int:
+    """Re-hash every entry banked from one of the photos under ``paths`` (by sha256)."""
+    from tqdm import tqdm
+
+    paths = [str(p) for p in iter_image_paths(args.paths)]
+    counts = {"files": len(paths), "matched_files": 0, "rehashed": 0, "errors": 0}
+    with tqdm(total=len(paths), desc="rehash", unit="img", file=sys.stderr) as bar:
+        for item in _images(paths):
+            bar.update(1)
+            if isinstance(item, dict):
+                counts["errors"] += 1
+                print_json_line(item)
+                continue
+            done = service.rehash(item[2], item[1], every=args.all)
+            counts["matched_files"] += done > 0
+            counts["rehashed"] += done
+    versions = service.store.version_counts()
+    print_json_line({**counts, "entries_by_hash_version": {str(k): v for k, v in versions.items()}})
+    return 2 if counts["errors"] else 0
 
 
 def _toggle(enabled: bool) -> Callable[[Any, argparse.Namespace], int]:
@@ -278,4 +311,5 @@ ACTIONS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
     "enable": _toggle(True),
     "disable": _toggle(False),
     "configure": _configure,
+    "rehash": _rehash,
 }

@@ -69,6 +69,30 @@ def _crop(share: float) -> Transform:
     return apply
 
 
+def _crop_centre(img: Image.Image, rng: random.Random) -> Image.Image:
+    """5% off each side (issue 19's crop): the centred 90% of the width and height."""
+    dx, dy = round(img.width * 0.05), round(img.height * 0.05)
+    return img.crop((dx, dy, img.width - dx, img.height - dy))
+
+
+def _caption_bar(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A dark bar over the bottom eighth with a white "READY STOCK WA 08.." caption."""
+    from PIL import ImageDraw
+
+    out = img.copy()
+    draw = ImageDraw.Draw(out)
+    top = img.height - img.height // 8
+    draw.rectangle((0, top, img.width, img.height), fill=(20, 20, 20))
+    size = max(10, img.height // 14)
+    draw.text(
+        (img.width * 0.04, top + size // 3),
+        "READY STOCK WA 0812-3456",
+        font=_font(size),
+        fill=(255, 255, 255),
+    )
+    return out
+
+
 def _mirror(img: Image.Image, rng: random.Random) -> Image.Image:
     from PIL import ImageOps
 
@@ -87,13 +111,14 @@ def _rotate5(img: Image.Image, rng: random.Random) -> Image.Image:
     return img.rotate(5, Image.Resampling.BILINEAR, expand=True, fillcolor=(255, 255, 255))
 
 
-def _border(share: float) -> Transform:
+def _border(share: float, *, white: bool = False) -> Transform:
     """A border ``share`` of the width/height on every side: white, black or a random colour."""
 
     def apply(img: Image.Image, rng: random.Random) -> Image.Image:
         from PIL import ImageOps
 
         colour = rng.choice([(255, 255, 255), (0, 0, 0), tuple(rng.randrange(256) for _ in "rgb")])
+        colour = (255, 255, 255) if white else colour
         pad = (round(img.width * share), round(img.height * share)) * 2
         return ImageOps.expand(img, pad, fill=colour)
 
@@ -164,6 +189,13 @@ def _enhance(name: str, factor: float) -> Transform:
     return apply
 
 
+def _blur(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A Gaussian blur of 1% of the longer side (2 px on a 200 px thumbnail)."""
+    from PIL import ImageFilter
+
+    return img.filter(ImageFilter.GaussianBlur(max(1.0, max(img.size) / 100)))
+
+
 def _grayscale(img: Image.Image, rng: random.Random) -> Image.Image:
     from PIL import ImageOps
 
@@ -221,13 +253,16 @@ TRANSFORMS: Final[dict[str, Transform]] = {
     "crop_5": _crop(0.05),
     "crop_10": _crop(0.10),
     "crop_20": _crop(0.20),
+    "crop_5_each_side": _crop_centre,
     "mirror": _mirror,
     "rotate_90": _rotate90,
     "rotate_5": _rotate5,
     "border_10": _border(0.10),
     "border_20": _border(0.20),
+    "border_15_white": _border(0.15, white=True),
     "text_overlay": _overlay(_caption, _handle),  # caption and watermark together
     "caption": _overlay(_caption),
+    "caption_bar": _caption_bar,
     "watermark": _overlay(_handle),
     "brightness_+30": _enhance("brightness", 1.3),
     "brightness_-30": _enhance("brightness", 0.7),
@@ -236,15 +271,18 @@ TRANSFORMS: Final[dict[str, Transform]] = {
     "saturation_+30": _enhance("saturation", 1.3),
     "saturation_-30": _enhance("saturation", 0.7),
     "grayscale": _grayscale,
+    "blur": _blur,
     "screenshot": _screenshot,
     "perspective": _perspective,
 }
-# Recall the combined matcher must reach (issue 5); transforms without one are reported only.
+# Recall the combined matcher must reach (issues 5 and 19); transforms without one are reported.
 TARGETS: Final[dict[str, float]] = {
     **dict.fromkeys(["resize_50", "resize_25", "jpeg_30", "mirror", "rotate_90"], 0.99),
-    "text_overlay": 0.99,
+    **dict.fromkeys(["text_overlay", "caption_bar", "grayscale", "blur"], 0.99),
     **{f"{k}_{s}30": 0.99 for k in ("brightness", "contrast", "saturation") for s in "+-"},
     **dict.fromkeys(["crop_10", "border_10", "border_20"], 0.90),
+    **dict.fromkeys(["crop_5_each_side", "border_15_white"], 0.97),
+    "rotate_5": 0.80,
 }
 FALSE_MATCH_TARGET: Final = 0.001
 

@@ -1,5 +1,15 @@
 """Perceptual hashes of images: PDQ (256 bits + quality, 8 dihedral variants) and pHash (64 bits).
 
+Hash version 2 (:data:`HASH_VERSION`): PDQ is computed on the image area-averaged to
+:data:`PDQ_SIDE` x :data:`PDQ_SIDE` pixels. PDQ's own downsampling (a Jarosz box filter with
+windows rounded to whole pixels, then sampling at ``(i + 0.5) * n / 64``) is not symmetric under
+flips for sizes that are not multiples of 64, so on small photos the dihedral shortcut put a
+mirrored copy up to 56 bits away; on a 64 x 64 input that filter is the identity and the 8
+dihedral hashes are exact (within a few bits, JPEG noise included). Version 1 is PDQ of the
+whole (at most 512 px) image, ThreatExchange's reference: it is still computed
+(:attr:`ImageHashes.reference`) so hash lists from other tools and entries banked before version
+2 keep matching, and the two are never compared with each other.
+
 Library objects (``pdqhash`` vectors, ``imagehash.ImageHash``) never leave this module: callers get
 :class:`HashValue`, a frozen (kind, bits) pair with a hex round trip and a Hamming distance that
 refuses to compare hashes of different kinds.
@@ -20,7 +30,7 @@ from typing import Final, Literal, get_args
 import numpy as np
 from PIL import Image
 
-from karung.vision import pdq_native
+from karung.vision import partial_hash, pdq_native
 from karung.vision.decode import DEFAULT_MAX_DECODE_BYTES, decode_image
 from karung.vision.errors import KarungVisionError
 
@@ -38,6 +48,15 @@ HASH_MAX_SIDE: Final = 512
 # scaling, integer box reduction: 256-512 px a side for typical photos), then capped at
 # HASH_MAX_SIDE. Hashing a decode of another size moves PDQ by about 6 bits on average.
 HASH_DECODE_TARGET: Final = 256
+# Stored with every bank entry: 2 = PDQ of the PDQ_SIDE x PDQ_SIDE normalised image (see the
+# module docstring), 1 = PDQ of the whole image (the reference, as other tools compute it).
+HASH_VERSION: Final = 2
+REFERENCE_VERSION: Final = 1
+PDQ_SIDE: Final = 64
+# Query variants (partial images) are cut from the image reduced (by a whole factor) to at most
+# this size: a pHash is a 32 x 32 DCT and a version-2 PDQ a 64 x 64 one, so more pixels only
+# cost time.
+PARTIAL_SIDE: Final = 192
 DIHEDRAL_NAMES: Final = (
     "r0",
     "r90",
@@ -137,6 +156,30 @@ class HashValue:
 
 
 @dataclass(frozen=True)
+class CropHashes:
+    """PDQ (version 2, usable quality) and pHash of one partial image (a crop)."""
+
+    pdq: HashValue
+    phash: HashValue
+
+    def __post_init__(self) -> None:
+        if self.pdq.kind != "pdq" or self.phash.kind != "phash":
+            raise MalformedHash("a crop variant is a PDQ hash and a pHash")
+
+    def text(self) -> str:
+        """``<64 hex PDQ>:<16 hex pHash>``, the stored and exported form."""
+        return f"{self.pdq.hex()}:{self.phash.hex()}"
+
+    @classmethod
+    def from_text(cls, text: str) -> CropHashes:
+        """Parse :meth:`text` output; :class:`MalformedHash` says what is wrong."""
+        pdq, sep, ph = text.partition(":")
+        if not sep:
+            raise MalformedHash(f"crop variant needs '<pdq hex>:<phash hex>', got {text!r}")
+        return cls(HashValue.from_hex("pdq", pdq), HashValue.from_hex("phash", ph))
+
+
+@dataclass(frozen=True)
 class ImageHashes:
     """Every hash of one image.
 
@@ -145,6 +188,11 @@ class ImageHashes:
     catches mirrored and rotated re-uploads. ``trimmed`` holds the hashes of the image with its
     uniform border cut off (:func:`trim_border`) when it has one: a re-upload framed by a border
     hashes to its trimmed content, which is compared with the bank's trimmed and plain hashes.
+
+    ``reference`` holds the version-1 (reference) dihedral PDQ hashes and their quality, for
+    entries hashed that way. ``partials`` holds the hashes of the partial images of
+    :data:`karung.vision.variants.QUERY_CROPS` whose PDQ is usable, in that order and with
+    their positions in it (``partial_specs``); position 0 is the centred crop a bank entry stores.
     """
 
     pdq: HashValue
@@ -152,6 +200,9 @@ class ImageHashes:
     pdq_dihedral: tuple[HashValue, ...]
     phash: HashValue
     trimmed: ImageHashes | None = None
+    reference: tuple[tuple[HashValue, ...], int] | None = None
+    partials: tuple[CropHashes, ...] = ()
+    partial_specs: tuple[int, ...] = ()
 
     @property
     def pdq_usable(self) -> bool:
@@ -161,6 +212,11 @@ class ImageHashes:
     def variants(self) -> tuple[ImageHashes, ...]:
         """This set of hashes and, when present, the trimmed one (the order queries try them)."""
         return (self,) if self.trimmed is None else (self, self.trimmed)
+
+    @property
+    def stored_crop(self) -> CropHashes | None:
+        """The centred crop's hashes a bank entry keeps (None when its PDQ is not usable)."""
+        return self.partials[0] if self.partial_specs[:1] == (0,) else None
 
 
 def hash_input(image: Image.Image) -> Image.Image:
@@ -197,11 +253,12 @@ def decode_for_hashing(
     return hash_input(image)
 
 
-def compute_hashes(image: Image.Image, *, trim: bool = True) -> ImageHashes:
-    """PDQ (with quality and the 8 dihedral variants) and pHash of ``image``.
+def compute_hashes(image: Image.Image, *, trim: bool = True, partials: bool = True) -> ImageHashes:
+    """PDQ (version 2, with quality and the 8 dihedral variants), reference PDQ and pHash.
 
     With ``trim`` (the default) an image framed by a uniform border also gets the hashes of its
-    content without the border in :attr:`ImageHashes.trimmed`.
+    content without the border in :attr:`ImageHashes.trimmed`; with ``partials`` the hashes of
+    its partial images (:attr:`ImageHashes.partials`).
 
     Raises:
         TooSmallToHash: the image is smaller than 2x2 pixels (nothing to hash).
@@ -213,15 +270,48 @@ def compute_hashes(image: Image.Image, *, trim: bool = True) -> ImageHashes:
     img = hash_input(image)
     pixels = _rgb_array(img)  # one array for the border check and PDQ
     box = _trim_box(pixels) if trim else None
-    trimmed = compute_hashes(img.crop(box), trim=False) if box is not None else None
-    dihedral, quality = _pdq_from_rgb(pixels)
+    trimmed = (
+        compute_hashes(img.crop(box), trim=False, partials=partials) if box is not None else None
+    )
+    dihedral, quality = pdq_dihedral(img)
+    crops, specs = _partials(img) if partials else ((), ())
     return ImageHashes(
         pdq=dihedral[0],
         pdq_quality=quality,
         pdq_dihedral=dihedral,
         phash=phash(img),
         trimmed=trimmed,
+        reference=_pdq_from_rgb(pixels),
+        partials=crops,
+        partial_specs=specs,
     )
+
+
+def normalise_for_pdq(image: Image.Image) -> Image.Image:
+    """``image`` area-averaged (or, when smaller, interpolated) to PDQ_SIDE x PDQ_SIDE, RGB."""
+    img = image if image.mode == "RGB" else image.convert("RGB")
+    if img.size == (PDQ_SIDE, PDQ_SIDE):
+        return img
+    shrink = min(img.size) >= PDQ_SIDE
+    method = Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR
+    return img.resize((PDQ_SIDE, PDQ_SIDE), method)
+
+
+def _partials(img: Image.Image) -> tuple[tuple[CropHashes, ...], tuple[int, ...]]:
+    """Hashes of the usable partial images of :data:`variants.QUERY_CROPS` and their positions
+    (:mod:`karung.vision.partial_hash`: all of them in a few batched NumPy products)."""
+    factor = -(-max(img.size) // PARTIAL_SIDE)  # integer box reduction: cheap and exact
+    small = img.reduce(factor) if factor > 1 else img
+    batch = partial_hash.partial_squares(_rgb_array(small))
+    pdqs, qualities = partial_hash.pdq(batch)
+    phashes = partial_hash.phash(batch)
+    crops: list[CropHashes] = []
+    specs: list[int] = []
+    for position, (p, quality, h) in enumerate(zip(pdqs, qualities, phashes, strict=True)):
+        if quality >= MIN_PDQ_QUALITY:
+            crops.append(CropHashes(HashValue("pdq", p), HashValue("phash", h)))
+            specs.append(position)
+    return tuple(crops), tuple(specs)
 
 
 def trim_border(image: Image.Image) -> Image.Image | None:
@@ -276,7 +366,12 @@ def _border_depth(lines: np.ndarray, block: int = 16) -> int:
 
 
 def pdq_dihedral(image: Image.Image) -> tuple[tuple[HashValue, ...], int]:
-    """The 8 dihedral PDQ hashes of an RGB image and its quality (0..100)."""
+    """The 8 dihedral version-2 PDQ hashes of an image and its quality (0..100)."""
+    return _pdq_from_rgb(_rgb_array(normalise_for_pdq(image)))
+
+
+def reference_pdq_dihedral(image: Image.Image) -> tuple[tuple[HashValue, ...], int]:
+    """The 8 dihedral version-1 (reference) PDQ hashes of an RGB image and its quality."""
     return _pdq_from_rgb(_rgb_array(image))
 
 

@@ -20,8 +20,26 @@ from karung.vision.hashing import (
 )
 
 # Pinned hashes of generated images: a pdqhash or imagehash upgrade that changes hashes (and so
-# silently breaks every stored bank and shared hash list) fails here.
+# silently breaks every stored bank and shared hash list) fails here. Version 2 PDQ (the 64 x 64
+# normalised image), quality, pHash; REFERENCE_GOLDEN: the version-1 (reference) PDQ.
 GOLDEN = {
+    0: (
+        "f92d687468d96e64b589b70ca34ca79c13b4d5a956b4dc236b468a16b69399ca",
+        100,
+        "ab2964b4b5e6964a",
+    ),
+    1: (
+        "ed25603efc317ff3ffe100ded6c806faf001d2071dec1ffcdd8d00244033ee01",
+        100,
+        "ffc0e490d81f93e0",
+    ),
+    2: (
+        "a44e5294ab41e62d097e64ea92966d66d2c5292dd6ed195654a9de56abad92a9",
+        100,
+        "a5ca5ab5cab55a12",
+    ),
+}
+REFERENCE_GOLDEN = {
     0: (
         "f92d687468d92e64b589b704890da7bc13b4dda956b4dc236b468a96b69399ca",
         100,
@@ -47,6 +65,8 @@ def test_golden_hashes(seed: int) -> None:
     assert hashes.pdq.hex() == pdq
     assert hashes.pdq_quality == quality
     assert hashes.phash.hex() == phash
+    assert hashes.reference is not None
+    assert (hashes.reference[0][0].hex(), hashes.reference[1]) == REFERENCE_GOLDEN[seed][:2]
 
 
 def test_generated_images_are_usable_and_unrelated() -> None:
@@ -63,7 +83,8 @@ def test_pdq_hex_has_the_reference_bit_order() -> None:
     expected = "".join(
         f"{int(''.join(map(str, vector[i : i + 4])), 2):x}" for i in range(0, 256, 4)
     )
-    assert compute_hashes(img).pdq.hex() == expected
+    reference = compute_hashes(img).reference
+    assert reference is not None and reference[0][0].hex() == expected
 
 
 @pytest.mark.parametrize(

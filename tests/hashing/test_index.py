@@ -9,10 +9,10 @@ from karung.vision.hash_index import (
     HashIndex,
     HashIndexError,
     LinearIndex,
-    MultiIndexHashing,
     words_of,
 )
 from karung.vision.hashing import HashValue
+from karung.vision.mih import MultiIndexHashing
 
 
 def flip(words: np.ndarray, bits: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from hashing.hashkit import scene
 from PIL import Image
 
 from karung.vision import pdq_native
-from karung.vision.hashing import compute_hashes, pdq_dihedral
+from karung.vision.hashing import compute_hashes, reference_pdq_dihedral
 
 
 def _binding(pixels: np.ndarray) -> tuple[list[str], int]:
@@ -44,13 +44,13 @@ def test_native_equals_binding_bit_for_bit(index: int) -> None:
 
 def test_pdq_dihedral_matches_binding_whichever_path(monkeypatch: pytest.MonkeyPatch) -> None:
     img = scene(3)
-    fast = pdq_dihedral(img)
+    fast = reference_pdq_dihedral(img)
 
     def unavailable() -> pdq_native.DihedralFn:
         raise pdq_native.NativePdqUnavailable("simulated: symbol not exported")
 
     monkeypatch.setattr(pdq_native, "load", unavailable)
-    slow = pdq_dihedral(img)
+    slow = reference_pdq_dihedral(img)
     assert fast == slow
     assert [h.hex() for h in slow[0]] == _binding(np.asarray(img))[0]
 
@@ -60,9 +60,10 @@ def test_compute_hashes_uses_native_result_for_trimmed_and_plain() -> None:
     framed = Image.new("RGB", (260, 210), (255, 255, 255))
     framed.paste(inner, (30, 30))
     hashes = compute_hashes(framed)
-    assert hashes.trimmed is not None
-    assert hashes.trimmed.pdq.hex() == _binding(np.asarray(inner))[0][0]
-    assert hashes.pdq.hex() == _binding(np.asarray(framed))[0][0]
+    assert hashes.trimmed is not None and hashes.trimmed.reference is not None
+    assert hashes.reference is not None
+    assert hashes.trimmed.reference[0][0].hex() == _binding(np.asarray(inner))[0][0]
+    assert hashes.reference[0][0].hex() == _binding(np.asarray(framed))[0][0]
 
 
 def test_rejects_arrays_that_are_not_rgb_bytes() -> None:

@@ -4,10 +4,16 @@ Platforms share these files to block each other's known re-uploads. Columns (hea
 any order; only ``bank`` and one of ``sha256``/``pdq``/``phash`` are needed per row)::
 
     bank,sha256,pdq,pdq_quality,phash,trim_pdq,trim_pdq_quality,trim_phash,
-    listing_id,seller_id,source_url,added_at,added_by,note,crop_hashes
+    listing_id,seller_id,source_url,added_at,added_by,note,crop_hashes,hash_version
 
 ``crop_hashes`` (optional) holds the entry's crop variants, ``<pdq hex>:<phash hex>`` separated by
 spaces (:func:`karung.vision.crops.encode_crops`); rows without it match by their other hashes.
+``hash_version`` (optional) says how the PDQ hashes were computed
+(:data:`karung.vision.hashing.HASH_VERSION`); rows without it are version 1, the reference PDQ
+other tools (and karung before version 2) compute.
+
+ThreatExchange-style lists (``signal_type,signal_str,...``) are read and written by
+:mod:`karung.serve.bank.te_csv`.
 
 PDQ is 64 hex digits in ThreatExchange's layout, pHash 16 hex digits as ``imagehash`` prints it.
 A malformed row is reported as :class:`MalformedCsvRow` naming its line; the other rows still load.
@@ -24,7 +30,7 @@ from karung.serve.bank.errors import BankError, InvalidEntry, MalformedCsvRow
 from karung.serve.bank.store import Entry, NewEntry
 from karung.vision.crops import decode_crops
 from karung.vision.errors import KarungVisionError
-from karung.vision.hashing import HashValue
+from karung.vision.hashing import REFERENCE_VERSION, HashValue
 
 COLUMNS: Final = (
     "bank",
@@ -42,6 +48,7 @@ COLUMNS: Final = (
     "added_by",
     "note",
     "crop_hashes",
+    "hash_version",
 )
 _HASH_COLUMNS: Final = {"pdq": "pdq", "trim_pdq": "pdq", "phash": "phash", "trim_phash": "phash"}
 _INT_COLUMNS: Final = ("pdq_quality", "trim_pdq_quality")
@@ -103,23 +110,25 @@ def parse_row(row: dict[Any, Any], bank: str | None) -> NewEntry:
         kwargs[column] = HashValue.from_hex(kind, text) if text else None
     for column in _INT_COLUMNS:
         text = values.get(column)
-        kwargs[column] = _int(column, text) if text else None
+        kwargs[column] = parse_int(column, text) if text else None
     for column in _TEXT_COLUMNS:
         kwargs[column] = values.get(column)
     kwargs["crops"] = decode_crops(values.get("crop_hashes"))
+    version = values.get("hash_version")
+    kwargs["hash_version"] = parse_int("hash_version", version) if version else REFERENCE_VERSION
     added = values.get("added_at")
-    kwargs["added_at"] = _time(added) if added else None
+    kwargs["added_at"] = parse_time(added) if added else None
     return NewEntry(**kwargs)
 
 
-def _int(column: str, text: str) -> int:
+def parse_int(column: str, text: str) -> int:
     try:
         return int(text)
     except ValueError:
         raise InvalidEntry(f"{column} must be an integer, got {text!r}") from None
 
 
-def _time(text: str) -> datetime:
+def parse_time(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

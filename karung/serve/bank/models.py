@@ -6,7 +6,8 @@ SQL shell, and the same text the CSV exchange format uses).
 * ``bank_banks``: named banks with an ``enabled`` flag and per-bank match thresholds.
 * ``bank_entries``: one known-bad photo: its sha256, PDQ (+ quality) and pHash, and the same
   hashes of its border-trimmed content when trimming changed the image (``trim_*``), and the
-  PDQ + pHash of a grid of crops of the image (``crop_hashes``, revision ``0002_bank``).
+  PDQ + pHash of crops of the image (``crop_hashes``, revision ``0002_bank``) and the hash
+  version they were computed with (``hash_version``, revision ``0003_bank``).
 * ``bank_state``: one row whose ``version`` is bumped in every writing transaction, so replicas
   poll a single integer; the row lock also orders concurrent writers.
 * ``bank_changes``: what each version changed (entry added/removed, bank settings), so a replica
@@ -29,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -83,6 +85,9 @@ class EntryRow(Base):
     # Crop variants (migration 0002_bank): ``<pdq hex>:<phash hex>`` per crop, space-separated
     # (karung.vision.crops.encode_crops); NULL for entries without any.
     crop_hashes: Mapped[str | None] = mapped_column(Text)
+    # Hash version (migration 0003_bank): 1 reference PDQ (and rows from before), 2 normalised
+    # PDQ (karung.vision.hashing.HASH_VERSION); hashes of different versions are never compared.
+    hash_version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     listing_id: Mapped[str | None] = mapped_column(String(256))
     seller_id: Mapped[str | None] = mapped_column(String(256))
     source_url: Mapped[str | None] = mapped_column(String(2048))

@@ -21,8 +21,9 @@ import numpy as np
 
 from karung.serve.bank.matcher import PHASH_PDQ_GUARD
 from karung.serve.bank.store import BankInfo, Entry, MatchEvent
-from karung.vision.hash_index import MultiIndexHashing, words_of
+from karung.vision.hash_index import words_of
 from karung.vision.hashing import MIN_PDQ_QUALITY, HashValue
+from karung.vision.mih import MultiIndexHashing
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,25 @@ def _hash_pairs(
     entries: Sequence[Entry], kind: str, thresholds: dict[str, tuple[int, int]]
 ) -> dict[tuple[int, int], int]:
     """``(i, j) -> distance`` (i < j) for entry pairs within the stricter bank threshold."""
+    if kind == "pdq":  # hashes of different versions are never compared
+        pairs: dict[tuple[int, int], int] = {}
+        for version in sorted({e.hash_version for e in entries}):
+            subset = {i for i, e in enumerate(entries) if e.hash_version == version}
+            pairs.update(_pairs_among(entries, kind, thresholds, subset))
+        return pairs
+    return _pairs_among(entries, kind, thresholds, set(range(len(entries))))
+
+
+def _pairs_among(
+    entries: Sequence[Entry],
+    kind: str,
+    thresholds: dict[str, tuple[int, int]],
+    members: set[int],
+) -> dict[tuple[int, int], int]:
     keys, values = [], []
     for i, entry in enumerate(entries):
+        if i not in members:
+            continue
         for variant, value in enumerate(_hashes_of(entry, kind)):
             if value is not None:
                 keys.append(i * 2 + variant)
@@ -155,7 +173,7 @@ def _pdq_agrees(a: Entry, b: Entry, distance: int, limit: int) -> bool:
     """The matcher's PDQ guard of a pHash hit (:data:`PHASH_PDQ_GUARD`), between two entries."""
     mine = [h for h in _hashes_of(a, "pdq") if h is not None]
     theirs = [h for h in _hashes_of(b, "pdq") if h is not None]
-    if not mine or not theirs:
+    if not mine or not theirs or a.hash_version != b.hash_version:
         return distance <= limit // 2
     return min(x.distance(y) for x in mine for y in theirs) <= PHASH_PDQ_GUARD
 

@@ -17,7 +17,9 @@ Matching (a :class:`~karung.serve.bank.matcher.Match` has ``entry_id, bank, kind
 Managing: ``remove(entry_id) -> Entry`` (raises ``EntryNotFound``),
 ``list_entries(bank=None, *, after_id=0, limit=None)``, ``banks()``, ``configure_bank(name, *,
 enabled=None, pdq_threshold=None, phash_threshold=None, description=None, create=False)``,
-``export_csv(out, bank=None)``, ``import_csv(source, bank=None) -> ImportReport``.
+``export_csv(out, bank=None, *, fmt="karung"|"threatexchange")``, ``import_csv(source,
+bank=None, *, fmt=...) -> ImportReport``, ``rehash(sha256, image, *, every=False) -> int``
+(re-hash the entries banked from that photo with the current hash version).
 
 Sellers: ``seller_clusters() -> list[SellerCluster]`` (clusters of two or more sellers),
 ``links_for_seller(seller_id) -> SellerCluster``, ``record_match_event(query_sha256, seller_id,
@@ -37,13 +39,13 @@ from typing import Any, TextIO
 from PIL import Image
 from sqlalchemy import Engine
 
-from karung.serve.bank import csv_io, sellers
+from karung.serve.bank import csv_io, sellers, te_csv
 from karung.serve.bank.errors import MalformedCsvRow
 from karung.serve.bank.matcher import Match, Matcher
 from karung.serve.bank.store import AddResult, BankInfo, BankStore, Entry, MatchEvent, NewEntry
-from karung.vision.crops import crop_hashes
 from karung.vision.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_DECODE_BYTES, DEFAULT_MAX_PIXELS
 from karung.vision.hashing import (
+    HASH_VERSION,
     HashValue,
     ImageHashes,
     TooSmallToHash,
@@ -120,7 +122,8 @@ class BankService:
         if hashes is None:  # a 1x1 image: its exact bytes can still be banked
             entry = NewEntry(bank, sha256, **meta)
         else:
-            entry = NewEntry.from_hashes(bank, sha256, hashes, crops=crop_hashes(image), **meta)
+            crops = () if hashes.stored_crop is None else (hashes.stored_crop,)
+            entry = NewEntry.from_hashes(bank, sha256, hashes, crops=crops, **meta)
         earlier = self.matcher.match(hashes, sha256) if seller_id is not None else []
         result = self.store.add([entry])[0]
         others = [m for m in earlier if m.seller_id not in (None, seller_id)]
@@ -171,20 +174,48 @@ class BankService:
         self._sync()
         return info
 
-    def export_csv(self, out: TextIO, bank: str | None = None) -> int:
-        """Write the hash list (hashes and metadata only); return the number of rows."""
-        return csv_io.write_csv(self.store.iter_entries(bank), out)
+    def export_csv(self, out: TextIO, bank: str | None = None, *, fmt: str = "karung") -> int:
+        """Write the hash list (hashes and metadata only) in karung's or ThreatExchange's
+        (``fmt="threatexchange"``) layout; return the number of rows."""
+        write = te_csv.write_te_csv if fmt == "threatexchange" else csv_io.write_csv
+        return write(self.store.iter_entries(bank), out)
 
-    def import_csv(self, source: TextIO, bank: str | None = None) -> ImportReport:
+    def import_csv(
+        self, source: TextIO, bank: str | None = None, *, fmt: str = "karung"
+    ) -> ImportReport:
         """Add every good row of a hash list; malformed rows are reported, not fatal."""
         good: list[NewEntry] = []
         errors: list[MalformedCsvRow] = []
-        for item in csv_io.read_csv(source, bank=bank):
+        read = te_csv.read_te_csv if fmt == "threatexchange" else csv_io.read_csv
+        for item in read(source, bank=bank):
             (errors if isinstance(item, MalformedCsvRow) else good).append(item)  # type: ignore[arg-type]
         results = self.store.add(good)
         self._sync()
         added = sum(r.created for r in results)
         return ImportReport(added=added, existing=len(results) - added, errors=errors)
+
+    def rehash(self, sha256: str, image: Image.Image, *, every: bool = False) -> int:
+        """Re-hash the entries of every bank banked from the photo with this sha256 (its
+        original bytes) with the current hash version; metadata and ids are kept.
+
+        Entries already at the current version are left alone unless ``every``. Returns the
+        number of entries updated (0 when no entry has that sha256).
+        """
+        entries = [
+            e
+            for e in self.store.entries_by_sha256(sha256)
+            if every or e.hash_version != HASH_VERSION
+        ]
+        if not entries:
+            return 0
+        hashes = compute_hashes(image)
+        crops = () if hashes.stored_crop is None else (hashes.stored_crop,)
+        updates = [
+            (e.id, NewEntry.from_hashes(e.bank, sha256, hashes, crops=crops)) for e in entries
+        ]
+        done = self.store.rehash(updates)
+        self._sync()
+        return done
 
     # -- sellers ---------------------------------------------------------------------------------
 

@@ -30,8 +30,15 @@ from karung.serve.bank.models import (
     StateRow,
 )
 from karung.serve.db import session_factory
-from karung.vision.crops import MAX_CROPS, CropHashes, crop_hashes, decode_crops, encode_crops
-from karung.vision.hashing import HASH_BITS, HashValue, ImageHashes, compute_hashes
+from karung.vision.crops import MAX_CROPS, CropHashes, decode_crops, encode_crops
+from karung.vision.hashing import (
+    HASH_BITS,
+    HASH_VERSION,
+    REFERENCE_VERSION,
+    HashValue,
+    ImageHashes,
+    compute_hashes,
+)
 
 BANK_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
@@ -82,9 +89,15 @@ class NewEntry:
     note: str | None = None
     added_at: datetime | None = None
     crops: tuple[CropHashes, ...] = ()
+    hash_version: int = HASH_VERSION
 
     def __post_init__(self) -> None:
         validate_bank_name(self.bank)
+        if self.hash_version not in (REFERENCE_VERSION, HASH_VERSION):
+            raise InvalidEntry(
+                f"hash_version must be {REFERENCE_VERSION} or {HASH_VERSION}, "
+                f"got {self.hash_version!r}"
+            )
         if self.sha256 is not None and not SHA256_RE.match(self.sha256):
             raise InvalidEntry(f"sha256 must be 64 lower-case hex digits, got {self.sha256!r}")
         if self.sha256 is None and self.pdq is None and self.phash is None:
@@ -107,7 +120,8 @@ class NewEntry:
     def from_image(cls, bank: str, sha256: str | None, image: Image.Image, **meta: Any) -> NewEntry:
         """An entry holding every hash of ``image``: plain, trimmed and the crop variants."""
         hashes = compute_hashes(image)
-        return cls.from_hashes(bank, sha256, hashes, crops=crop_hashes(image), **meta)
+        crops = () if hashes.stored_crop is None else (hashes.stored_crop,)
+        return cls.from_hashes(bank, sha256, hashes, crops=crops, **meta)
 
     @classmethod
     def from_hashes(
@@ -167,6 +181,7 @@ class Entry:
     added_by: str | None
     note: str | None
     crops: tuple[CropHashes, ...] = ()
+    hash_version: int = HASH_VERSION
 
     @classmethod
     def from_row(cls, row: EntryRow) -> Entry:
@@ -188,6 +203,7 @@ class Entry:
             added_by=row.added_by,
             note=row.note,
             crops=decode_crops(row.crop_hashes),
+            hash_version=int(row.hash_version),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -209,6 +225,7 @@ class Entry:
             "added_by": self.added_by,
             "note": self.note,
             "crop_hashes": encode_crops(self.crops),
+            "hash_version": self.hash_version,
         }
 
 
@@ -315,6 +332,7 @@ class IndexRow:
     trim_pdq_quality: int | None
     trim_phash: str | None
     crop_hashes: str | None
+    hash_version: int
 
 
 _INDEX_COLUMNS: Final = (
@@ -328,6 +346,19 @@ _INDEX_COLUMNS: Final = (
     EntryRow.trim_pdq_quality,
     EntryRow.trim_phash,
     EntryRow.crop_hashes,
+    EntryRow.hash_version,
+)
+
+
+_HASH_COLUMNS: Final = (
+    "pdq",
+    "pdq_quality",
+    "phash",
+    "trim_pdq",
+    "trim_pdq_quality",
+    "trim_phash",
+    "crop_hashes",
+    "hash_version",
 )
 
 
@@ -384,6 +415,32 @@ class BankStore:
             _delete(session, [row], version)
             session.commit()
             return entry
+
+    def rehash(self, updates: Sequence[tuple[int, NewEntry]]) -> int:
+        """Replace the hashes (and hash version) of existing entries; metadata is kept.
+
+        Each item is ``(entry id, entry holding the new hashes)``. Replicas see each entry
+        removed and added again in one version. Returns the number of entries updated (ids no
+        longer in the bank are skipped).
+        """
+        done = 0
+        for start in range(0, len(updates), ADD_BATCH):
+            with self.sessions() as session:
+                version = _bump(session)
+                for entry_id, item in updates[start : start + ADD_BATCH]:
+                    row = session.get(EntryRow, entry_id)
+                    if row is None:
+                        continue
+                    fresh = _new_row(item)
+                    for column in _HASH_COLUMNS:
+                        setattr(row, column, getattr(fresh, column))
+                    for op in ("remove", "add"):
+                        session.add(
+                            ChangeRow(version=version, op=op, bank=row.bank, entry_id=row.id)
+                        )
+                    done += 1
+                session.commit()
+        return done
 
     def remove_in(self, session: Session, entry_ids: Sequence[int], bank: str | None = None) -> int:
         """Remove the given entries (of ``bank`` when given) inside the caller's transaction."""
@@ -513,6 +570,18 @@ class BankStore:
             after_id = int(rows[-1].id)
             remaining = None if remaining is None else remaining - len(rows)
 
+    def entries_by_sha256(self, sha256: str) -> list[Entry]:
+        """Every entry (of any bank) banked from the photo with this sha256."""
+        with self.sessions() as session:
+            query = select(EntryRow).where(EntryRow.sha256 == sha256).order_by(EntryRow.id)
+            return [Entry.from_row(r) for r in session.scalars(query)]
+
+    def version_counts(self) -> dict[int, int]:
+        """Number of entries per hash version."""
+        with self.sessions() as session:
+            query = select(EntryRow.hash_version, func.count()).group_by(EntryRow.hash_version)
+            return {int(v): int(n) for v, n in session.execute(query).all()}
+
     def index_rows(self, enabled_only: bool = True, batch: int = 20000) -> Iterator[IndexRow]:
         """The hash columns of every entry (of enabled banks), streamed in id order."""
         after = 0
@@ -620,6 +689,7 @@ def _new_row(item: NewEntry) -> EntryRow:
         trim_pdq_quality=item.trim_pdq_quality,
         trim_phash=item.trim_phash.hex() if item.trim_phash else None,
         crop_hashes=encode_crops(item.crops),
+        hash_version=item.hash_version,
         listing_id=item.listing_id,
         seller_id=item.seller_id,
         source_url=item.source_url,
