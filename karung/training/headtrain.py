@@ -148,14 +148,7 @@ def train_frozen(cfg: TrainConfig) -> tuple[Path, dict[str, Any]]:
     started = time.perf_counter()
     prep = Preprocessing(input_size=cfg.input_size)
     fs = load_features(cfg, prep)
-    counts = {
-        "train": label_counts(
-            [s for s, t in zip(fs.samples, fs.train, strict=True) if t], cfg.labels
-        ),
-        "val": label_counts([s for s, v in zip(fs.samples, fs.val, strict=True) if v], cfg.labels),
-        "real_train": int((fs.real & fs.train).sum()),
-        "real_val": int((fs.real & fs.val).sum()),
-    }
+    counts = _counts(fs, cfg.labels)
     cfg.save(extra={"label_counts": counts, "features": fs.extraction})
     t0 = time.perf_counter()
     head = fit_linear_head(fs.x[fs.train], fs.y[fs.train], len(cfg.labels), l2=cfg.head_l2)
@@ -165,13 +158,7 @@ def train_frozen(cfg: TrainConfig) -> tuple[Path, dict[str, Any]]:
     probs = softmax(logits, temperature)
     risk = probs[:, risk_indices(cfg.labels)].sum(axis=1)
     cut, chosen = choose_cuts(cfg, fs, risk)
-    # Headline figures on synthetic validation rows (a proxy); on all of validation when the
-    # data is real only (e.g. a moderators' export alone).
-    synth_val = fs.val & ~fs.real
-    rows = synth_val if synth_val.any() else fs.val
-    metrics = compute_metrics(probs[rows], fs.y[rows], cfg.labels, cut)
-    metrics["rows"] = "synthetic val" if synth_val.any() else "all val (no synthetic rows)"
-    metrics["real_val"] = _real_metrics(cfg, fs, probs, cut)
+    metrics = _val_metrics(cfg, fs, probs, cut)
     metrics["proxies"] = _proxies(cfg, fs, risk, cut) if cfg.proxies else {}
     timings = {"features_s": fs.extraction["seconds"], "head_fit_s": round(fit_s, 2)}
     timings["total_s"] = round(time.perf_counter() - started, 2)
@@ -196,14 +183,35 @@ def train_frozen(cfg: TrainConfig) -> tuple[Path, dict[str, Any]]:
     return path, metrics
 
 
-def _real_metrics(
+def _counts(fs: FeatureSet, labels: tuple[str, ...]) -> dict[str, Any]:
+    """Label counts per split, and how many rows of each split are real photos."""
+    picked = {
+        name: [s for s, keep in zip(fs.samples, mask, strict=True) if keep]
+        for name, mask in (("train", fs.train), ("val", fs.val))
+    }
+    return {
+        "train": label_counts(picked["train"], labels),
+        "val": label_counts(picked["val"], labels),
+        "real_train": int((fs.real & fs.train).sum()),
+        "real_val": int((fs.real & fs.val).sum()),
+    }
+
+
+def _val_metrics(
     cfg: TrainConfig, fs: FeatureSet, probs: np.ndarray, cut: Thresholds
 ) -> dict[str, Any]:
-    """Figures on the real photos of validation senders (negatives, and reviewed positives)."""
-    rows = fs.val & fs.real
-    if not rows.any():
-        return {}
-    return compute_metrics(probs[rows], fs.y[rows], cfg.labels, cut)
+    """Headline figures on synthetic validation rows (a proxy), or on all of validation when
+    the data is real only (e.g. a moderators' export alone); ``real_val`` on the real photos
+    of validation senders (negatives, and reviewed positives)."""
+    synth_val = fs.val & ~fs.real
+    rows = synth_val if synth_val.any() else fs.val
+    metrics = compute_metrics(probs[rows], fs.y[rows], cfg.labels, cut)
+    metrics["rows"] = "synthetic val" if synth_val.any() else "all val (no synthetic rows)"
+    real = fs.val & fs.real
+    metrics["real_val"] = (
+        compute_metrics(probs[real], fs.y[real], cfg.labels, cut) if real.any() else {}
+    )
+    return metrics
 
 
 def _metadata(
