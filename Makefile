@@ -59,7 +59,7 @@ synth: install
 # on cached features, thresholds from real negatives, proxies), int8 export, reports, card.
 default-model: synth
 	$(BIN)/karung train --data data/synth --data data/real.csv --out $(RUN)
-	$(BIN)/karung export --model $(RUN) --format onnx --int8
+	$(BIN)/karung export --model $(RUN) --format onnx --int8 --int8-search
 	$(BIN)/karung evaluate --model $(RUN) --data data/synth --split val --out $(RUN)/eval-synth
 	$(BIN)/karung evaluate --model $(RUN) --data data/real_val.csv --split all --out $(RUN)/eval-real
 	$(BIN)/karung bench inference --model $(RUN) --no-bf16 --data data/synth --json $(RUN)/bench.json

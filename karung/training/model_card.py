@@ -163,7 +163,11 @@ def qat_command(qat: dict[str, Any]) -> str:
 
 
 def _reproduce_section(
-    inp: CardInputs, cfg: TrainConfig, ckpt: Checkpoint, eval_cmds: list[str]
+    inp: CardInputs,
+    cfg: TrainConfig,
+    ckpt: Checkpoint,
+    eval_cmds: list[str],
+    parity: dict[str, Any] | None = None,
 ) -> list[str]:
     model = shlex.quote(str(inp.model_dir))
     qat = ckpt.training.get("qat")
@@ -177,12 +181,17 @@ def _reproduce_section(
         train_command(cfg),
         *([qat_command(qat)] if qat else []),
         f"mkdir -p {model} && cp {shlex.quote(_shown(str(final_run / CHECKPOINT_FILE)))} {model}/",
-        f"karung export --model {model} --format onnx --int8",
+        f"karung export --model {model} --format onnx --int8{_search_flag(parity)}",
         *eval_cmds,
         "```",
         "",
     ]
     return lines
+
+
+def _search_flag(parity: dict[str, Any] | None) -> str:
+    """`` --int8-search`` when the installed int8 file keeps some nodes in fp32."""
+    return " --int8-search" if (parity or {}).get("int8", {}).get("mixed_precision") else ""
 
 
 def _data_section(inp: CardInputs, resolved: dict[str, Any]) -> list[str]:
@@ -347,7 +356,7 @@ def render(inp: CardInputs) -> str:
         "block / review / allow with the thresholds below.",
         "",
         *_files_section(inp, ckpt),
-        *_reproduce_section(inp, cfg, ckpt, eval_cmds),
+        *_reproduce_section(inp, cfg, ckpt, eval_cmds, parity),
         *_data_section(inp, resolved),
         *_metrics_section(synth, real),
         *_thresholds_section(ckpt),

@@ -101,3 +101,13 @@ def test_inference_bench_measures_every_backend(tiny_run: Path) -> None:
     assert names == ["torch fp32 eager", "torch fp32 channels-last", "onnx fp32"]
     assert all(r.images_per_second > 0 for r in rows)
     assert next(r for r in rows if r.name == "onnx fp32").max_prob_diff < 1e-3
+
+
+def test_reproduce_command_names_the_int8_search_when_the_file_used_it() -> None:
+    from karung.training.model_card import _search_flag
+
+    assert _search_flag({"int8": {"mixed_precision": {"excluded": ["/GlobalAveragePool"]}}}) == (
+        " --int8-search"
+    )
+    assert _search_flag({"int8": {"passed": True}}) == ""
+    assert _search_flag(None) == ""
