@@ -4,11 +4,11 @@ however often a shard is redone."""
 from __future__ import annotations
 
 import pickle
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pgkit import fresh_database
 from serve.servekit import jpeg
 from sqlalchemy import func, select
 
@@ -23,26 +23,14 @@ from karung.serve.review.queue import make_thumbnail
 from karung.vision.decode import decode_image
 from karung.vision.hashing import compute_hashes, decode_for_hashing
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'k.db'}"
         return
-    psycopg = pytest.importorskip("psycopg")
-    name = f"karung_t_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("karung_t") as url:
+        yield url
 
 
 def worker_row(i: int, seed: int, seller: str, review: bool) -> dict[str, object]:

@@ -10,18 +10,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from imagegen import encode, textured
+from pgkit import fresh_database
 from sqlalchemy import func, select
 
 from karung.serve.bank.models import EntryRow
 from karung.serve.db import make_engine
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PROCESSES = 4
 # Import the CLI, wait for the barrier, then run `karung bank add` (argv after the barrier).
 RUNNER = """
@@ -80,18 +79,8 @@ def test_concurrent_first_runs_on_new_sqlite(tmp_path: Path) -> None:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, uniquely named database, dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    name = f"karung_h_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("karung_h") as url:
+        yield url
 
 
 @pytest.mark.slow
