@@ -8,7 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from serve.servekit import ImageServer, make_checkpoint, serve_images
+from kit.models import tiny_checkpoint
+from serve.servekit import ImageServer, serve_images
 
 from karung.vision.labels import Thresholds
 
@@ -17,7 +18,7 @@ from karung.vision.labels import Thresholds
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight checkpoint whose thresholds put every risk in the review band."""
     folder = tmp_path_factory.mktemp("batch-model")
-    ckpt = replace(make_checkpoint(3), thresholds=Thresholds(block=0.999999, review=0.0))
+    ckpt = replace(tiny_checkpoint(3), thresholds=Thresholds(block=0.999999, review=0.0))
     ckpt.save(folder / "model.pt")
     return folder
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pgkit import fresh_database
+from kit.pg import fresh_database
 from serve.servekit import jpeg
 from sqlalchemy import func, select
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from serve.conftest import image_server, make_service, model_dirs, service
+from serve.conftest import image_server, live_service, make_service, model_dirs, service
 
-__all__ = ["image_server", "make_service", "model_dirs", "service"]
+__all__ = ["image_server", "live_service", "make_service", "model_dirs", "service"]

@@ -7,7 +7,6 @@ import threading
 import time
 from typing import Any
 
-import httpx
 import pytest
 from serve.servekit import ImageServer, LiveService
 
@@ -74,9 +73,10 @@ def test_metrics_show_fetches_in_flight_per_key(
     sender.start()
     seen = ""
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and 'karung_fetch_in_flight{key="admin"} 3.0' not in seen:
-        seen = httpx.get(f"{service.base_url}/metrics").text
-        time.sleep(0.05)
+    with service.client(key=None) as anon:
+        while time.monotonic() < deadline and 'karung_fetch_in_flight{key="admin"} 3.0' not in seen:
+            seen = anon.get("/metrics").text
+            time.sleep(0.05)
     sender.join()
     assert 'karung_fetch_in_flight{key="admin"} 3.0' in seen
     assert result["r"].status_code == 200

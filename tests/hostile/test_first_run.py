@@ -10,12 +10,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from imagegen import encode, textured
-from pgkit import fresh_database
 from sqlalchemy import func, select
 
 from karung.serve.bank.models import EntryRow
@@ -76,15 +74,7 @@ def test_concurrent_first_runs_on_new_sqlite(tmp_path: Path) -> None:
     assert _entries(db) == PROCESSES
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, uniquely named database, dropped afterwards."""
-    with fresh_database("karung_h") as url:
-        yield url
-
-
 @pytest.mark.slow
-@pytest.mark.postgres
 def test_concurrent_first_runs_on_new_postgres(tmp_path: Path, pg_url: str) -> None:
     results = _run_together(tmp_path, pg_url)
     assert [r.returncode for r in results] == [0] * PROCESSES, [r.stderr[-500:] for r in results]

@@ -25,22 +25,24 @@ def _raw_headers_only(service: LiveService, headers: dict[str, str]) -> bytes:
 
 
 @pytest.mark.parametrize("key", [None, "not-a-key"])
-def test_unauthenticated_body_is_refused_unread(service: LiveService, key: str | None) -> None:
+def test_unauthenticated_body_is_refused_unread(live_service: LiveService, key: str | None) -> None:
     headers = {"Content-Type": "application/json", "Content-Length": str(100 * 2**20 - 1)}
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    answer = _raw_headers_only(service, headers)
+    answer = _raw_headers_only(live_service, headers)
     assert answer.startswith(b"HTTP/1.1 401")
     assert b'"unauthorized"' in answer
 
 
-def test_authenticated_oversized_declared_body_is_refused_unread(service: LiveService) -> None:
+def test_authenticated_oversized_declared_body_is_refused_unread(
+    live_service: LiveService,
+) -> None:
     headers = {
         "Content-Type": "application/json",
         "Content-Length": str(101 * 2**20),
         "Authorization": f"Bearer {ADMIN_KEY}",
     }
-    answer = _raw_headers_only(service, headers)
+    answer = _raw_headers_only(live_service, headers)
     assert answer.startswith(b"HTTP/1.1 413") and b'"too_large"' in answer
 
 

@@ -8,44 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.live import start_uvicorn
+from kit.models import tiny_checkpoint
 from review.reviewkit import (
     ADMIN_KEY,
     PASSWORD,
     Live,
     migrate_review,
     queue_item,
-    start_uvicorn,
-    tiny_checkpoint,
 )
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from karung.serve.db import make_engine, migrate, session_factory
 from karung.serve.review.queue import enqueue
-
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def _pg_admin() -> Any:
-    import psycopg
-
-    try:
-        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {exc}")
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, uniquely named PostgreSQL database, dropped afterwards."""
-    name = f"karung_t_{uuid.uuid4().hex[:8]}"
-    with _pg_admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with _pg_admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -54,7 +30,7 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'review.db'}"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_url(request: pytest.FixtureRequest) -> str:
     """Both backends: the test runs once on each."""
     name = "sqlite_url" if request.param == "sqlite" else "pg_url"
@@ -134,7 +110,7 @@ def live_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
         root = tmp_path / f"svc{len(stops)}"
         model_dir = root / "model"
         if model:
-            tiny_checkpoint().save(model_dir / "model.pt")
+            tiny_checkpoint(bn_var=1e-2).save(model_dir / "model.pt")
         settings = Settings(
             data_dir=root,
             model=model_dir,

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import socket
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,47 +84,3 @@ class Live:
         match = re.search(r'name="csrf-token" content="([0-9a-f]+)"', page.text)
         assert match, page.text[:500]
         return client, match.group(1)
-
-
-def tiny_checkpoint(seed: int = 1) -> Any:
-    """A random-weight 64 px detector (scores vary by image; no download)."""
-    import torch
-
-    from karung.vision.checkpoint import Checkpoint
-    from karung.vision.labels import LABELS
-    from karung.vision.model import build_model
-    from karung.vision.preprocess import Preprocessing
-
-    torch.manual_seed(seed)
-    model = build_model(len(LABELS), pretrained=False)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_var.fill_(1e-2)
-        head = model.get_submodule("classifier.1")
-        head.weight.normal_(0, 0.05)
-        head.bias.normal_(0, 1.0)
-    return Checkpoint.from_model(model, LABELS, preprocessing=Preprocessing(input_size=64))
-
-
-def start_uvicorn(app: Any) -> tuple[str, Callable[[], None]]:
-    """Run ``app`` in a thread on a free 127.0.0.1 port; return its URL and a stop function."""
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the service did not start")
-        time.sleep(0.05)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop

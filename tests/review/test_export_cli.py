@@ -10,8 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from kit.models import tiny_checkpoint
 from PIL import Image
-from review.reviewkit import tiny_checkpoint
 from sqlalchemy import select
 
 from karung.cli.main import main
@@ -158,7 +158,7 @@ def test_export_then_train_round_trip(
     # ... and `karung evaluate --compare` puts the new model beside the old one on that set.
     pytest.importorskip("karung.training.evaluate_job")
     old = tmp_path / "old" / "model.pt"
-    tiny_checkpoint(seed=3).save(old)
+    tiny_checkpoint(3, bn_var=1e-2).save(old)
     report = tmp_path / "report"
     evaluate = ["evaluate", "--model", str(run / "model.pt"), "--compare", str(old)]
     evaluate += ["--data", str(out), "--out", str(report), "--split", "val", "--no-progress"]

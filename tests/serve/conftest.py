@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.models import tiny_checkpoint
 from serve.servekit import (
     ImageServer,
     LiveService,
-    make_checkpoint,
     serve_images,
     service_settings,
+    start_local_service,
     start_service,
 )
 
@@ -26,7 +27,7 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     dirs = []
     for seed in (1, 2):
         path = root / f"m{seed}"
-        make_checkpoint(seed).save(path / "model.pt")
+        tiny_checkpoint(seed).save(path / "model.pt")
         dirs.append(path)
     return dirs[0], dirs[1]
 
@@ -46,11 +47,13 @@ def make_service(
     """Start services with setting overrides; all are stopped after the test."""
     stops: list[Callable[[], None]] = []
 
-    def factory(**overrides: Any) -> LiveService:
+    def factory(*, local: bool = False, **overrides: Any) -> LiveService:
+        """``local=True`` runs the app in process (no socket); otherwise under uvicorn."""
         resolver = overrides.pop("resolver", None)
         sub = tmp_path / f"svc{len(stops)}"
         settings = service_settings(sub, overrides.pop("model", model_dirs[0]), **overrides)
-        service, stop = start_service(create_app(settings, resolver=resolver))
+        start = start_local_service if local else start_service
+        service, stop = start(create_app(settings, resolver=resolver))
         stops.append(stop)
         return service
 
@@ -59,12 +62,28 @@ def make_service(
         stop()
 
 
+def _module_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    model: Path,
+    start: Callable[..., tuple[LiveService, Callable[[], None]]],
+) -> Iterator[LiveService]:
+    settings = service_settings(tmp_path_factory.mktemp("svc"), model)
+    running, stop = start(create_app(settings))
+    yield running
+    stop()
+
+
 @pytest.fixture(scope="module")
 def service(
     tmp_path_factory: pytest.TempPathFactory, model_dirs: tuple[Path, Path]
 ) -> Iterator[LiveService]:
-    """One shared service per test module (private networks allowed for the image server)."""
-    settings = service_settings(tmp_path_factory.mktemp("svc"), model_dirs[0])
-    live, stop = start_service(create_app(settings))
-    yield live
-    stop()
+    """One shared in-process service per test module (TestClient: no socket needed)."""
+    yield from _module_service(tmp_path_factory, model_dirs[0], start_local_service)
+
+
+@pytest.fixture(scope="module")
+def live_service(
+    tmp_path_factory: pytest.TempPathFactory, model_dirs: tuple[Path, Path]
+) -> Iterator[LiveService]:
+    """One shared service per test module under uvicorn on a real loopback socket."""
+    yield from _module_service(tmp_path_factory, model_dirs[0], start_service)

@@ -1,4 +1,4 @@
-"""Support code of the service tests: a tiny model, a hostile image server, a live uvicorn.
+"""Support code of the service tests: a hostile image server, services in process or on a socket.
 
 Imported by the tests as ``serve.servekit`` (``tests`` is on ``pythonpath``).
 """
@@ -6,8 +6,7 @@ Imported by the tests as ``serve.servekit`` (``tests`` is on ``pythonpath``).
 from __future__ import annotations
 
 import contextlib
-import socket
-import subprocess
+import functools
 import threading
 import time
 import urllib.parse
@@ -18,35 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from imagegen import encode, textured
+from kit.live import local_app, start_uvicorn
 
 from karung.serve.settings import Settings
-from karung.vision.checkpoint import Checkpoint
-from karung.vision.labels import LABELS
-from karung.vision.model import build_model
-from karung.vision.preprocess import Preprocessing
 
 ADMIN_KEY = "krg_test_admin_key_0123456789abcdef"
-INPUT_SIZE = 64
-
-
-def make_checkpoint(seed: int) -> Checkpoint:
-    """A tiny random-weight detector whose outputs vary by image; seeds give distinct versions."""
-    import torch
-
-    torch.manual_seed(seed)
-    model = build_model(len(LABELS), pretrained=False)
-    with torch.no_grad():
-        # Fresh MobileNetV2 activations all but vanish; small BN variances bring them back.
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_var.fill_(0.1)
-        head = model.get_submodule("classifier.1")
-        head.weight.normal_(0, 0.05)
-        head.bias.normal_(0, 1.0)
-    return Checkpoint.from_model(model, LABELS, preprocessing=Preprocessing(input_size=INPUT_SIZE))
 
 
 def jpeg(seed: int = 0, width: int = 64, height: int = 48) -> bytes:
@@ -160,57 +137,36 @@ def serve_images() -> tuple[ImageServer, Callable[[], None]]:
 
 @dataclass
 class LiveService:
-    """A uvicorn server running ``app`` on a free loopback port."""
+    """A running service: in process (``base_url`` is TestClient's) or under uvicorn on a free
+    loopback port. ``connect`` makes an HTTP client on it."""
 
     app: FastAPI
     base_url: str
+    connect: Callable[..., httpx.Client]
 
-    def client(self, key: str | None = ADMIN_KEY, timeout: float = 30.0) -> httpx.Client:
-        """An HTTP client, authenticated with ``key`` unless ``None``."""
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM a ``karung serve`` process and wait for it (SIGKILL after 30 s)."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    def client(
+        self, key: str | None = ADMIN_KEY, timeout: float = 30.0, **headers: str
+    ) -> httpx.Client:
+        """An HTTP client, authenticated with ``key`` unless ``None``, with extra ``headers``."""
+        if key:
+            headers = {"Authorization": f"Bearer {key}", **headers}
+        return self.connect(headers=headers, timeout=timeout)
 
 
 def start_service(app: FastAPI) -> tuple[LiveService, Callable[[], None]]:
-    """Run ``app`` under uvicorn in a thread; return it and a stop function."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="on", proxy_headers=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the service did not start")
-        time.sleep(0.05)
-    port = sock.getsockname()[1]
+    """Run ``app`` under uvicorn on a real loopback socket; return it and a stop function."""
+    url, stop = start_uvicorn(app, proxy_headers=False)
+    return LiveService(app, url, functools.partial(httpx.Client, base_url=url)), stop
 
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
-    return LiveService(app, f"http://127.0.0.1:{port}"), stop
+def start_local_service(app: FastAPI) -> tuple[LiveService, Callable[[], None]]:
+    """Run ``app`` in process (no socket); return it and a stop function."""
+    running = local_app(app)
+    connect = running.__enter__()
+    probe = connect()
+    base_url = str(probe.base_url)
+    probe.close()
+    return LiveService(app, base_url, connect), lambda: running.__exit__(None, None, None)
 
 
 def service_settings(tmp: Path, model: Path, **overrides: Any) -> Settings:

@@ -35,6 +35,12 @@ def score(client: httpx.Client, items: list[dict[str, Any]], **extra: Any) -> di
     return body
 
 
+@pytest.fixture(scope="module")
+def service(live_service: LiveService) -> LiveService:
+    """This module checks the service over a real socket; the other modules run it in process."""
+    return live_service
+
+
 def new_key(service: LiveService, name: str, scopes: list[str], **extra: Any) -> str:
     with service.client() as admin:
         response = admin.post("/v1/admin/keys", json={"name": name, "scopes": scopes, **extra})
@@ -75,7 +81,7 @@ def test_auth_and_scopes(service: LiveService) -> None:
         assert response.json()["error"]["code"] == "forbidden"
         assert client.get("/v1/admin/keys").status_code == 403
     scorer = new_key(service, "scorer", ["score"])
-    with httpx.Client(base_url=service.base_url, headers={"X-API-Key": scorer}) as client:
+    with service.client(key=None, **{"X-API-Key": scorer}) as client:
         assert client.post("/v1/score", json={"items": item}).status_code == 200
         with service.client() as admin:
             assert admin.delete("/v1/admin/keys/scorer").status_code == 200

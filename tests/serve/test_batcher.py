@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 from imagegen import textured
-from serve.servekit import make_checkpoint
+from kit.models import tiny_checkpoint
 
 from karung.serve.batcher import MicroBatcher, infer
 from karung.vision.classifier import Classifier
@@ -16,7 +16,7 @@ from karung.vision.classifier import Classifier
 
 @pytest.mark.parametrize("inline", [False, True])
 def test_parity_with_predict_proba_under_concurrency(inline: bool) -> None:
-    clf = Classifier(make_checkpoint(3))
+    clf = Classifier(tiny_checkpoint(3))
     images = [textured(80, 60, seed) for seed in range(10)]
     expected = clf.predict_proba(images)
     sizes: list[int] = []
@@ -36,7 +36,7 @@ def test_parity_with_predict_proba_under_concurrency(inline: bool) -> None:
 
 
 def test_batches_never_mix_models() -> None:
-    old, new = Classifier(make_checkpoint(4)), Classifier(make_checkpoint(5))
+    old, new = Classifier(tiny_checkpoint(4)), Classifier(tiny_checkpoint(5))
     image = textured(64, 64, 9)
     seen: list[int] = []
 
@@ -62,7 +62,7 @@ def test_batches_never_mix_models() -> None:
 
 
 def test_infer_matches_predict_proba() -> None:
-    clf = Classifier(make_checkpoint(6))
+    clf = Classifier(tiny_checkpoint(6))
     images = [textured(70, 50, s) for s in range(3)]
     batch = clf.preprocessing.to_pixels(images)
     np.testing.assert_allclose(infer(clf, batch), clf.predict_proba(images), rtol=1e-5, atol=1e-6)
@@ -72,7 +72,7 @@ def test_infer_matches_predict_proba() -> None:
 def test_inline_batches_run_on_the_event_loop_thread(inline: bool) -> None:
     """``inline`` keeps a process-per-core worker on one thread; otherwise the model runs on
     the inference thread."""
-    clf = Classifier(make_checkpoint(7))
+    clf = Classifier(tiny_checkpoint(7))
     threads: set[str] = set()
     forward = clf.backend.logits
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve.servekit import free_port
-from serve.servekit import stop_process as stop
+from kit.live import free_port
+from kit.live import stop_process as stop
 
 
 def start(data_dir: Path, model: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from pgkit import fresh_database
 from serve.servekit import jpeg
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, uniquely named database, dropped afterwards."""
-    with fresh_database("karung_t") as url:
-        yield url
-
-
-@pytest.mark.postgres
 def test_service_on_postgres(pg_url: str, make_service: Any) -> None:
     # pg_url first: its teardown (DROP DATABASE) runs after the service has stopped.
     service = make_service(db=pg_url)

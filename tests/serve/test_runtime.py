@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from imagegen import textured
-from serve.servekit import INPUT_SIZE, make_checkpoint
+from kit.models import INPUT_SIZE, tiny_checkpoint
 
 from karung.serve.runtime import ModelHolder, build_classifier
 from karung.vision.checkpoint import ONNX_FILE
@@ -25,7 +25,7 @@ def test_auto_prefers_the_exported_onnx_model(tmp_path: Path) -> None:
     pytest.importorskip("karung.vision.onnx_backend")
     import torch
 
-    checkpoint = make_checkpoint(9)
+    checkpoint = tiny_checkpoint(9)
     checkpoint.save(tmp_path / "model.pt")
     dummy = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
     # An fp32 graph under the int8 file name: the backend choice is tested, not the quantiser.

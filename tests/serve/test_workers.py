@@ -13,8 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve.servekit import ADMIN_KEY, free_port, jpeg
-from serve.servekit import stop_process as stop
+from kit.live import free_port
+from kit.live import stop_process as stop
+from serve.servekit import ADMIN_KEY, jpeg
 
 HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}"}
 

@@ -1,4 +1,8 @@
-"""A fresh PostgreSQL database on 127.0.0.1 for one test, shared by the test areas."""
+"""Fresh PostgreSQL databases on 127.0.0.1, one per test (or per session), dropped afterwards.
+
+The ``pg_url`` fixture (tests/conftest.py) wraps :func:`fresh_database`; every test that uses it is
+marked ``postgres`` automatically, so ``-m "not postgres"`` deselects them all.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from contextlib import contextmanager
 import pytest
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+#: Fixtures that hand out a PostgreSQL database; a test using any of them gets the marker.
+PG_FIXTURES = frozenset({"pg_url", "pg_engine"})
 
 
 @contextmanager
@@ -20,7 +26,7 @@ def fresh_database(prefix: str = "karung_t") -> Iterator[str]:
     psycopg = pytest.importorskip("psycopg")
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
         pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {exc}")
     with admin:

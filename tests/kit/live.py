@@ -1,0 +1,77 @@
+"""Running an app for a test: in process (Starlette's TestClient) or on a real loopback socket.
+
+Use :func:`local_app` unless the test needs what only a socket gives: the peer address, raw bytes
+on the wire, slow or partial bodies, or a second process (``karung serve``, replicas).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+
+def start_uvicorn(app: Any, **config: Any) -> tuple[str, Callable[[], None]]:
+    """Run ``app`` under uvicorn in a thread on a free 127.0.0.1 port; return its URL and a stop
+    function. ``config`` goes to ``uvicorn.Config``."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    settings = {"log_config": None, "access_log": False, "lifespan": "on", **config}
+    server = uvicorn.Server(uvicorn.Config(app, **settings))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the service did not start")
+        time.sleep(0.05)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
+
+
+@contextmanager
+def local_app(app: FastAPI) -> Iterator[Callable[..., httpx.Client]]:
+    """Run ``app``'s lifespan once, in process; yield a factory of clients that share it.
+
+    Every client made by the factory goes through the one running app (no socket), so per-key or
+    per-user clients see the same state. ``factory(headers=..., cookies=...)``.
+    """
+    with TestClient(app) as runner:
+        transport = runner._transport  # the portal-bound transport of the running lifespan
+
+        def client(**kwargs: Any) -> httpx.Client:
+            return httpx.Client(transport=transport, base_url=str(runner.base_url), **kwargs)
+
+        yield client
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a ``karung serve`` process and wait for it (SIGKILL after 30 s)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
