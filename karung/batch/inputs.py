@@ -17,6 +17,8 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from karung.batch.errors import BatchError
+
 TABLE_SUFFIXES: Final = frozenset({".csv", ".parquet", ".pq"})
 IMAGE_SUFFIXES: Final = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"})
 FIELDS: Final = ("url", "path", "listing_id", "seller_id")
@@ -31,10 +33,8 @@ INPUT_SCHEMA: Final = pa.schema(
 )
 
 
-class InputError(Exception):
+class InputError(BatchError, code="input_invalid"):
     """An input file or folder cannot be used (missing, unreadable, without url/path column)."""
-
-    code = "input_invalid"
 
 
 def read_inputs(sources: Sequence[str | Path], limit: int | None = None) -> pa.Table:

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from karung.batch.errors import BatchError
 from karung.batch.schema import SHARD_SCHEMA
 
 MANIFEST: Final = "manifest.json"
@@ -27,10 +28,8 @@ SHARDS: Final = "shards"
 FORMAT: Final = 1
 
 
-class JobMismatch(Exception):
+class JobMismatch(BatchError, code="job_mismatch"):
     """The output folder holds the results of another job (other inputs or model)."""
-
-    code = "job_mismatch"
 
 
 @dataclass(frozen=True)

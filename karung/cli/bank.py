@@ -85,16 +85,12 @@ def run(args: argparse.Namespace) -> int:
     """Open the bank and run the action; 0 ok, 2 when an item failed, 1 on a setup error."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from karung.serve.bank.errors import BankError
-
     try:
         service = _open(args.db)
     except (SQLAlchemyError, OSError) as exc:
         return die(f"cannot open the bank database: {exc}")
     try:
         return int(ACTIONS[args.action](service, args))
-    except BankError as exc:
-        return die(f"{exc.code}: {exc}", 2)
     except SQLAlchemyError as exc:
         return die(f"database error: {exc}")
 

@@ -50,11 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from karung.training.runtime import prefer_passive_threads
 
     prefer_passive_threads()  # before torch is imported
-    from karung.cli.common import die
-    from karung.training.errors import KarungTrainingError
     from karung.training.evaluate_job import EvaluateJob, run_evaluation
     from karung.vision.checkpoint import default_model_dir
-    from karung.vision.errors import KarungVisionError
 
     job = EvaluateJob(
         models=(str(args.model or default_model_dir()),)
@@ -69,10 +66,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         proxies=args.proxies,
     )
-    try:
-        report, summary = run_evaluation(job)
-    except (KarungTrainingError, KarungVisionError) as exc:
-        return die(f"{exc.code}: {exc}")
+    report, summary = run_evaluation(job)  # errors: karung.cli.main reports their code
     print(summary)
     print(f"report: {report}")
     return 0

@@ -97,12 +97,11 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from karung.cli.common import die, reduce_range
-    from karung.training.errors import KarungTrainingError, ParityError
+    from karung.training.errors import ParityError
     from karung.training.export import QuantOptions
     from karung.training.export_job import ExportJob, run_export
     from karung.training.fallback_fit import FallbackOptions
     from karung.vision.checkpoint import resolve_checkpoint_path
-    from karung.vision.errors import KarungVisionError
 
     try:
         ckpt_path = resolve_checkpoint_path(args.model)
@@ -128,10 +127,8 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
         )
         result = run_export(job)
-    except ParityError as exc:
+    except ParityError as exc:  # other KarungErrors: reported by karung.cli.main
         return die(f"{exc.code}: {exc}; failing files were NOT installed (see parity.json)", 3)
-    except (KarungTrainingError, KarungVisionError) as exc:
-        return die(f"{exc.code}: {exc}")
     if result.search is not None:
         print(search_summary(result.search))
     if result.unguarded is not None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Final, Protocol
 
 from karung import __version__
+from karung.errors import KarungError
 
 # command -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: Final[dict[str, tuple[str, str]]] = {
@@ -69,7 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"karung {name}", description=help_text)
     module.configure(parser)
     args = parser.parse_args(args_list[1:])
-    return int(module.run(args))
+    try:
+        return int(module.run(args))
+    except KarungError as exc:  # every room's typed errors, reported the same way
+        print(f"error: {exc.code}: {exc}", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":

@@ -48,30 +48,26 @@ def run(args: argparse.Namespace) -> int:
     prefer_passive_threads()  # before torch is imported
     from pathlib import Path
 
-    from karung.cli.common import die, reduce_range
-    from karung.training.errors import KarungTrainingError
+    from karung.cli.common import reduce_range
     from karung.training.qat import QatConfig, run_qat
-    from karung.vision.errors import KarungVisionError
 
-    try:
-        cfg = QatConfig(
-            model=Path(args.model),
-            out=Path(args.out),
-            data=tuple(args.data),
-            steps=args.steps,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            consistency=args.consistency,
-            calibration_images=args.calibration_images,
-            recalibrate_every=args.recalibrate_every,
-            reduce_range=reduce_range(args),
-            workers=args.workers,
-            seed=args.seed,
-            progress=not args.no_progress,
-        )
-        result = run_qat(cfg)
-    except (KarungTrainingError, KarungVisionError) as exc:
-        return die(f"{exc.code}: {exc}")
+    # a KarungError is reported (code, message, exit status) by karung.cli.main
+    cfg = QatConfig(
+        model=Path(args.model),
+        out=Path(args.out),
+        data=tuple(args.data),
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        consistency=args.consistency,
+        calibration_images=args.calibration_images,
+        recalibrate_every=args.recalibrate_every,
+        reduce_range=reduce_range(args),
+        workers=args.workers,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    result = run_qat(cfg)
     last = result.history[-1]
     print(f"last step: task loss {last['task']:.4f}, fp32-vs-int8 gap {last['gap']:.4f}")
     print(f"checkpoint: {result.checkpoint}")

@@ -60,7 +60,6 @@ def _source(raw: str) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     """Exit 0 on success, 1 on a bad source or output, 2 on bad options."""
     from karung.training.synth.config import SynthConfig
-    from karung.training.synth.errors import SynthConfigError, SynthError
     from karung.training.synth.realval import write_real_manifest, write_real_val_manifest
     from karung.training.synth.runner import generate
 
@@ -68,34 +67,30 @@ def run(args: argparse.Namespace) -> int:
     real = {"val": args.real_val_manifest, "all": args.real_manifest}
     if args.out is None and not any(real.values()):
         return die("pass --out DIR (and/or --real-manifest / --real-val-manifest PATH)", 2)
-    try:
-        if any(real.values()) and source is None:
-            return die("--real-manifest and --real-val-manifest need a photo --source", 2)
-        if source is not None and real["val"] is not None:
-            rows = write_real_val_manifest(source, real["val"], args.val_fraction)
-            print(f"real val manifest: {rows} photos -> {real['val']}")
-        if source is not None and real["all"] is not None:
-            rows = write_real_manifest(source, real["all"], args.val_fraction)
-            print(f"real manifest: {rows} photos -> {real['all']}")
-        if args.out is None:
-            return 0
-        cfg = SynthConfig(
-            out=args.out,
-            n=args.n,
-            seed=args.seed,
-            source=source,
-            size=args.size,
-            workers=args.workers,
-            val_fraction=args.val_fraction,
-            pool_size=args.pool,
-            contact_count=args.contact,
-            overwrite=args.overwrite,
-        )
-        summary = generate(cfg, quiet=args.quiet)
-    except SynthConfigError as exc:
-        return die(f"{exc.code}: {exc}", 2)
-    except SynthError as exc:
-        return die(f"{exc.code}: {exc}", 1)
+    # a KarungError is reported (code, message, exit status) by karung.cli.main
+    if any(real.values()) and source is None:
+        return die("--real-manifest and --real-val-manifest need a photo --source", 2)
+    if source is not None and real["val"] is not None:
+        rows = write_real_val_manifest(source, real["val"], args.val_fraction)
+        print(f"real val manifest: {rows} photos -> {real['val']}")
+    if source is not None and real["all"] is not None:
+        rows = write_real_manifest(source, real["all"], args.val_fraction)
+        print(f"real manifest: {rows} photos -> {real['all']}")
+    if args.out is None:
+        return 0
+    cfg = SynthConfig(
+        out=args.out,
+        n=args.n,
+        seed=args.seed,
+        source=source,
+        size=args.size,
+        workers=args.workers,
+        val_fraction=args.val_fraction,
+        pool_size=args.pool,
+        contact_count=args.contact,
+        overwrite=args.overwrite,
+    )
+    summary = generate(cfg, quiet=args.quiet)
     print(
         f"wrote {summary.n} images to {args.out} in {summary.seconds:.1f} s "
         f"({summary.images_per_second:.1f} img/s on {summary.workers} workers, "

@@ -17,15 +17,9 @@ def run(args: argparse.Namespace) -> int:
     from karung.training.runtime import prefer_passive_threads
 
     prefer_passive_threads()  # before torch is imported
-    from karung.cli.common import die
     from karung.training.config import from_args
-    from karung.training.errors import KarungTrainingError
     from karung.training.trainer import train
-    from karung.vision.errors import KarungVisionError
 
-    try:
-        result = train(from_args(args))
-    except (KarungTrainingError, KarungVisionError) as exc:
-        return die(f"{exc.code}: {exc}")
+    result = train(from_args(args))  # errors: karung.cli.main reports their code
     print(f"checkpoint: {result.checkpoint}")
     return 0

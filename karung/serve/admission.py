@@ -21,16 +21,12 @@ from contextlib import asynccontextmanager
 from karung.serve.errors import ItemError
 
 
-class RequestTooComplex(ItemError):
+class RequestTooComplex(ItemError, code="request_too_complex"):
     """This item would take the request past its decoded-pixel budget."""
 
-    code = "request_too_complex"
 
-
-class DecodeBusy(ItemError):
+class DecodeBusy(ItemError, code="decode_busy"):
     """The service's decoding memory stayed full for longer than the item may wait."""
-
-    code = "decode_busy"
 
 
 class RequestBudget:

@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from karung.vision.classifier import Classifier, softmax
+from karung.serve.errors import ServiceUnavailable
+from karung.vision.classifier import Classifier
 
 
-class BatcherClosed(RuntimeError):
-    """The batcher was stopped while work was pending."""
-
-    code = "shutting_down"
+class BatcherClosed(ServiceUnavailable, RuntimeError):
+    """The batcher was stopped while work was pending (``shutting_down``, HTTP 503)."""
 
 
 @dataclass
@@ -41,7 +40,7 @@ def infer(classifier: Classifier, pixels: np.ndarray) -> np.ndarray:
     """Calibrated probabilities of a batch of resized uint8 images ``(N, S, S, 3)``: what
     ``predict_proba`` computes (normalised here, once per batch, off the event loop)."""
     batch = classifier.preprocessing.normalize(pixels)
-    return softmax(classifier.backend.logits(batch), classifier.checkpoint.temperature)
+    return classifier.risk_head.probs(classifier.backend.logits(batch))
 
 
 class MicroBatcher:

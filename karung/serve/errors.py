@@ -1,37 +1,41 @@
 """Exceptions of the service and their mapping to HTTP answers with a stable ``code``.
 
-Libraries raise specific exceptions; only this module knows HTTP status codes. Every error body
-has the shape ``{"error": {"code": ..., "message": ...}, "request_id": ...}``.
+Libraries raise subclasses of :class:`karung.errors.KarungError`, each with its stable ``code``
+and HTTP status; this module maps any of them to an answer (whole-request errors) or to an
+item's ``error`` (per-item failures) without listing types. Every error body has the shape
+``{"error": {"code": ..., "message": ...}, "request_id": ...}``.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from karung.serve.fetch import FetchError
+from karung.errors import KarungError
 from karung.serve.logs import current_request_id
-from karung.vision.errors import KarungVisionError
 
 log = logging.getLogger("karung.serve")
 
 
-class ItemError(Exception):
+class ServeError(KarungError, code="serve_error"):
+    """Base class of the service's own errors (the scoring pipeline, the batcher, the API)."""
+
+
+class ItemError(ServeError, code="item_error", status=422):
     """A per-item failure raised by the scoring pipeline (reported inside the answer)."""
 
-    code: ClassVar[str] = "item_error"
+
+class ServiceUnavailable(ServeError, code="shutting_down", status=503):
+    """The service is stopping (or its model worker is gone): retry on another replica."""
 
 
-class ApiError(Exception):
+class ApiError(ServeError, code="bad_request", status=400):
     """An error answered to the client as a whole (not per item)."""
-
-    status: int = 400
-    code: str = "bad_request"
 
     def __init__(
         self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None
@@ -42,70 +46,52 @@ class ApiError(Exception):
         if code is not None:  # a library error's own code, carried to the client unchanged
             self.code = code
 
+    @property
+    def status(self) -> int:
+        """The HTTP status of the answer."""
+        return self.http_status
 
-class Unauthorized(ApiError):
+
+class Unauthorized(ApiError, code="unauthorized", status=401):
     """No API key, or an unknown or revoked one."""
-
-    status = 401
-    code = "unauthorized"
 
     def __init__(self, message: str) -> None:
         super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
 
 
-class Forbidden(ApiError):
+class Forbidden(ApiError, code="forbidden", status=403):
     """The key lacks the scope the endpoint needs."""
 
-    status = 403
-    code = "forbidden"
 
-
-class NotFound(ApiError):
+class NotFound(ApiError, code="not_found", status=404):
     """The addressed resource does not exist."""
 
-    status = 404
-    code = "not_found"
 
-
-class Conflict(ApiError):
+class Conflict(ApiError, code="conflict", status=409):
     """The request clashes with existing state (e.g. a duplicate key name)."""
 
-    status = 409
-    code = "conflict"
 
-
-class PayloadTooLarge(ApiError):
+class PayloadTooLarge(ApiError, code="too_large", status=413):
     """Too many items or too many bytes in one request."""
 
-    status = 413
-    code = "too_large"
 
-
-class InvalidInput(ApiError):
+class InvalidInput(ApiError, code="invalid_input", status=422):
     """The request is well-formed JSON but its content is not usable."""
 
-    status = 422
-    code = "invalid_input"
 
-
-class ModelUnavailable(ApiError):
+class ModelUnavailable(ApiError, code="model_unavailable", status=503):
     """No model is loaded, so nothing can be scored."""
 
-    status = 503
-    code = "model_unavailable"
 
-
-class BankUnavailable(ApiError):
+class BankUnavailable(ApiError, code="bank_unavailable", status=503):
     """The hash bank is not loaded."""
-
-    status = 503
-    code = "bank_unavailable"
 
 
 def item_error(exc: BaseException) -> dict[str, str]:
-    """``{code, message}`` of a per-item failure; unknown exceptions become ``internal_error``."""
-    if isinstance(exc, FetchError | KarungVisionError | ApiError | ItemError):
-        return {"code": exc.code, "message": str(exc)}
+    """``{code, message}`` of a per-item failure: any :class:`KarungError` reports its own
+    code; unknown exceptions become ``internal_error`` (their text may hold internals)."""
+    if isinstance(exc, KarungError):
+        return exc.to_dict()
     return {"code": "internal_error", "message": "internal error while scoring this item"}
 
 
@@ -120,9 +106,10 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 def install(app: FastAPI) -> None:
     """Register the exception handlers on ``app``."""
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=exc.headers)
+    @app.exception_handler(KarungError)
+    async def _karung_error(_: Request, exc: KarungError) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        return JSONResponse(error_body(exc.code, str(exc)), exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

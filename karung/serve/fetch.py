@@ -29,11 +29,12 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Final
+from typing import Final
 from urllib.parse import quote, urljoin, urlsplit
 
 import h11
 
+from karung.errors import KarungError
 from karung.serve.fairness import KeySlots
 from karung.vision.decode import sniff_format
 from karung.vision.errors import EmptyInput
@@ -51,80 +52,56 @@ _IPV4_PART: Final = re.compile(r"^(0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)$", re.IGNORE
 _HOST_CHARS: Final = re.compile(r"^[a-z0-9.\-_]+$", re.IGNORECASE)
 
 
-class FetchError(Exception):
+class FetchError(KarungError, code="fetch_error", status=422):
     """Base of every fetch failure; ``code`` is stable and reported to API clients."""
 
-    code: ClassVar[str] = "fetch_error"
 
-
-class UrlInvalid(FetchError):
+class UrlInvalid(FetchError, code="url_invalid"):
     """The URL cannot be parsed or carries things we do not accept (credentials, bad host)."""
 
-    code = "url_invalid"
 
-
-class UrlScheme(FetchError):
+class UrlScheme(FetchError, code="url_scheme"):
     """Only http and https are fetched."""
 
-    code = "url_scheme"
 
-
-class AddressForbidden(FetchError):
+class AddressForbidden(FetchError, code="address_forbidden"):
     """The host is, or resolves to, an address the service must not reach."""
 
-    code = "address_forbidden"
 
-
-class DnsFailed(FetchError):
+class DnsFailed(FetchError, code="dns_failed"):
     """The host name does not resolve."""
 
-    code = "dns_failed"
 
-
-class ConnectFailed(FetchError):
+class ConnectFailed(FetchError, code="connect_failed"):
     """No vetted address accepted a connection."""
 
-    code = "connect_failed"
 
-
-class TlsFailed(FetchError):
+class TlsFailed(FetchError, code="tls_error"):
     """The TLS handshake or certificate check failed."""
 
-    code = "tls_error"
 
-
-class FetchTimeout(FetchError):
+class FetchTimeout(FetchError, code="fetch_timeout"):
     """A connect, read or total timeout expired."""
 
-    code = "fetch_timeout"
 
-
-class TooLarge(FetchError):
+class TooLarge(FetchError, code="too_large"):
     """The body is larger than the byte cap."""
 
-    code = "too_large"
 
-
-class HttpStatus(FetchError):
+class HttpStatus(FetchError, code="http_status"):
     """The server answered with a status other than 200."""
-
-    code = "http_status"
 
     def __init__(self, status: int) -> None:
         super().__init__(f"server answered HTTP {status}")
         self.status = status
 
 
-class TooManyRedirects(FetchError):
+class TooManyRedirects(FetchError, code="too_many_redirects"):
     """More redirects than allowed."""
 
-    code = "too_many_redirects"
 
-
-class BadResponse(FetchError):
+class BadResponse(FetchError, code="bad_response"):
     """The server spoke broken HTTP."""
-
-    code = "bad_response"
 
 
 @dataclass(frozen=True)

@@ -54,10 +54,8 @@ def runs_on_loop(data: bytes) -> bool:
     return len(data) <= LOOP_MAX_BYTES and is_jpeg(data)
 
 
-class IntakeUnavailable(ItemError):
+class IntakeUnavailable(ItemError, code="intake_unavailable"):
     """An image worker died twice while this item was in its pool (the item may be retried)."""
-
-    code = "intake_unavailable"
 
 
 class IntakePool:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from karung.errors import KarungError
 from karung.vision.labels import Decision, Thresholds
 
 
@@ -39,10 +40,8 @@ class Verdict:
     reasons: tuple[str, ...]
 
 
-class InvalidThresholds(ValueError):
+class InvalidThresholds(KarungError, ValueError, code="invalid_thresholds", status=422):
     """Overrides that do not form ``0 <= review <= block <= 1``."""
-
-    code = "invalid_thresholds"
 
 
 def resolve_thresholds(

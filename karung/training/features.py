@@ -45,10 +45,8 @@ ENV_CACHE: Final = "KARUNG_FEATURE_CACHE"
 SHARD_ROWS: Final = 4096
 
 
-class FeatureCacheError(KarungTrainingError):
+class FeatureCacheError(KarungTrainingError, code="feature_cache_error"):
     """The feature cache folder cannot be read or written."""
-
-    code = "feature_cache_error"
 
 
 def backbone_key(prep: Preprocessing) -> str:

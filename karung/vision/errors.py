@@ -1,64 +1,51 @@
 """Typed errors raised by :mod:`karung.vision`.
 
-Every error carries a stable ``code`` string so that the CLI and the HTTP edge can report it
-without parsing messages.
+Every error carries a stable ``code`` string (see :class:`karung.errors.KarungError`) so that
+the CLI and the HTTP edge can report it without parsing messages. Input errors answer 422 at
+the service edge (the client sent something unusable).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from karung.errors import KarungError
 
 
-class KarungVisionError(Exception):
+class KarungVisionError(KarungError, code="vision_error", status=422):
     """Base class of every error raised by the vision library."""
 
-    code: ClassVar[str] = "vision_error"
 
-
-class ImageDecodeError(KarungVisionError, ValueError):
+class ImageDecodeError(KarungVisionError, ValueError, code="image_error"):
     """The bytes could not be turned into an RGB image."""
 
-    code = "image_error"
 
-
-class EmptyInput(ImageDecodeError):
+class EmptyInput(ImageDecodeError, code="empty_input"):
     """Zero bytes were given."""
 
-    code = "empty_input"
 
-
-class UnsupportedFormat(ImageDecodeError):
+class UnsupportedFormat(ImageDecodeError, code="unsupported_format"):
     """The bytes are not JPEG, PNG, WebP, GIF or BMP (judged by magic bytes)."""
 
-    code = "unsupported_format"
 
-
-class CorruptImage(ImageDecodeError):
+class CorruptImage(ImageDecodeError, code="corrupt_image"):
     """The bytes claim a supported format but do not decode (truncated, damaged)."""
 
-    code = "corrupt_image"
 
-
-class ImageTooLarge(ImageDecodeError):
+class ImageTooLarge(ImageDecodeError, code="image_too_large"):
     """The input exceeds the byte or pixel budget (decompression bombs land here)."""
 
-    code = "image_too_large"
 
-
-class ImageTooComplex(ImageDecodeError):
+class ImageTooComplex(ImageDecodeError, code="image_too_complex"):
     """Decoding would cost more memory than the per-image budget (its pixels times the
     bytes each one takes on the way to RGB), whatever the file size."""
 
-    code = "image_too_complex"
+
+class InvalidBatch(KarungVisionError, ValueError, code="invalid_batch"):
+    """A backend was given a batch that is not ``(N, 3, S, S)`` numbers of the model's size."""
 
 
-class CheckpointError(KarungVisionError):
+class CheckpointError(KarungVisionError, code="checkpoint_error", status=500):
     """A model checkpoint is missing, unreadable or of an unknown format."""
 
-    code = "checkpoint_error"
 
-
-class PretrainedWeightsMissing(KarungVisionError):
+class PretrainedWeightsMissing(KarungVisionError, code="pretrained_weights_missing", status=500):
     """The ImageNet MobileNetV2 weights package is not installed or the file is wrong."""
-
-    code = "pretrained_weights_missing"

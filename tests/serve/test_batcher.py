@@ -10,7 +10,9 @@ import pytest
 from imagegen import textured
 from kit.models import tiny_checkpoint
 
-from karung.serve.batcher import MicroBatcher, infer
+from karung.errors import KarungError
+from karung.serve.batcher import BatcherClosed, MicroBatcher, infer
+from karung.serve.errors import item_error
 from karung.vision.classifier import Classifier
 
 
@@ -94,3 +96,22 @@ def test_inline_batches_run_on_the_event_loop_thread(inline: bool) -> None:
     loop_thread = asyncio.run(run())
     assert (threads == {loop_thread}) is inline
     assert inline or next(iter(threads)).startswith("karung-infer")
+
+
+def test_a_closed_batcher_reports_a_typed_503_code_per_item() -> None:
+    """Work submitted to a stopped batcher fails with ``shutting_down`` (HTTP 503 where it
+    reaches the edge), not with ``internal_error``: the platform may retry elsewhere."""
+    clf = Classifier(make_checkpoint(3))
+    pixels = clf.preprocessing.to_pixels([textured(64, 64, 1)])
+
+    async def run() -> BaseException:
+        batcher = MicroBatcher(max_batch=4, max_wait=0.01)
+        batcher.start()
+        await batcher.stop()
+        with pytest.raises(BatcherClosed) as info:
+            await batcher.probs(clf, pixels)
+        return info.value
+
+    exc = asyncio.run(run())
+    assert item_error(exc)["code"] == "shutting_down"
+    assert isinstance(exc, KarungError) and exc.http_status == 503

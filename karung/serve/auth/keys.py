@@ -11,6 +11,7 @@ from typing import Final
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from karung.errors import KarungError
 from karung.serve.auth.models import ApiKey, utcnow
 from karung.serve.auth.scopes import ADMIN, effective, format_scopes, parse_scopes
 
@@ -18,28 +19,20 @@ PREFIX: Final = "krg_"
 MIN_KEY_LENGTH: Final = 16
 
 
-class KeyManagementError(Exception):
+class KeyManagementError(KarungError, code="key_error", status=422):
     """Base of key management errors."""
 
-    code = "key_error"
 
-
-class DuplicateKeyName(KeyManagementError):
+class DuplicateKeyName(KeyManagementError, code="duplicate_key_name"):
     """A live or revoked key already has this name."""
 
-    code = "duplicate_key_name"
 
-
-class KeyNotFound(KeyManagementError):
+class KeyNotFound(KeyManagementError, code="key_not_found"):
     """No key with this name or id."""
 
-    code = "key_not_found"
 
-
-class InvalidKey(KeyManagementError):
+class InvalidKey(KeyManagementError, code="invalid_key"):
     """A supplied key is too short to be a secret."""
-
-    code = "invalid_key"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+from karung.errors import KarungError
+
 SCORE: Final = "score"
 BANK_READ: Final = "bank:read"
 BANK_WRITE: Final = "bank:write"
@@ -19,10 +21,8 @@ _IMPLIES: Final[dict[str, frozenset[str]]] = {
 }
 
 
-class UnknownScope(ValueError):
+class UnknownScope(KarungError, ValueError, code="unknown_scope", status=422):
     """A scope name that does not exist."""
-
-    code = "unknown_scope"
 
 
 def parse_scopes(text: str | Iterable[str]) -> frozenset[str]:

@@ -1,44 +1,34 @@
-"""Typed errors of the hash bank, each with a stable ``code`` (mapped to HTTP only at the edge)."""
+"""Typed errors of the hash bank, each with a stable ``code`` (see
+:class:`karung.errors.KarungError`); the service answers 422, or 404 for what does not exist,
+and the CLI exits 2."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from karung.errors import KarungError
 
 
-class BankError(Exception):
+class BankError(KarungError, code="bank_error", status=422, exit_code=2):
     """Base class of every hash bank error."""
 
-    code: ClassVar[str] = "bank_error"
 
-
-class EntryNotFound(BankError, LookupError):
+class EntryNotFound(BankError, LookupError, code="entry_not_found", status=404):
     """No entry has the given id."""
 
-    code = "entry_not_found"
 
-
-class BankNotFound(BankError, LookupError):
+class BankNotFound(BankError, LookupError, code="bank_not_found", status=404):
     """No bank has the given name."""
 
-    code = "bank_not_found"
 
-
-class InvalidBankSetting(BankError, ValueError):
+class InvalidBankSetting(BankError, ValueError, code="invalid_bank_setting"):
     """A bank name or threshold is out of range."""
 
-    code = "invalid_bank_setting"
 
-
-class InvalidEntry(BankError, ValueError):
+class InvalidEntry(BankError, ValueError, code="invalid_entry"):
     """An entry to add has no usable hash or a malformed field."""
 
-    code = "invalid_entry"
 
-
-class MalformedCsvRow(BankError, ValueError):
+class MalformedCsvRow(BankError, ValueError, code="malformed_csv_row"):
     """A row of an imported hash list is malformed; ``line`` is its 1-based line number."""
-
-    code = "malformed_csv_row"
 
     def __init__(self, line: int, message: str) -> None:
         super().__init__(f"line {line}: {message}")

@@ -1,73 +1,46 @@
-"""Typed errors of the review area; each has a stable ``code`` and the HTTP status of the edge."""
+"""Typed errors of the review area; each has a stable ``code`` and the HTTP status of the edge
+(see :class:`karung.errors.KarungError`)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from karung.errors import KarungError
 
 
-class ReviewError(Exception):
+class ReviewError(KarungError, code="review_error", status=400):
     """Base class of every review-area error."""
 
-    code: ClassVar[str] = "review_error"
-    http_status: ClassVar[int] = 400
 
-
-class ItemNotFound(ReviewError):
+class ItemNotFound(ReviewError, code="item_not_found", status=404):
     """No queue item has that id."""
 
-    code = "item_not_found"
-    http_status = 404
 
-
-class NotClaimed(ReviewError):
+class NotClaimed(ReviewError, code="not_claimed", status=409):
     """The moderator does not hold the item's lease (never claimed, expired and taken, decided)."""
 
-    code = "not_claimed"
-    http_status = 409
 
-
-class InvalidLabel(ReviewError):
+class InvalidLabel(ReviewError, code="invalid_label"):
     """The label or reason code is not one the queue accepts."""
 
-    code = "invalid_label"
 
-
-class NothingToUndo(ReviewError):
+class NothingToUndo(ReviewError, code="nothing_to_undo", status=409):
     """The moderator has no decision that can still be undone."""
 
-    code = "nothing_to_undo"
-    http_status = 409
 
-
-class UndoNotAllowed(ReviewError):
+class UndoNotAllowed(ReviewError, code="undo_not_allowed", status=409):
     """The decision exists but can no longer be undone (too old, or others acted after it)."""
 
-    code = "undo_not_allowed"
-    http_status = 409
 
-
-class ModeratorExists(ReviewError):
+class ModeratorExists(ReviewError, code="moderator_exists", status=409):
     """A moderator of that name already exists."""
 
-    code = "moderator_exists"
-    http_status = 409
 
-
-class UnknownModerator(ReviewError):
+class UnknownModerator(ReviewError, code="unknown_moderator", status=404):
     """No moderator of that name."""
 
-    code = "unknown_moderator"
-    http_status = 404
 
-
-class WeakPassword(ReviewError):
+class WeakPassword(ReviewError, code="weak_password"):
     """The password is too short to be set."""
 
-    code = "weak_password"
 
-
-class AuthenticationFailed(ReviewError):
+class AuthenticationFailed(ReviewError, code="authentication_failed", status=401):
     """Wrong name or password, disabled account, or a missing or expired session."""
-
-    code = "authentication_failed"
-    http_status = 401

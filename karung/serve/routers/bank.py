@@ -9,11 +9,10 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from karung.serve.auth.keys import Principal
-from karung.serve.bank.errors import BankError, BankNotFound, EntryNotFound
+from karung.serve.bank.errors import BankError
 from karung.serve.bank.service import BankService
 from karung.serve.deps import BankDep, BankReadScope, BankWriteScope, SettingsDep
-from karung.serve.errors import InvalidInput, NotFound
-from karung.serve.fetch import FetchError
+from karung.serve.errors import InvalidInput
 from karung.serve.scoring import decode_base64
 from karung.vision.errors import KarungVisionError
 
@@ -43,14 +42,12 @@ async def add_entry(
     """Add a photo by URL (fetched with the hardened fetcher) or base64; 200 if already there."""
     if (body.url is None) == (body.image_base64 is None):
         raise InvalidInput("give exactly one of url and image_base64", code="item_invalid")
-    try:
-        if body.url is not None:
-            fetcher = request.app.state.scorer.fetcher
-            data = (await fetcher.fetch(body.url, principal.name)).data
-        else:
-            data = decode_base64(body.image_base64 or "", settings.max_upload_bytes)
-    except (FetchError, KarungVisionError) as exc:
-        raise InvalidInput(str(exc), code=exc.code) from exc
+    # Fetch and image errors answer 422 with their own code (karung.serve.errors).
+    if body.url is not None:
+        fetcher = request.app.state.scorer.fetcher
+        data = (await fetcher.fetch(body.url, principal.name)).data
+    else:
+        data = decode_base64(body.image_base64 or "", settings.max_upload_bytes)
     fields = body.model_dump(exclude={"url", "image_base64"})
     return await _add(bank, data, principal, response, source_url=body.url, **fields)
 
@@ -78,14 +75,10 @@ async def upload_entry(
 async def _add(
     service: BankService, data: bytes, principal: Principal, response: Response, **fields: Any
 ) -> dict[str, Any]:
-    try:
-        result = await run_in_threadpool(
-            lambda: service.add_image(data, added_by=principal.name, **fields)
-        )
-    except BankNotFound as exc:
-        raise NotFound(str(exc), code=exc.code) from exc
-    except (BankError, KarungVisionError) as exc:
-        raise InvalidInput(str(exc), code=exc.code) from exc
+    # An unknown bank answers 404, a bad entry or image 422, each with its code.
+    result = await run_in_threadpool(
+        lambda: service.add_image(data, added_by=principal.name, **fields)
+    )
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return {"entry": result.entry.to_dict(), "created": result.created}
@@ -94,10 +87,7 @@ async def _add(
 @router.delete("/entries/{entry_id}")
 async def remove_entry(entry_id: int, _: BankWriteScope, bank: BankDep) -> dict[str, Any]:
     """Remove an entry; every replica's index drops it at its next poll (this one at once)."""
-    try:
-        await run_in_threadpool(bank.remove, entry_id)
-    except EntryNotFound as exc:
-        raise NotFound(str(exc), code=exc.code) from exc
+    await run_in_threadpool(bank.remove, entry_id)  # unknown: 404 entry_not_found
     return {"removed": entry_id}
 
 

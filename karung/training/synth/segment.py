@@ -22,10 +22,8 @@ GRABCUT_SIDE: Final = 128
 MIN_COVER, MAX_COVER = 0.04, 0.90
 
 
-class CutoutError(SynthError):
+class CutoutError(SynthError, code="bad_photo"):
     """A photo could not be decoded or its garment could not be separated."""
-
-    code = "bad_photo"
 
 
 @dataclass(frozen=True)
