@@ -29,8 +29,9 @@ from karung.training.metrics import (
 )
 from karung.vision.backends import InferenceBackend, TorchBackend
 from karung.vision.checkpoint import Checkpoint
-from karung.vision.classifier import softmax
-from karung.vision.labels import RISK_LABELS, Thresholds
+from karung.vision.labels import Thresholds
+from karung.vision.probs import RiskHead
+from karung.vision.probs import risk_indices as risk_indices  # one definition, in vision
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,6 @@ class Predictions:
     probs: np.ndarray
     labels: np.ndarray
     unreadable: list[str]
-
-
-def risk_indices(labels: Sequence[str]) -> list[int]:
-    """Indices of the risky labels (bale, sack) in ``labels``."""
-    return [i for i, name in enumerate(labels) if name in RISK_LABELS]
 
 
 def predict(
@@ -81,7 +77,7 @@ def predict(
     kept = [samples[i] for i in idx]
     return Predictions(
         samples=kept,
-        probs=softmax(np.concatenate(logits), checkpoint.temperature),
+        probs=checkpoint.risk_head.probs(np.concatenate(logits)),
         labels=np.array([s.label for s in kept], dtype=np.int64),
         unreadable=[samples[i].path for i in bad],
     )
@@ -95,9 +91,8 @@ def compute_metrics(
     With only safe labels present (e.g. real garment photos) the ranking metrics are undefined;
     the decision shares (how much would be blocked or reviewed) are then the figures to read.
     """
-    risky = risk_indices(names)
-    risk = probs[:, risky].sum(axis=1)
-    positive = np.isin(labels, risky)
+    head = RiskHead(tuple(names))
+    risk, positive = head.risk(probs), head.is_risky(labels)
     conf = confusion_matrix(labels, probs.argmax(axis=1), len(names))
     rel = reliability(probs, labels)
     out: dict[str, Any] = {
@@ -130,9 +125,8 @@ def compute_metrics(
 
 def worst_cases(pred: Predictions, names: Sequence[str], k: int = 12) -> dict[str, list[int]]:
     """Row indices of the highest-risk safe images and the lowest-risk risky images."""
-    risky = risk_indices(names)
-    risk = pred.probs[:, risky].sum(axis=1)
-    positive = np.isin(pred.labels, risky)
+    head = RiskHead(tuple(names))
+    risk, positive = head.risk(pred.probs), head.is_risky(pred.labels)
     neg = np.flatnonzero(~positive)
     pos = np.flatnonzero(positive)
     return {

@@ -28,7 +28,6 @@ from karung.training.errors import ExportError, ParityError
 from karung.training.loader import UNREADABLE, ImageDataset, make_loader
 from karung.vision.backends import TorchBackend
 from karung.vision.checkpoint import FP32_ONNX_FILE, Checkpoint
-from karung.vision.classifier import softmax
 from karung.vision.fallback import FallbackBand
 
 if TYPE_CHECKING:
@@ -312,8 +311,8 @@ class _Tally:
         self.seconds = 0.0
 
     def add(self, ckpt: Checkpoint, p_ref: np.ndarray, p_fast: np.ndarray) -> None:
-        risky = list(ckpt.risk_indices)
-        r_ref, r_fast = p_ref[:, risky].sum(axis=1), p_fast[:, risky].sum(axis=1)
+        head = ckpt.risk_head
+        r_ref, r_fast = head.risk(p_ref), head.risk(p_fast)
         self.diffs.append(np.abs(p_ref - p_fast).max(axis=1))
         self.risk_diffs.append(np.abs(r_ref - r_fast))
         cut = ckpt.thresholds
@@ -359,12 +358,12 @@ def parity(
         started = time.perf_counter()
         ref_logits = ref.logits(batch)
         ref_seconds += time.perf_counter() - started
-        p_ref = softmax(ref_logits, checkpoint.temperature)
+        p_ref = checkpoint.risk_head.probs(ref_logits)
         for name, backend in backends.items():
             started = time.perf_counter()
             logits = backend.logits(batch)
             tallies[name].seconds += time.perf_counter() - started
-            tallies[name].add(checkpoint, p_ref, softmax(logits, checkpoint.temperature))
+            tallies[name].add(checkpoint, p_ref, checkpoint.risk_head.probs(logits))
     return {
         name: t.report(required, str(getattr(backends[name], "path", "")), ref_seconds)
         for name, t in tallies.items()

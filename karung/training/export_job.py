@@ -202,7 +202,7 @@ def check_parity(
     # spin=False: sessions take turns on every batch, and a spinning idle pool would steal
     # the cores of the session running next (measured: fp32 ONNX at half its speed).
     backends: dict[str, InferenceBackend] = {
-        k: load_onnx(p, ckpt.temperature, ckpt.risk_indices, spin=False) for k, p in made.items()
+        k: load_onnx(p, ckpt.risk_head, spin=False) for k, p in made.items()
     }
     guarded = backends.get("int8")
     if isinstance(guarded, FallbackBackend):

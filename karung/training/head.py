@@ -21,10 +21,8 @@ import numpy as np
 from karung.training.errors import KarungTrainingError
 
 
-class HeadFitError(KarungTrainingError, ValueError):
+class HeadFitError(KarungTrainingError, ValueError, code="head_fit_error"):
     """The head cannot be fitted on the given features (empty, one label, bad shapes)."""
-
-    code = "head_fit_error"
 
 
 @dataclass(frozen=True)
@@ -128,4 +126,5 @@ def risk_of(head: LinearHead, x: np.ndarray, risk_idx: Sequence[int], t: float =
     """Calibrated ``P(bale) + P(sack)`` of feature rows (softmax of the head's logits / t)."""
     from karung.vision.probs import softmax
 
+    # Indices, not names: callers hold a head without its label names.
     return np.asarray(softmax(head.logits(x), t)[:, list(risk_idx)].sum(axis=1))

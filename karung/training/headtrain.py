@@ -31,7 +31,7 @@ from tqdm import tqdm
 from karung.training.calibrate import fit_temperature
 from karung.training.config import TrainConfig
 from karung.training.data import Sample, label_counts, split_samples
-from karung.training.evaluate import compute_metrics, risk_indices
+from karung.training.evaluate import compute_metrics
 from karung.training.features import FeatureCache, backbone_key, default_cache_dir, extract
 from karung.training.head import LinearHead, fit_linear_head
 from karung.training.negatives import NegativePolicy, NegativeThresholds, thresholds_from_negatives
@@ -45,7 +45,7 @@ from karung.training.validation import METRICS_FILE, plain
 from karung.vision.checkpoint import CHECKPOINT_FILE, Checkpoint
 from karung.vision.labels import Thresholds
 from karung.vision.preprocess import Preprocessing
-from karung.vision.probs import softmax
+from karung.vision.probs import RiskHead, risk_indices
 
 RECIPE_NAME = "frozen-imagenet-linear-head"
 
@@ -155,8 +155,9 @@ def train_frozen(cfg: TrainConfig) -> tuple[Path, dict[str, Any]]:
     fit_s = time.perf_counter() - t0
     logits = head.logits(fs.x)
     temperature = fit_temperature(logits[fs.val], fs.y[fs.val])
-    probs = softmax(logits, temperature)
-    risk = probs[:, risk_indices(cfg.labels)].sum(axis=1)
+    risk_head = RiskHead(tuple(cfg.labels), temperature)
+    probs = risk_head.probs(logits)
+    risk = risk_head.risk(probs)
     cut, chosen = choose_cuts(cfg, fs, risk)
     metrics = _val_metrics(cfg, fs, probs, cut)
     metrics["proxies"] = _proxies(cfg, fs, risk, cut) if cfg.proxies else {}

@@ -22,7 +22,6 @@ from karung.training.export import QuantOptions, export_fp32, image_batches, qua
 from karung.training.export_job import pick
 from karung.vision.backends import TorchBackend
 from karung.vision.checkpoint import ONNX_FILE, Checkpoint
-from karung.vision.classifier import softmax
 from karung.vision.fallback import FallbackBackend
 from karung.vision.onnx_backend import OnnxBackend, load_onnx
 
@@ -117,7 +116,7 @@ def shipped_fallback(
     shipped = ckpt_dir / ONNX_FILE if ckpt_dir else None
     if shipped is None or not shipped.is_file():
         return None
-    guarded = load_onnx(shipped, ckpt.temperature, ckpt.risk_indices, threads)
+    guarded = load_onnx(shipped, ckpt.risk_head, threads)
     return guarded if isinstance(guarded, FallbackBackend) else None
 
 
@@ -172,9 +171,9 @@ def run_bench(ckpt: Checkpoint, ckpt_dir: Path | None, opts: BenchOptions) -> li
             **onnx_runners(ckpt, ckpt_dir, calibration, Path(tmp), opts.threads, opts.formats),
             **({FALLBACK_ROW: guarded.logits} if guarded else {}),
         }
-        reference = softmax(runners["torch fp32 eager"](batch), ckpt.temperature)
+        reference = ckpt.risk_head.probs(runners["torch fp32 eager"](batch))
         diffs = {
-            n: float(np.abs(softmax(r(batch), ckpt.temperature) - reference).max())
+            n: float(np.abs(ckpt.risk_head.probs(r(batch)) - reference).max())
             for n, r in runners.items()
         }
         speed = measure(runners, batch, opts.seconds)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from karung.training.data import load_samples
-from karung.training.evaluate import Predictions, risk_indices
+from karung.training.evaluate import Predictions
 from karung.training.features import FeatureCache, backbone_key, default_cache_dir, extract
 from karung.training.proxies import (
     domain_gap,
@@ -26,6 +26,7 @@ from karung.training.proxies import (
 )
 from karung.vision.checkpoint import Checkpoint
 from karung.vision.labels import Thresholds
+from karung.vision.probs import RiskHead
 
 DEFAULT_L2 = 0.1
 
@@ -35,10 +36,11 @@ def model_false_alarms(
 ) -> dict[str, Any]:
     """Real negatives of the scored rows reaching review and block (or why not computed)."""
     real = np.array([s.is_real for s in pred.samples])
-    neg = real & ~np.isin(pred.labels, risk_indices(names))
+    head = RiskHead(names)
+    neg = real & ~head.is_risky(pred.labels)
     if not neg.any():
         return {"skipped": "no real negative photos among the evaluated rows"}
-    risk = pred.probs[:, risk_indices(names)].sum(axis=1)
+    risk = head.risk(pred.probs)
     return real_false_alarms(risk[neg], cut.block, cut.review).to_dict()
 
 

@@ -45,7 +45,6 @@ from karung.training.export import (
 )
 from karung.vision.backends import TorchBackend
 from karung.vision.checkpoint import Checkpoint
-from karung.vision.classifier import softmax
 from karung.vision.onnx_backend import OnnxBackend
 
 # Ops whose int8 form does arithmetic on quantised values. Clip/Relu fold into the producer's
@@ -213,8 +212,7 @@ class TuningSet:
         return int(self.ref_risk.size)
 
     def _risk(self, logits: np.ndarray) -> np.ndarray:
-        probs = softmax(logits, self.ckpt.temperature)
-        return np.asarray(probs[:, list(self.ckpt.risk_indices)].sum(axis=1))
+        return self.ckpt.risk_head.risk_of_logits(logits)
 
     def _decide(self, risks: np.ndarray) -> list[str]:
         return [str(self.ckpt.thresholds.decide(float(r))) for r in risks]

@@ -18,8 +18,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image, ImageOps
 
-from karung.training.evaluate import Predictions, risk_indices, worst_cases
+from karung.training.evaluate import Predictions, worst_cases
 from karung.training.metrics import precision_recall_curve, reliability, roc_curve
+from karung.vision.probs import RiskHead
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,8 @@ class ModelResult:
 
 def _risk_and_positive(result: ModelResult, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     pred = result.predictions
-    risky = risk_indices(labels)
-    return pred.probs[:, risky].sum(axis=1), np.isin(pred.labels, risky)
+    head = RiskHead(tuple(labels))
+    return head.risk(pred.probs), head.is_risky(pred.labels)
 
 
 def _save(fig: Any, path: Path) -> str:

@@ -16,13 +16,13 @@ from karung.training.calibrate import choose_thresholds, fit_temperature, nll
 from karung.training.config import TrainConfig
 from karung.training.data import Sample
 from karung.training.errors import CalibrationError, MetricError
-from karung.training.evaluate import compute_metrics, risk_indices
+from karung.training.evaluate import compute_metrics
 from karung.training.loop import Scored
 from karung.training.metrics import reliability, roc_auc
 from karung.vision.checkpoint import CHECKPOINT_FILE, Checkpoint
-from karung.vision.classifier import softmax
 from karung.vision.labels import Thresholds
 from karung.vision.preprocess import Preprocessing
+from karung.vision.probs import RiskHead
 
 METRICS_FILE: Final = "metrics.json"
 
@@ -39,9 +39,8 @@ def epoch_metrics(scored: Scored, labels: Sequence[str]) -> dict[str, float]:
     """Validation loss, accuracy and risk ROC AUC (``nan`` when a class is missing)."""
     if scored.labels.size == 0:
         raise MetricError("no readable validation images")
-    positive = np.isin(scored.labels, risk_indices(labels))
-    probs = softmax(scored.logits)
-    risk = probs[:, risk_indices(labels)].sum(axis=1)
+    head = RiskHead(tuple(labels))  # uncalibrated: T is fitted after training
+    positive, risk = head.is_risky(scored.labels), head.risk_of_logits(scored.logits)
     try:
         auc = roc_auc(positive, risk)
     except MetricError:
@@ -60,14 +59,14 @@ def calibrate(scored: Scored, cfg: TrainConfig) -> tuple[float, Thresholds, bool
     safe class the default thresholds are kept and ``calibrated`` is False.
     """
     temperature = fit_temperature(scored.logits, scored.labels)
-    probs = softmax(scored.logits, temperature)
-    risk = probs[:, risk_indices(cfg.labels)].sum(axis=1)
-    positive = np.isin(scored.labels, risk_indices(cfg.labels))
+    head = RiskHead(tuple(cfg.labels), temperature)
+    probs = head.probs(scored.logits)
+    risk, positive = head.risk(probs), head.is_risky(scored.labels)
     report: dict[str, Any] = {
         "temperature": temperature,
         "nll_before": nll(scored.logits, scored.labels, 1.0),
         "nll_after": nll(scored.logits, scored.labels, temperature),
-        "ece_before": reliability(softmax(scored.logits), scored.labels).ece,
+        "ece_before": reliability(head.uncalibrated().probs(scored.logits), scored.labels).ece,
         "ece_after": reliability(probs, scored.labels).ece,
     }
     try:
@@ -89,7 +88,7 @@ def finalize(
 ) -> tuple[Path, dict[str, Any]]:
     """Calibrate on all validation data, save ``model.pt`` and ``metrics.json``."""
     temperature, thresholds, calibrated, report = calibrate(scored, cfg)
-    probs = softmax(scored.logits, temperature)
+    probs = RiskHead(tuple(cfg.labels), temperature).probs(scored.logits)
     metrics = compute_metrics(probs, scored.labels, cfg.labels, thresholds)
     metrics["calibration"] = report
     metrics["unreadable_val"] = int(scored.unreadable.size)

@@ -21,6 +21,7 @@ from karung.vision.errors import CheckpointError
 from karung.vision.labels import Thresholds
 from karung.vision.model import ARCH, build_model
 from karung.vision.preprocess import Preprocessing
+from karung.vision.probs import RiskHead
 
 FORMAT: Final = "karung-checkpoint"
 FORMAT_VERSION: Final = 1
@@ -76,9 +77,14 @@ class Checkpoint:
         return model.eval()
 
     @property
+    def risk_head(self) -> RiskHead:
+        """Logits -> calibrated probabilities -> risk, for this model's labels and temperature."""
+        return RiskHead(self.labels, self.temperature)
+
+    @property
     def risk_indices(self) -> tuple[int, ...]:
         """Indices of the labels whose probabilities add up to ``risk``."""
-        return tuple(i for i, name in enumerate(self.labels) if name in ("bale", "sack"))
+        return self.risk_head.risk_indices
 
     def to_dict(self) -> dict[str, Any]:
         """The plain-data form written to disk."""

@@ -20,7 +20,7 @@ from karung.vision.checkpoint import (
 )
 from karung.vision.labels import Decision, Thresholds
 from karung.vision.preprocess import Preprocessing
-from karung.vision.probs import softmax
+from karung.vision.probs import softmax as softmax  # re-exported: older imports
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Classifier:
         self.checkpoint = checkpoint
         self.backend = backend if backend is not None else TorchBackend(checkpoint.build_model())
         self.batch_size = batch_size
-        self._risk_idx = list(checkpoint.risk_indices)
+        self.risk_head = checkpoint.risk_head
 
     @classmethod
     def from_path(
@@ -109,11 +109,11 @@ class Classifier:
         for start in range(0, len(images), self.batch_size):
             batch = self.preprocessing.to_array(images[start : start + self.batch_size])
             chunks.append(self.backend.logits(batch))
-        return softmax(np.concatenate(chunks), self.checkpoint.temperature)
+        return self.risk_head.probs(np.concatenate(chunks))
 
     def risk(self, probs: np.ndarray) -> np.ndarray:
         """``P(bale) + P(sack)`` per row of a probability matrix."""
-        return probs[:, self._risk_idx].sum(axis=1)
+        return self.risk_head.risk(probs)
 
     def score(
         self, images: Sequence[Image.Image], thresholds: Thresholds | None = None
@@ -124,7 +124,7 @@ class Classifier:
         return [self._to_score(row, cut) for row in probs]
 
     def _to_score(self, row: np.ndarray, cut: Thresholds) -> ImageScore:
-        risk = float(row[self._risk_idx].sum())
+        risk = float(self.risk_head.risk(row[None, :])[0])
         scores = {name: float(p) for name, p in zip(self.labels, row, strict=True)}
         return ImageScore(
             scores=scores,
@@ -141,6 +141,4 @@ def _onnx_backend(
     from karung.vision.onnx_backend import load_fastest
 
     size = checkpoint.preprocessing.input_size
-    return load_fastest(
-        paths, checkpoint.temperature, checkpoint.risk_indices, size, threads=threads
-    )
+    return load_fastest(paths, checkpoint.risk_head, size, threads=threads)

@@ -25,7 +25,7 @@ import numpy as np
 
 from karung.vision.errors import CheckpointError
 from karung.vision.labels import Thresholds
-from karung.vision.probs import softmax
+from karung.vision.probs import RiskHead
 
 if TYPE_CHECKING:  # torch-free at run time
     from karung.vision.backends import InferenceBackend
@@ -90,18 +90,6 @@ class FallbackBand:
             raise CheckpointError(f"malformed fallback band in ONNX metadata: {exc}") from exc
 
 
-class RiskOf:
-    """Calibrated ``risk`` of raw logits: softmax at ``temperature``, summed over risk labels."""
-
-    def __init__(self, temperature: float, risk_indices: tuple[int, ...]) -> None:
-        self.temperature = temperature
-        self.risk_indices = list(risk_indices)
-
-    def __call__(self, logits: np.ndarray) -> np.ndarray:
-        # The same float32 probabilities the classifier decides on.
-        return np.asarray(softmax(logits, self.temperature)[:, self.risk_indices].sum(axis=1))
-
-
 class FallbackBackend:
     """``fast`` logits, except for the rows whose risk falls in ``band``: those come from
     ``reference`` (re-run on just those images).
@@ -114,12 +102,12 @@ class FallbackBackend:
         fast: InferenceBackend,
         reference: InferenceBackend,
         band: FallbackBand,
-        risk: RiskOf,
+        head: RiskHead,
     ) -> None:
         self.fast = fast
         self.reference = reference
         self.band = band
-        self.risk = risk
+        self.head = head
         self.name = f"{fast.name}+fallback"
         self.seen = 0
         self.rechecked = 0
@@ -128,7 +116,7 @@ class FallbackBackend:
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Int8 logits with the in-band rows replaced by the reference's."""
         out = np.array(self.fast.logits(batch), dtype=np.float32)
-        close = self.band.contains(self.risk(out))
+        close = self.band.contains(self.head.risk_of_logits(out))
         n_close = int(close.sum())
         if n_close:
             out[close] = self.reference.logits(np.ascontiguousarray(batch[close]))

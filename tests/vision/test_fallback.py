@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 import pytest
 
-from karung.vision.classifier import softmax
 from karung.vision.errors import CheckpointError
 from karung.vision.fallback import (
     FallbackBackend,
     FallbackBand,
-    RiskOf,
     log_odds,
     sigmoid,
 )
-from karung.vision.labels import Thresholds
+from karung.vision.labels import LABELS, Thresholds
 from karung.vision.onnx_backend import fastest
+from karung.vision.probs import RiskHead
 
-RISKY = (0, 1)  # bale, sack of (bale, sack, garment, other)
+HEAD = RiskHead(LABELS)  # bale, sack of (bale, sack, garment, other), T = 1
 
 
 class TableBackend:
@@ -73,10 +73,37 @@ def test_band_metadata_round_trip_and_errors() -> None:
         FallbackBand.from_metadata({"karung_fallback_low": "x", "karung_fallback_high": "0.9"})
 
 
-def test_risk_of_matches_the_classifier_softmax() -> None:
+def reference_risk(row: list[float], temperature: float, risky: set[int]) -> float:
+    """Risk of one logit row in plain Python (float64 arithmetic, no numpy, no shared code)."""
+    exps = [math.exp(z / temperature) for z in row]
+    return sum(e for i, e in enumerate(exps) if i in risky) / sum(exps)
+
+
+def test_risk_head_on_hand_computed_rows() -> None:
+    # softmax of log(2), log(1), log(1), log(4) is 2/8, 1/8, 1/8, 4/8: risk = 3/8. Doubled
+    # logits: 4/22, 1/22, 1/22, 16/22 (risk 5/22), or 3/8 again at T = 2; at T = 2 the plain
+    # row is sqrt(2), 1, 1, 2 over their sum.
+    row = [math.log(2), 0.0, 0.0, math.log(4)]
+    logits = np.array([row, [2 * z for z in row], [0.0] * 4], dtype=np.float32)
+    assert HEAD.risk_of_logits(logits) == pytest.approx([3 / 8, 5 / 22, 0.5], abs=1e-6)
+    warm = RiskHead(LABELS, temperature=2.0)
+    root = math.sqrt(2)
+    want = [(root + 1) / (root + 4), 3 / 8, 0.5]
+    assert warm.risk_of_logits(logits) == pytest.approx(want, abs=1e-6)
+    # The risk labels are found by name, wherever they stand.
+    moved = RiskHead(("garment", "sack", "other", "bale"))
+    assert moved.risk_indices == (1, 3)
+    assert moved.risk_of_logits(logits[:1]) == pytest.approx([5 / 8], abs=1e-6)
+
+
+def test_risk_head_matches_an_independent_reference() -> None:
     logits = np.random.default_rng(0).normal(0, 3, size=(16, 4)).astype(np.float32)
-    expected = softmax(logits, 0.56)[:, list(RISKY)].sum(axis=1)
-    np.testing.assert_allclose(RiskOf(0.56, RISKY)(logits), expected, atol=1e-6)
+    head = RiskHead(LABELS, temperature=0.56)
+    want = [reference_risk([float(z) for z in r], 0.56, {0, 1}) for r in logits]
+    np.testing.assert_allclose(head.risk_of_logits(logits), want, atol=1e-6)
+    probs = head.probs(logits)
+    assert probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
 
 
 def test_only_close_calls_are_rerun_on_the_reference() -> None:
@@ -86,10 +113,10 @@ def test_only_close_calls_are_rerun_on_the_reference() -> None:
     fast = TableBackend("onnx-int8", {k: risk_logits(r) for k, r in fast_risk.items()})
     ref = TableBackend("onnx", {k: risk_logits(r) for k, r in ref_risk.items()})
     band = FallbackBand.around(Thresholds(block=0.9, review=0.5), margin=1.0)
-    guarded = FallbackBackend(fast, ref, band, RiskOf(1.0, RISKY))
+    guarded = FallbackBackend(fast, ref, band, HEAD)
     out = guarded.logits(images([1, 2, 3, 4, 5]))
     assert ref.calls == [[2, 3, 4]]  # one reference pass over the in-band images only
-    got = RiskOf(1.0, RISKY)(out)
+    got = HEAD.risk_of_logits(out)
     want = [fast_risk[1], ref_risk[2], ref_risk[3], ref_risk[4], fast_risk[5]]
     np.testing.assert_allclose(got, want, atol=1e-5)
     assert guarded.name == "onnx-int8+fallback"
@@ -122,7 +149,7 @@ def test_fastest_charges_a_fallback_for_its_rechecks() -> None:
         SleepyBackend("i", table, 0.005),
         SleepyBackend("r", table, 0.1),
         band,
-        RiskOf(1.0, RISKY),
+        HEAD,
     )
     plain = SleepyBackend("f", table, 0.01)
     assert fastest([guarded, plain], batch) is plain
