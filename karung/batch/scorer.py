@@ -17,38 +17,36 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from karung.batch.decoding import decode_both
+from karung.batch.errors import BatchError
 from karung.batch.schema import empty_row
+from karung.errors import KarungError
 from karung.serve.bank.matcher import Match, Matcher
 from karung.serve.bank.store import NewEntry
-from karung.serve.fetch import Fetcher, FetchError, FetchLimits
+from karung.serve.fetch import Fetcher, FetchLimits
 from karung.serve.policy import decide, resolve_thresholds
 from karung.serve.review.queue import make_thumbnail
 from karung.vision.classifier import Classifier
 from karung.vision.crops import crop_hashes
 from karung.vision.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
-from karung.vision.errors import ImageTooLarge, KarungVisionError
+from karung.vision.errors import ImageTooLarge
 from karung.vision.hashing import ImageHashes, compute_hashes
 from karung.vision.labels import Decision, Thresholds
 
 log = logging.getLogger("karung.batch.scorer")
 
 
-class ItemInvalid(Exception):
+class ItemInvalid(BatchError, code="item_invalid"):
     """The row has neither (or both) of ``url`` and ``path``."""
 
-    code: ClassVar[str] = "item_invalid"
 
-
-class FileUnreadable(Exception):
+class FileUnreadable(BatchError, code="file_unreadable"):
     """A ``path`` row's file is missing or cannot be read (``karung score``'s code)."""
-
-    code: ClassVar[str] = "file_unreadable"
 
 
 @dataclass(frozen=True)
@@ -76,9 +74,7 @@ class _Prepared:
 
 def error_code(exc: BaseException) -> str:
     """The stable code of a per-row failure (``internal_error`` for anything unexpected)."""
-    code = getattr(exc, "code", None)
-    known = (FetchError, KarungVisionError, ItemInvalid, FileUnreadable)
-    return str(code) if isinstance(exc, known) and code else "internal_error"
+    return exc.code if isinstance(exc, KarungError) else "internal_error"
 
 
 class BatchScorer:

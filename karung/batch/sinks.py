@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from karung.serve.bank.store import BankStore, MatchEvent, NewEntry
 from karung.serve.db import session_factory
 from karung.serve.review.queue import QueueItemIn, enqueue
+from karung.serve.verdict import Match
 
 
 @dataclass
@@ -65,14 +66,15 @@ class DatabaseSink:
             thumbnail=row["_thumbnail"],
             scores=dict(row["scores"]),
             risk=float(row["risk"]),
-            model_decision=row["decision"],
+            # The model's own decision (a bank match's block is the final decision, not its).
+            model_decision=row["model_decision"] or row["decision"],
             model_version=row["model_version"],
             block_threshold=self.block_threshold,
             reason="review_band",
             url=row["url"],
             listing_id=row["listing_id"],
             seller_id=row["seller_id"],
-            matches=list(row["matches"] or []),
+            matches=tuple(Match.from_dict(m) for m in row["matches"] or []),
         )
 
 

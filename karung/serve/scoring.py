@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,8 +30,9 @@ from karung.serve.errors import ItemError, item_error
 from karung.serve.fetch import Fetcher, FetchError
 from karung.serve.intake import Intake, IntakePool
 from karung.serve.metrics import Metrics
-from karung.serve.policy import Verdict, decide, queue_reason
+from karung.serve.policy import decide, queue_reason
 from karung.serve.review.queue import QueueItemIn, enqueue, make_thumbnail
+from karung.serve.verdict import FailedItem, ItemRef, ItemVerdict, Match, ScoredItem
 from karung.vision.classifier import Classifier
 from karung.vision.decode import DEFAULT_MAX_DECODE_BYTES, decode_cost, decode_image
 from karung.vision.errors import ImageTooComplex, ImageTooLarge
@@ -41,25 +42,27 @@ from karung.vision.labels import Thresholds
 log = logging.getLogger("karung.serve.scoring")
 
 
-class InvalidItem(ItemError):
+class InvalidItem(ItemError, code="item_invalid"):
     """The item has neither (or both) of ``url`` and ``image_base64``."""
 
-    code = "item_invalid"
 
-
-class InvalidBase64(ItemError):
+class InvalidBase64(ItemError, code="invalid_base64"):
     """``image_base64`` is not valid base64."""
-
-    code = "invalid_base64"
 
 
 class BankLike(Protocol):
     """The part of the hash bank the scorer uses."""
 
-    def match_hashes(self, hashes: ImageHashes | None, sha256: str | None = None) -> list[Any]: ...
+    def match_hashes(
+        self, hashes: ImageHashes | None, sha256: str | None = None
+    ) -> Sequence[Match]: ...
 
     def record_match_event(
-        self, query_sha256: str, seller_id: str | None, listing_id: str | None, matches: list[Any]
+        self,
+        query_sha256: str,
+        seller_id: str | None,
+        listing_id: str | None,
+        matches: Sequence[Match],
     ) -> Any: ...
 
 
@@ -104,15 +107,14 @@ class Prepared:
     data: bytes
     sha256: str
     pixels: np.ndarray  # (1, S, S, 3) uint8 model input
-    matches: list[Any]
+    matches: tuple[Match, ...]
     hash_note: str | None = None  # why the image has no perceptual hash (too small)
 
 
 @dataclass
 class _Outcome:
-    body: dict[str, Any]
+    verdict: ItemVerdict
     prepared: Prepared | None = None
-    verdict: Verdict | None = None
     queue_reason: str | None = None
 
 
@@ -158,8 +160,8 @@ class Scorer:
         self.decode = decode or DecodeLimits()
         self.memory = memory or DecodeMemory(4 * self.decode.max_decode_bytes)
 
-    async def score(self, items: Sequence[ScoreItem], ctx: ScoreContext) -> list[dict[str, Any]]:
-        """Score ``items`` in order; failures are reported per item."""
+    async def score(self, items: Sequence[ScoreItem], ctx: ScoreContext) -> list[ItemVerdict]:
+        """Score ``items`` in order; failures are reported per item (a :class:`FailedItem`)."""
         self.metrics.batch_items.observe(len(items))
         budget = RequestBudget(self.decode.request_pixels)
         outcomes = await asyncio.gather(
@@ -172,20 +174,14 @@ class Scorer:
             await asyncio.get_running_loop().run_in_executor(
                 self.decode_pool, self._persist, queued, ctx
             )
-        return [o.body for o in outcomes]
+        return [o.verdict for o in outcomes]
 
     async def _one(
         self, index: int, item: ScoreItem, ctx: ScoreContext, budget: RequestBudget
     ) -> _Outcome:
         started = time.perf_counter()
         timings: dict[str, float] = {}
-        base = {
-            "index": index,
-            "url": item.url,
-            "listing_id": item.listing_id,
-            "seller_id": item.seller_id,
-            "category": item.category,
-        }
+        base = ItemRef(index, item.url, item.listing_id, item.seller_id, item.category)
         try:
             data = await self._bytes(item, timings, ctx)
             t0 = time.perf_counter()
@@ -222,12 +218,12 @@ class Scorer:
             got: Intake = await self.intake.run(
                 data, pre, self.max_bytes, self.max_pixels, bank is not None, limit
             )
-        matches: list[Any] = []
+        matches: Sequence[Match] = ()
         if bank is not None:
             matches = await asyncio.get_running_loop().run_in_executor(
                 self.decode_pool, bank.match_hashes, got.hashes, got.sha256
             )
-        return Prepared(data, got.sha256, got.pixels, list(matches), got.hash_note)
+        return Prepared(data, got.sha256, got.pixels, tuple(matches), got.hash_note)
 
     async def _bytes(self, item: ScoreItem, timings: dict[str, float], ctx: ScoreContext) -> bytes:
         if item.invalid is not None:
@@ -248,23 +244,24 @@ class Scorer:
         return item.data
 
     def _failed(
-        self, base: dict[str, Any], exc: Exception, timings: dict[str, float], started: float
+        self, base: ItemRef, exc: Exception, timings: dict[str, float], started: float
     ) -> _Outcome:
         err = item_error(exc)
-        extra = {"index": base["index"], "code": err["code"], "listing_id": base["listing_id"]}
-        if err["code"] == "internal_error":
-            log.error("item %s failed", base["index"], exc_info=exc, extra=extra)
+        code = err["code"]
+        extra = {"index": base.index, "code": code, "listing_id": base.listing_id}
+        if code == "internal_error":
+            log.error("item %s failed", base.index, exc_info=exc, extra=extra)
         else:  # the client's problem, not ours: info, with the code and no URL or bytes
-            log.info("item %s failed: %s", base["index"], err["code"], extra=extra)
+            log.info("item %s failed: %s", base.index, code, extra=extra)
         if isinstance(exc, FetchError):
-            self.metrics.fetch_errors.labels(err["code"]).inc()
-        self.metrics.item_errors.labels(err["code"]).inc()
+            self.metrics.fetch_errors.labels(code).inc()
+        self.metrics.item_errors.labels(code).inc()
         timings["total_ms"] = _ms(started)
-        return _Outcome({**base, "status": "error", "error": err, "timings_ms": timings})
+        return _Outcome(FailedItem(base, code, err["message"], timings))
 
     def _scored(
         self,
-        base: dict[str, Any],
+        base: ItemRef,
         prepared: Prepared,
         probs: np.ndarray,
         ctx: ScoreContext,
@@ -272,63 +269,58 @@ class Scorer:
         started: float,
     ) -> _Outcome:
         clf = ctx.classifier
-        risk = float(clf.risk(probs[None, :])[0])
-        verdict = decide(risk, prepared.matches, ctx.thresholds)
-        reason = queue_reason(
-            verdict.decision, ctx.rng.random(), ctx.sample_allow, ctx.sample_block
-        )
-        self.metrics.decisions.labels(str(verdict.decision)).inc()
+        risk = float(clf.risk_head.risk(probs[None, :])[0])
+        policy = decide(risk, prepared.matches, ctx.thresholds)
+        reason = queue_reason(policy.decision, ctx.rng.random(), ctx.sample_allow, ctx.sample_block)
+        self.metrics.decisions.labels(str(policy.decision)).inc()
         if prepared.matches:
             self.metrics.bank_matches.inc()
         timings["total_ms"] = _ms(started)
         self.metrics.stage_seconds.labels("total").observe(timings["total_ms"] / 1000)
-        body = {
-            **base,
-            "status": "ok",
-            "sha256": prepared.sha256,
-            "scores": {name: round(float(p), 6) for name, p in zip(clf.labels, probs, strict=True)},
-            "risk": round(risk, 6),
-            "label": clf.labels[int(np.argmax(probs))],
-            "decision": str(verdict.decision),
-            "model_decision": str(verdict.model_decision),
-            "reasons": list(verdict.reasons),
-            "notes": [prepared.hash_note] if prepared.hash_note else [],
-            "matches": [_match_dict(m) for m in prepared.matches],
-            "model_version": clf.model_version,
-            "review_item_id": None,
-            "timings_ms": timings,
-        }
-        return _Outcome(body, prepared, verdict, reason)
+        verdict = ScoredItem(
+            ref=base,
+            sha256=prepared.sha256,
+            scores={name: round(float(p), 6) for name, p in zip(clf.labels, probs, strict=True)},
+            risk=round(risk, 6),
+            label=clf.labels[int(np.argmax(probs))],
+            model_decision=policy.model_decision,
+            decision=policy.decision,
+            reasons=tuple(policy.reasons),
+            matches=prepared.matches,
+            model_version=clf.model_version,
+            notes=(prepared.hash_note,) if prepared.hash_note else (),
+            timings_ms=timings,
+        )
+        return _Outcome(verdict, prepared, reason)
 
     def _persist(self, outcomes: list[_Outcome], ctx: ScoreContext) -> None:
         """Queue review/QC items in one transaction, then record bank matches (worker thread)."""
         queued = [
-            (o, o.prepared, o.queue_reason)
+            (o, o.verdict, o.prepared, o.queue_reason)
             for o in outcomes
-            if o.queue_reason is not None and o.prepared is not None
+            if isinstance(o.verdict, ScoredItem)
+            and o.queue_reason is not None
+            and o.prepared is not None
         ]
         try:
             # Thumbnails before the transaction: decoding and encoding inside it would hold
             # the write lock.
-            thumbs = [self._thumbnail(prepared, ctx) for _, prepared, _ in queued]
+            thumbs = [self._thumbnail(prepared, ctx) for _, _, prepared, _ in queued]
             with self.sessions() as session, session.begin():
-                for (outcome, prepared, reason), thumb in zip(queued, thumbs, strict=True):
-                    outcome.body["review_item_id"] = self._enqueue(
-                        session, outcome.body, prepared, thumb, reason, ctx
-                    )
+                for (outcome, scored, _, reason), thumb in zip(queued, thumbs, strict=True):
+                    item_id = self._enqueue(session, scored, thumb, reason, ctx)
+                    outcome.verdict = replace(scored, review_item_id=item_id)
         except Exception:  # the platform still gets its answer; the failure is logged
             log.exception("could not enqueue %d item(s) for review", len(queued))
         bank = self._bank()
         for outcome in outcomes:
-            if bank is None or outcome.prepared is None or not outcome.prepared.matches:
+            verdict = outcome.verdict
+            if bank is None or not isinstance(verdict, ScoredItem) or not verdict.matches:
                 continue
             try:
-                body = outcome.body
+                ref = verdict.ref
                 bank.record_match_event(
-                    outcome.prepared.sha256,
-                    body["seller_id"],
-                    body["listing_id"],
-                    outcome.prepared.matches,
+                    verdict.sha256, ref.seller_id, ref.listing_id, verdict.matches
                 )
             except Exception:
                 log.exception("could not record a bank match event")
@@ -349,8 +341,7 @@ class Scorer:
     def _enqueue(
         self,
         session: Session,
-        body: dict[str, Any],
-        prepared: Prepared,
+        verdict: ScoredItem,
         thumbnail: bytes,
         reason: str,
         ctx: ScoreContext,
@@ -358,27 +349,24 @@ class Scorer:
         item_id = enqueue(
             session,
             QueueItemIn(
-                sha256=prepared.sha256,
+                sha256=verdict.sha256,
                 thumbnail=thumbnail,
-                scores=body["scores"],
-                risk=body["risk"],
-                model_decision=body["decision"],
-                model_version=body["model_version"],
+                scores=dict(verdict.scores),
+                risk=verdict.risk,
+                # What the model decided, not the final decision: a bank match's block is
+                # not the model's (moderators and the webhook compare the two).
+                model_decision=str(verdict.model_decision),
+                model_version=verdict.model_version,
                 block_threshold=ctx.thresholds.block,
                 reason=reason,
-                url=body["url"],
-                listing_id=body["listing_id"],
-                seller_id=body["seller_id"],
-                matches=body["matches"],
+                url=verdict.ref.url,
+                listing_id=verdict.ref.listing_id,
+                seller_id=verdict.ref.seller_id,
+                matches=verdict.matches,
             ),
         )
         self.metrics.review_enqueued.labels(reason).inc()
         return item_id
-
-
-def _match_dict(match: Any) -> dict[str, Any]:
-    to_dict = getattr(match, "to_dict", None)
-    return dict(to_dict()) if callable(to_dict) else dict(match)
 
 
 def _ms(since: float) -> float:

@@ -10,11 +10,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from karung.serve.db import make_engine, migrate, session_factory
-from karung.serve.review.bankbridge import StoreBankWriter, bank_writer, match_fields, match_image
+from karung.serve.review.bankbridge import StoreBankWriter, bank_writer, match_image
 from karung.serve.review.claims import claim_batch
 from karung.serve.review.decisions import Policy, decide, undo_last
 from karung.serve.review.effects import ReviewEffects
 from karung.serve.review.models import ReviewItem
+from karung.serve.verdict import Match
 
 store_mod = pytest.importorskip("karung.serve.bank.store")
 AddItems = Callable[..., list[int]]
@@ -70,8 +71,9 @@ def test_confirmed_bale_enters_the_bank_and_undo_takes_it_out(
         )
         assert entry.added_by == "review" and entry.pdq is not None and entry.phash is not None
         # the UI shows the confirmed photo beside a later match on this entry
-        assert match_image(s, {"entry_id": entry.id}, bank_engine) == item.thumbnail
-        assert match_image(s, {"entry_id": 999_999}, bank_engine) is None
+        assert match_image(s, _match(entry.id), bank_engine) == item.thumbnail
+        assert match_image(s, _match(999_999), bank_engine) is None
+        assert match_image(s, _match(entry.id), None) is None  # no bank database: no picture
     with factory.begin() as s:  # undo the garment first, then the bale
         undo_last(s, "ana", policy=POLICY, effects=effects)
     with factory.begin() as s:
@@ -102,8 +104,16 @@ def test_undo_never_removes_an_entry_that_was_already_there(
     assert left.note == "imported earlier"
 
 
-def test_match_fields_reads_flat_and_nested_matches() -> None:
-    flat = match_fields({"entry_id": 7, "bank": "b1", "distance": 12, "kind": "pdq"})
-    assert (flat["entry_id"], flat["bank"], flat["distance"], flat["kind"]) == (7, "b1", 12, "pdq")
-    nested = match_fields({"entry": {"id": 9, "sha256": "ab", "seller_id": "s"}, "distance": 3})
-    assert (nested["entry_id"], nested["sha256"], nested["seller_id"]) == (9, "ab", "s")
+def _match(entry_id: int) -> Match:
+    return Match(entry_id, "confirmed", "pdq", 12, "L1", "S1", None)
+
+
+def test_a_match_reads_back_typed_from_its_stored_form() -> None:
+    stored = {"entry_id": 7, "bank": "b1", "kind": "phash", "distance": 12, "listing_id": "L"}
+    match = Match.from_dict(stored)
+    assert match == Match(7, "b1", "phash", 12, "L", None, None)
+    assert Match.from_dict(match.to_dict()) == match
+    with pytest.raises(ValueError, match="unknown match kind"):
+        Match.from_dict({**stored, "kind": "hash_kind"})
+    with pytest.raises(KeyError):
+        Match.from_dict({"entry": {"id": 9}, "distance": 3})  # one spelling only

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,8 @@ from PIL import Image
 from serve.servekit import ImageServer, LiveService
 
 from karung.serve.bank.service import BankService
+from karung.serve.review.models import ReviewItem
+from karung.serve.verdict import Match
 
 ALLOW_ALL = {"block": 1.0, "review": 1.0}
 
@@ -141,3 +144,22 @@ def test_index_follows_changes_made_elsewhere(service: LiveService) -> None:
         metrics = client.get("/metrics").text
     size = next(line for line in metrics.splitlines() if line.startswith("karung_bank_index_size"))
     assert float(size.split()[-1]) >= 1
+
+
+def test_queue_records_the_models_decision_not_the_bank_block(
+    make_service: Callable[..., LiveService],
+) -> None:
+    """A bank match blocks, but the model alone would allow: the answer, the review queue row
+    (and so the moderators' view and the webhook built from it) must say the model allowed."""
+    service = make_service(review_sample_block=1.0)  # every blocked item goes to QC review
+    original = jpeg_of(photo(300))
+    with service.client() as client:
+        assert upload(client, original, bank="known", listing_id="L-b").status_code == 201
+        result = score_one(client, original, listing_id="L-new")
+    assert (result["decision"], result["model_decision"]) == ("block", "allow")
+    assert result["review_item_id"] is not None
+    with service.app.state.sessions() as session:
+        row = session.get_one(ReviewItem, result["review_item_id"])
+    assert (row.reason, row.model_decision) == ("qc_block", "allow")
+    assert [m["listing_id"] for m in row.matches] == ["L-b"]
+    assert Match.from_dict(row.matches[0]).kind == "sha256"

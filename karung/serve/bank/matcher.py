@@ -27,17 +27,18 @@ import contextlib
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import numpy as np
 
 from karung.serve.bank.store import BankStore, Change, Entry, IndexRow
+from karung.serve.verdict import Match as Match  # the type lives with the verdict it travels in
+from karung.serve.verdict import MatchKind as MatchKind
 from karung.vision.crops import decode_crops
 from karung.vision.hash_index import HashIndexError, WordStore, popcount_rows, words_of
 from karung.vision.hashing import HASH_VERSION, MIN_PDQ_QUALITY, HashValue, ImageHashes
 from karung.vision.mih import MultiIndexHashing
 
-MatchKind = Literal["sha256", "pdq", "phash"]
 KIND_RANK: Final[dict[str, int]] = {"sha256": 0, "pdq": 1, "phash": 2}
 _BANK_BITS: Final = 16
 _VARIANT_BITS: Final = 5  # 0 plain, 1 trimmed, 2 the centre crop (room for more)
@@ -65,31 +66,6 @@ CROP_PDQ_GUARD: Final = 64
 # guard pays for the wider pHash radius. Crop variants get no far band (more chances to collide).
 PHASH_FAR_BAND: Final = 4
 FAR_PHASH_PDQ_GUARD: Final = 56
-
-
-@dataclass(frozen=True)
-class Match:
-    """One bank entry an image matched, and how."""
-
-    entry_id: int
-    bank: str
-    kind: MatchKind
-    distance: int
-    listing_id: str | None
-    seller_id: str | None
-    source_url: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "entry_id": self.entry_id,
-            "bank": self.bank,
-            "kind": self.kind,
-            "distance": self.distance,
-            "listing_id": self.listing_id,
-            "seller_id": self.seller_id,
-            "source_url": self.source_url,
-        }
 
 
 def make_key(entry_id: int, bank_code: int, variant: int) -> int:

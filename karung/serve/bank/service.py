@@ -229,7 +229,7 @@ class BankService:
         """Record that an image from ``seller_id`` matched these entries; return rows written."""
         events = []
         for match in matches:
-            m = match if isinstance(match, Match) else Match(**_match_fields(match))
+            m = match if isinstance(match, Match) else Match.from_dict(match)
             events.append(
                 MatchEvent(
                     query_sha256=query_sha256,
@@ -299,8 +299,3 @@ def _hashes_or_none(image: Image.Image) -> ImageHashes | None:
         return compute_hashes(image)
     except TooSmallToHash:
         return None
-
-
-def _match_fields(data: dict[str, Any]) -> dict[str, Any]:
-    keys = ("entry_id", "bank", "kind", "distance", "listing_id", "seller_id", "source_url")
-    return {k: data.get(k) for k in keys}

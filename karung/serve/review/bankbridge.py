@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from karung.serve.review.effects import BankWriter
 from karung.serve.review.models import ReviewItem
+from karung.serve.verdict import Match
 from karung.vision.labels import RISK_LABELS
 
 log = logging.getLogger(__name__)
@@ -91,29 +92,10 @@ def refresh(bank: Any) -> None:
             log.exception("bank refresh after a review decision failed")
 
 
-def match_fields(match: dict[str, Any]) -> dict[str, Any]:
-    """The fields the UI shows of a match, whatever nesting the matcher used."""
-    nested = match.get("entry")
-    entry: dict[str, Any] = nested if isinstance(nested, dict) else {}
-    merged = {**entry, **match}
-    distance = merged.get("distance")
-    return {
-        "entry_id": merged.get("entry_id", entry.get("id")),
-        "sha256": merged.get("entry_sha256") or entry.get("sha256") or merged.get("sha256"),
-        "bank": merged.get("bank") or "bank",
-        "kind": merged.get("kind") or merged.get("hash_kind") or "",
-        "distance": distance if isinstance(distance, int | float) else None,
-        "listing_id": merged.get("entry_listing_id") or merged.get("listing_id"),
-        "seller_id": merged.get("entry_seller_id") or merged.get("seller_id"),
-    }
-
-
-def match_image(session: Session, match: dict[str, Any], engine: Engine | None) -> bytes | None:
-    """The stored copy of the confirmed photo behind a bank match, when review confirmed it."""
-    fields = match_fields(match)
-    sha = fields["sha256"]
-    if not sha and fields["entry_id"] is not None and engine is not None:
-        sha = _entry_sha256(engine, int(fields["entry_id"]))
+def match_image(session: Session, match: Match, engine: Engine | None) -> bytes | None:
+    """The stored copy of the confirmed photo behind a bank match, when review confirmed it
+    (the entry's sha256 is looked up in the bank: a match names the entry, not its hash)."""
+    sha = _entry_sha256(engine, match.entry_id) if engine is not None else None
     if not sha:
         return None
     thumb = session.scalar(

@@ -15,6 +15,7 @@ from karung.serve.review.accounts import SessionUser
 from karung.serve.review.agreement import pair_agreements
 from karung.serve.review.models import ReviewDecision, ReviewItem
 from karung.serve.review.runtime import ReviewRuntime
+from karung.serve.verdict import Match
 from karung.vision.labels import LABELS
 
 PAGE_SIZE: Final = 50
@@ -66,10 +67,10 @@ def card(item: ReviewItem) -> dict[str, Any]:
     }
 
 
-def _match(item_id: int, index: int, match: dict[str, Any]) -> dict[str, Any]:
-    from karung.serve.review.bankbridge import match_fields
-
-    return match_fields(match) | {"image_url": f"/review/items/{item_id}/match/{index}/image"}
+def _match(item_id: int, index: int, stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored match (:meth:`Match.to_dict`) and the URL of its confirmed photo."""
+    match = Match.from_dict(stored)
+    return match.to_dict() | {"image_url": f"/review/items/{item_id}/match/{index}/image"}
 
 
 def safe_link(url: str | None) -> str | None:

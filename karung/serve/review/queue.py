@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, field
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Final
 
 from PIL import Image
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from karung.serve.review.models import ReviewItem
+from karung.serve.verdict import Match
 
 THUMBNAIL_SIZE: Final = 384
 # Items whose distance to the block threshold falls in the same band of this width are ordered
@@ -35,7 +36,7 @@ class QueueItemIn:
     url: str | None = None
     listing_id: str | None = None
     seller_id: str | None = None
-    matches: list[dict[str, Any]] = field(default_factory=list)
+    matches: tuple[Match, ...] = ()
     cluster_size: int = 1
 
     def __post_init__(self) -> None:
@@ -83,7 +84,7 @@ def enqueue(session: Session, item: QueueItemIn) -> int:
         scores=dict(item.scores),
         risk=float(item.risk),
         model_decision=item.model_decision,
-        matches=list(item.matches),
+        matches=[m.to_dict() for m in item.matches],
         model_version=item.model_version,
         threshold_distance=distance,
         priority_bucket=priority_bucket(distance),

@@ -21,6 +21,7 @@ from karung.serve.review.accounts import SessionUser
 from karung.serve.review.errors import AuthenticationFailed, ItemNotFound, ReviewError
 from karung.serve.review.models import ReviewItem
 from karung.serve.review.runtime import ReviewRuntime
+from karung.serve.verdict import Match
 from karung.vision.labels import LABELS
 
 COOKIE: Final = "karung_review"
@@ -255,7 +256,8 @@ def match_image(
         matches = list(item.matches or []) if item is not None else []
         if not 0 <= index < len(matches):
             raise ItemNotFound(f"item {item_id} has no match {index}")
-        data = bank_image(session, matches[index], getattr(request.app.state, "engine", None))
+        match = Match.from_dict(matches[index])
+        data = bank_image(session, match, getattr(request.app.state, "engine", None))
     if data is None:
         raise ItemNotFound("no stored image for this bank entry")
     return Response(data, media_type="image/jpeg", headers=pages.PRIVATE_IMAGE_HEADERS)

@@ -11,11 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSche
 
 from karung.serve.auth.keys import Principal
 from karung.serve.deps import ClassifierDep, ScorerDep, ScoreScope, SettingsDep
-from karung.serve.errors import InvalidInput, PayloadTooLarge
+from karung.serve.errors import PayloadTooLarge
 from karung.serve.logs import current_request_id
-from karung.serve.policy import InvalidThresholds, resolve_thresholds
+from karung.serve.policy import resolve_thresholds
 from karung.serve.scoring import ScoreContext, ScoreItem
 from karung.serve.settings import Settings
+from karung.serve.verdict import ItemVerdict
 from karung.vision.classifier import Classifier
 from karung.vision.labels import Thresholds
 
@@ -151,27 +152,19 @@ def _check_count(count: int, settings: Settings) -> None:
         raise PayloadTooLarge(f"{count} items; at most {settings.max_items} per request")
 
 
-class InvalidThresholdsInput(InvalidInput):
-    """The threshold overrides do not satisfy ``0 <= review <= block <= 1``."""
-
-    code = "invalid_thresholds"
-
-
 def _context(
     classifier: Classifier,
     settings: Settings,
     principal: Principal,
     request_override: tuple[float | None, float | None] | None,
 ) -> ScoreContext:
-    try:
-        thresholds = resolve_thresholds(
-            classifier.thresholds,
-            (settings.block_threshold, settings.review_threshold),
-            (principal.block_threshold, principal.review_threshold),
-            request_override or (None, None),
-        )
-    except InvalidThresholds as exc:
-        raise InvalidThresholdsInput(str(exc)) from exc
+    # Overrides that do not form 0 <= review <= block <= 1 answer 422 invalid_thresholds.
+    thresholds = resolve_thresholds(
+        classifier.thresholds,
+        (settings.block_threshold, settings.review_threshold),
+        (principal.block_threshold, principal.review_threshold),
+        request_override or (None, None),
+    )
     return ScoreContext(
         classifier=classifier,
         thresholds=thresholds,
@@ -207,12 +200,12 @@ def _json_type(value: Any) -> str:
     return "an array" if isinstance(value, list) else names.get(type(value), "a value")
 
 
-def _response(ctx: ScoreContext, results: list[dict[str, Any]], started: float) -> dict[str, Any]:
+def _response(ctx: ScoreContext, results: list[ItemVerdict], started: float) -> dict[str, Any]:
     thresholds: Thresholds = ctx.thresholds
     return {
         "model_version": ctx.classifier.model_version,
         "thresholds": thresholds.to_dict(),
         "request_id": current_request_id(),
-        "items": results,
+        "items": [r.to_dict() for r in results],  # the one place verdicts become JSON
         "timings_ms": {"total": round((time.perf_counter() - started) * 1000, 2)},
     }
