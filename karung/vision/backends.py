@@ -13,6 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from karung.vision.backend_names import check_batch
+from karung.vision.errors import InvalidBatch
+
 
 class InferenceBackend(Protocol):
     """Turns a normalised batch into logits."""
@@ -33,7 +36,15 @@ class TorchBackend:
         self._model = model.eval()
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        """Run the network under :func:`torch.inference_mode`."""
-        with torch.inference_mode():
-            out = self._model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+        """Run the network under :func:`torch.inference_mode`.
+
+        Raises:
+            InvalidBatch: ``batch`` is not ``(N, 3, S, S)`` numbers the network can take.
+        """
+        check_batch(batch)
+        try:
+            with torch.inference_mode():
+                out = self._model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+        except RuntimeError as exc:  # e.g. an image too small for the network's strides
+            raise InvalidBatch(f"the network cannot take this batch: {exc}") from exc
         return out.float().numpy()

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
+from karung.vision.backend_names import check_batch
 from karung.vision.errors import CheckpointError
-from karung.vision.fallback import META_MODEL, FallbackBackend, FallbackBand, RiskOf
+from karung.vision.fallback import META_MODEL, FallbackBackend, FallbackBand
+from karung.vision.probs import RiskHead
 
 if TYPE_CHECKING:  # torch-free at run time
     from karung.vision.backends import InferenceBackend
@@ -75,6 +77,8 @@ class OnnxBackend:
         if len(inputs) != 1:
             raise CheckpointError(f"{self.path} has {len(inputs)} inputs, expected 1")
         self._input = inputs[0].name
+        side = inputs[0].shape[-1] if inputs[0].shape else None
+        self._size = side if isinstance(side, int) else None  # None: a dynamic input size
         self.name = "onnx-int8" if ".int8." in self.path.name else "onnx"
 
     @property
@@ -83,7 +87,12 @@ class OnnxBackend:
         return dict(self._session.get_modelmeta().custom_metadata_map)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        """Run the graph on a ``(N, 3, S, S)`` float32 batch; returns ``(N, L)`` float32."""
+        """Run the graph on a ``(N, 3, S, S)`` float32 batch; returns ``(N, L)`` float32.
+
+        Raises:
+            InvalidBatch: ``batch`` is not ``(N, 3, S, S)`` numbers of the graph's input size.
+        """
+        check_batch(batch, self._size)
         feed = {self._input: np.ascontiguousarray(batch, dtype=np.float32)}
         out = self._session.run(None, feed)[0]
         return np.asarray(out, dtype=np.float32)
@@ -91,8 +100,7 @@ class OnnxBackend:
 
 def load_onnx(
     path: str | os.PathLike[str],
-    temperature: float,
-    risk_indices: tuple[int, ...],
+    head: RiskHead,
     threads: int | None = None,
     spin: bool = True,
 ) -> InferenceBackend:
@@ -117,7 +125,7 @@ def load_onnx(
             "which is missing beside it; re-run `karung export`"
         )
     reference = OnnxBackend(reference_file, threads, spin)
-    return FallbackBackend(fast, reference, band, RiskOf(temperature, risk_indices))
+    return FallbackBackend(fast, reference, band, head)
 
 
 # Share of images a fallback backend is assumed to re-run when ranking speeds: 8.9% of the
@@ -138,8 +146,7 @@ def seconds_per_batch(backend: InferenceBackend, batch: np.ndarray, rounds: int 
 
 def load_fastest(
     paths: Sequence[str | os.PathLike[str]],
-    temperature: float,
-    risk_indices: tuple[int, ...],
+    head: RiskHead,
     input_size: int,
     threads: int | None = None,
     spin: bool = True,
@@ -153,7 +160,7 @@ def load_fastest(
     """
     if not paths:
         raise CheckpointError("no ONNX files to choose from; run `karung export` first")
-    loaded = [load_onnx(p, temperature, risk_indices, threads, spin) for p in paths]
+    loaded = [load_onnx(p, head, threads, spin) for p in paths]
     if len(loaded) == 1:
         return loaded[0]
     rng = np.random.default_rng(0)

@@ -158,14 +158,37 @@ def test_table_normalisation_is_bit_identical_to_float_arithmetic(
     assert np.array_equal(got.view(np.uint32), np.ascontiguousarray(want).view(np.uint32))
 
 
-def test_to_array_is_normalize_of_to_pixels() -> None:
+def test_to_array_against_hand_computed_pixels() -> None:
+    """Solid colours survive any resize filter, and a half-red, half-blue image keeps pure
+    columns away from the seam, so the expected floats are ``(v / 255 - mean) / std``
+    computed here by hand, independently of the library's tables."""
     from PIL import Image
 
     prep = Preprocessing(input_size=24)
-    images = [Image.new("RGB", (60, 40), (10 * i, 200, 30)) for i in range(3)]
+    halves = Image.new("RGB", (96, 48), (255, 0, 0))
+    halves.paste((0, 0, 255), (48, 0, 96, 48))
+    images = [Image.new("RGB", (60, 40), (10 * i, 200, 30)) for i in range(3)] + [halves]
     pixels = prep.to_pixels(images)
-    assert pixels.shape == (3, 24, 24, 3) and pixels.dtype == np.uint8
-    assert np.array_equal(prep.to_array(images), prep.normalize(pixels))
+    assert pixels.shape == (4, 24, 24, 3) and pixels.dtype == np.uint8
+    arr = prep.to_array(images)
+    assert arr.shape == (4, 3, 24, 24) and arr.dtype == np.float32
+
+    def expected(rgb: tuple[int, int, int]) -> list[float]:
+        return [(v / 255 - m) / s for v, m, s in zip(rgb, prep.mean, prep.std, strict=True)]
+
+    for i in range(3):
+        want = np.array(expected((10 * i, 200, 30)), dtype=np.float64)[:, None, None]
+        np.testing.assert_allclose(arr[i], np.broadcast_to(want, (3, 24, 24)), atol=1e-5)
+    np.testing.assert_allclose(
+        arr[3][:, :, :8],
+        np.broadcast_to(np.array(expected((255, 0, 0)))[:, None, None], (3, 24, 8)),
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        arr[3][:, :, -8:],
+        np.broadcast_to(np.array(expected((0, 0, 255)))[:, None, None], (3, 24, 8)),
+        atol=1e-5,
+    )
     with pytest.raises(ValueError, match="uint8"):
         prep.normalize(pixels.astype(np.float32))
     with pytest.raises(ValueError, match="empty"):
