@@ -151,7 +151,7 @@ def test_queue_records_the_models_decision_not_the_bank_block(
 ) -> None:
     """A bank match blocks, but the model alone would allow: the answer, the review queue row
     (and so the moderators' view and the webhook built from it) must say the model allowed."""
-    service = make_service(review_sample_block=1.0)  # every blocked item goes to QC review
+    service = make_service(local=True, review_sample_block=1.0)  # every block goes to QC
     original = jpeg_of(photo(300))
     with service.client() as client:
         assert upload(client, original, bank="known", listing_id="L-b").status_code == 201

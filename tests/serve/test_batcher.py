@@ -101,7 +101,7 @@ def test_inline_batches_run_on_the_event_loop_thread(inline: bool) -> None:
 def test_a_closed_batcher_reports_a_typed_503_code_per_item() -> None:
     """Work submitted to a stopped batcher fails with ``shutting_down`` (HTTP 503 where it
     reaches the edge), not with ``internal_error``: the platform may retry elsewhere."""
-    clf = Classifier(make_checkpoint(3))
+    clf = Classifier(tiny_checkpoint(3))
     pixels = clf.preprocessing.to_pixels([textured(64, 64, 1)])
 
     async def run() -> BaseException:
