@@ -184,13 +184,7 @@ def _parse_item(raw: Any) -> ScoreItem:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
         return ScoreItem(invalid=f"{where}: {first.get('msg', 'invalid')}")
-    return ScoreItem(
-        url=item.url,
-        image_base64=item.image_base64,
-        listing_id=item.listing_id,
-        seller_id=item.seller_id,
-        category=item.category,
-    )
+    return ScoreItem(**item.model_dump())  # the same five fields, validated
 
 
 def _json_type(value: Any) -> str:
