@@ -10,14 +10,13 @@ from karung.cli.main import main
 from karung.errors import KarungError
 from karung.serve.auth.keys import DuplicateKeyName, KeyManagementError
 from karung.serve.auth.scopes import UnknownScope
-from karung.serve.bank.errors import BankError, BankNotFound, EntryNotFound, InvalidEntry
+from karung.serve.bank.errors import BankError, BankNotFound, EntryNotFound
 from karung.serve.batcher import BatcherClosed
 from karung.serve.errors import (
     BankUnavailable,
     ItemError,
     ModelUnavailable,
     NotFound,
-    PayloadTooLarge,
     Unauthorized,
     item_error,
 )
@@ -52,14 +51,12 @@ def test_every_room_roots_in_karung_error(root: type[Exception]) -> None:
     [  # what platforms and tests rely on: unchanged by the one root
         (Unauthorized, "unauthorized", 401),
         (NotFound, "not_found", 404),
-        (PayloadTooLarge, "too_large", 413),
         (ModelUnavailable, "model_unavailable", 503),
         (BankUnavailable, "bank_unavailable", 503),
         (NotClaimed, "not_claimed", 409),
         (AuthenticationFailed, "authentication_failed", 401),
         (EntryNotFound, "entry_not_found", 404),
         (BankNotFound, "bank_not_found", 404),
-        (InvalidEntry, "invalid_entry", 422),
         (InvalidThresholds, "invalid_thresholds", 422),
         (UnknownScope, "unknown_scope", 422),
         (BatcherClosed, "shutting_down", 503),  # was internal_error
