@@ -6,8 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from karung.cli.common import die
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the sub-commands of ``karung keys``."""
@@ -30,17 +28,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen action against the service database (migrating it first)."""
-    from karung.serve.auth.keys import KeyManagementError
-    from karung.serve.auth.scopes import UnknownScope
     from karung.serve.db import default_db_url, make_engine, migrate, session_factory
 
     engine = make_engine(args.db or default_db_url())
     try:
         migrate(engine)
         with session_factory(engine)() as session:
+            # A duplicate name or an unknown scope: reported with its code by karung.cli.main.
             return _ACTIONS[args.action](session, args)
-    except (KeyManagementError, UnknownScope) as exc:
-        return die(str(exc))
     finally:
         engine.dispose()
 
