@@ -61,12 +61,12 @@ def create_job(session: Session, req: RetrainRequest, runs_dir: Path) -> Retrain
     return row
 
 
-def start_job(row: RetrainJobRecord, req: RetrainRequest, db_url: str, model: Path) -> None:
+def start_job(job_id: int, run_dir: str, req: RetrainRequest, db_url: str, model: Path) -> None:
     """Start the CLI on the job in a child process (its log: ``OUT/retrain.log``)."""
-    out = Path(row.out)
+    out = Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "karung.cli.main", "retrain", "--db", db_url, "--out", row.out]
-    cmd += ["--job", str(row.id), "--actor", req.requested_by, "--fallback-model", str(model)]
+    cmd = [sys.executable, "-m", "karung.cli.main", "retrain", "--db", db_url, "--out", run_dir]
+    cmd += ["--job", str(job_id), "--actor", req.requested_by, "--fallback-model", str(model)]
     cmd += ["--quiet"] + (["--dry-run"] if req.dry_run else []) + (["--force"] if req.force else [])
     for d in req.data:
         cmd += ["--data", d]
