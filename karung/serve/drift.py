@@ -188,3 +188,33 @@ def compare_weeks(
         "psi_threshold": PSI_ALERT,
         "moved": bool(value > PSI_ALERT),
     }
+
+
+def gauge_values(
+    session: Session, version: str, today: date | None = None
+) -> tuple[dict[str, tuple[list[float], float]], float]:
+    """What ``/metrics`` shows: bin shares and review-band share of today, this week and the
+    model's reference week, and this week's PSI against the reference."""
+    day = today or datetime.now(UTC).date()
+    report = compare_weeks(session, version, day)
+    start = date.fromisoformat(report["reference"]["start"])
+    wins = {
+        "today": window(session, day, day),
+        "week": window(session, day - timedelta(days=6), day),
+        "reference": window(session, start, start + timedelta(days=6), version),
+    }
+    out = {
+        name: ([c / w.scored if w.scored else 0.0 for c in w.counts], w.review_share)
+        for name, w in wins.items()
+    }
+    return out, float(report["psi"])
+
+
+def refresh_drift(metrics: Any, sessions: sessionmaker[Session], version: str) -> None:
+    """Set ``metrics``' drift gauges from the database; a failure leaves them as they were."""
+    try:
+        with sessions() as session:
+            windows, value = gauge_values(session, version)
+        metrics.set_drift(windows, value)
+    except Exception:  # a scrape must answer even when the database does not
+        log.exception("could not read the drift figures")

@@ -48,6 +48,7 @@ class RetrainRequest:
     dry_run: bool = False
     force: bool = False
     data: tuple[str, ...] = ()
+    int8: bool = True
 
 
 def create_job(session: Session, req: RetrainRequest, runs_dir: Path) -> RetrainJobRecord:
@@ -68,6 +69,7 @@ def start_job(job_id: int, run_dir: str, req: RetrainRequest, db_url: str, model
     cmd = [sys.executable, "-m", "karung.cli.main", "retrain", "--db", db_url, "--out", run_dir]
     cmd += ["--job", str(job_id), "--actor", req.requested_by, "--fallback-model", str(model)]
     cmd += ["--quiet"] + (["--dry-run"] if req.dry_run else []) + (["--force"] if req.force else [])
+    cmd += [] if req.int8 else ["--no-int8"]
     for d in req.data:
         cmd += ["--data", d]
     with (out / "retrain.log").open("ab") as log:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from karung.serve.admission import DecodeMemory, RequestBudget
 from karung.serve.batcher import MicroBatcher
+from karung.serve.drift import record_batch
 from karung.serve.errors import ItemError, item_error
 from karung.serve.fetch import Fetcher, FetchError
 from karung.serve.intake import Intake, IntakePool
@@ -172,7 +173,12 @@ class Scorer:
             await asyncio.get_running_loop().run_in_executor(
                 self.decode_pool, self._persist, queued, ctx
             )
-        return [o.body for o in outcomes]
+        bodies = [o.body for o in outcomes]
+        # Drift: one upsert per batch into the per-day risk histogram (karung.serve.drift).
+        await asyncio.get_running_loop().run_in_executor(
+            self.decode_pool, record_batch, self.sessions, bodies
+        )
+        return bodies
 
     async def _one(
         self, index: int, item: ScoreItem, ctx: ScoreContext, budget: RequestBudget

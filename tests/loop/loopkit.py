@@ -114,3 +114,12 @@ def decide_everything(
 def last_json(text: str) -> dict[str, Any]:
     """The last line of a command's output, parsed."""
     return dict(json.loads(text.strip().splitlines()[-1]))
+
+
+def photos_for_drift(n: int) -> list[tuple[str, int, str]]:
+    """``n`` photos of every label from one seller."""
+    return [
+        (label, 90_000 + li * 1000 + i, "seller-x")
+        for li, label in enumerate(LABELS)
+        for i in range(n)
+    ]

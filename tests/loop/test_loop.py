@@ -101,3 +101,35 @@ def test_label_retrain_gate_promote_rollback(
     with first.app.state.sessions() as session:
         actions = [(e.action, e.actor) for e in session.query(AuditEntry).order_by(AuditEntry.id)]
     assert ("model_promote", "ml-eng") in actions and ("model_rollback", "oncall") in actions
+
+
+def test_admin_retrain_job_runs_the_cli_in_a_child_process(replicas: Any, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'jobs.db'}"
+    service = replicas(db)
+    items = photos(24, 50_000)
+    truth = {f"{label}-{seed}": label for label, seed, _ in items}
+    with service.client() as admin:
+        before = version(admin)
+        score_all(admin, items)
+        mod, csrf = login(service.base_url, "budi")
+        decide_everything(mod, csrf, admin, truth)
+        mod.close()
+        r = admin.post("/v1/admin/retrain", json={"dry_run": True, "int8": False})
+        assert r.status_code == 202, r.text
+        job = r.json()
+        assert job["status"] == "queued" and job["requested_by"] == "key:admin"
+
+        def finished() -> bool:
+            return admin.get(f"/v1/admin/retrain/{job['id']}").json()["status"] in (
+                "done",
+                "failed",
+            )
+
+        assert wait_for(finished, timeout=240), (Path(job["out"]) / "retrain.log").read_text()
+        body = admin.get(f"/v1/admin/retrain/{job['id']}").json()
+        log = (Path(job["out"]) / "retrain.log").read_text()
+        assert body["status"] == "done", log
+        assert body["result"]["promoted"] is False and body["result"]["decision"].startswith("dry")
+        assert Path(body["result"]["report"]).is_file()
+        assert version(admin) == before  # a dry run changes nothing
+        assert admin.get("/v1/admin/retrain/999").status_code == 404

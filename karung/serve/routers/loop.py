@@ -33,6 +33,7 @@ class RetrainIn(BaseModel):
     dry_run: bool = False
     force: bool = False
     data: list[str] = Field(default_factory=list, max_length=16)
+    int8: bool = Field(default=True, description="also export int8 (parity-gated)")
 
 
 @router.post("/retrain", status_code=status.HTTP_202_ACCEPTED)
@@ -40,7 +41,9 @@ def post_retrain(
     body: RetrainIn, who: AdminScope, sessions: SessionsDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """Record a retrain job and start it; poll ``GET /v1/admin/retrain/{id}``."""
-    req = RetrainRequest(f"key:{who.name}", body.dry_run, body.force, tuple(body.data))
+    req = RetrainRequest(
+        f"key:{who.name}", body.dry_run, body.force, tuple(body.data), int8=body.int8
+    )
     with sessions.begin() as session:
         row = create_job(session, req, settings.data_dir / "retrain")
         view = job_view(row)

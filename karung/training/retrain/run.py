@@ -142,23 +142,31 @@ def challenger_checkpoint(ckpt: Checkpoint, fitted: Fitted, record: dict[str, An
 
 
 def _export(job: RetrainJob, folder: Path, calib: tuple[str, ...]) -> str:
-    """Export and parity-gate the challenger; the error text, empty when it passed."""
-    try:
-        run_export(
-            ExportJob(
-                checkpoint=folder / CHECKPOINT_FILE,
-                out_dir=folder,
-                int8=job.int8,
-                calibration=calib,
-                parity_data=calib,
-                calibration_images=64,
-                parity_images=200,
-                workers=job.threads,
+    """Export and parity-gate the challenger; the error text, empty when it passed.
+
+    An int8 file that fails its parity gate does not sink the retrain: the fp32 file alone is
+    exported and gated again (serving then runs fp32 ONNX, as it would without an int8 file).
+    """
+    error = ""
+    for int8 in (True, False) if job.int8 else (False,):
+        try:
+            run_export(
+                ExportJob(
+                    checkpoint=folder / CHECKPOINT_FILE,
+                    out_dir=folder,
+                    int8=int8,
+                    calibration=calib,
+                    parity_data=calib,
+                    calibration_images=64,
+                    parity_images=200,
+                    workers=job.threads,
+                )
             )
-        )
-    except ExportError as exc:
-        return str(exc)
-    return ""
+        except ExportError as exc:
+            error = str(exc)
+            continue
+        return ""
+    return error
 
 
 def retrain(job: RetrainJob) -> Outcome:
