@@ -32,6 +32,7 @@ from karung.serve.fetch import Fetcher, FetchError
 from karung.serve.intake import Intake, IntakePool
 from karung.serve.metrics import Metrics
 from karung.serve.policy import Verdict, decide, queue_reason
+from karung.serve.review.diverse import DiverseSampler
 from karung.serve.review.queue import QueueItemIn, enqueue, make_thumbnail
 from karung.vision.classifier import Classifier
 from karung.vision.decode import DEFAULT_MAX_DECODE_BYTES, decode_cost, decode_image
@@ -131,6 +132,9 @@ def decode_base64(text: str, max_bytes: int) -> bytes:
 
 class Scorer:
     """Runs the pipeline for one request at a time (many requests may share one scorer)."""
+
+    # Set by the review area when diverse sampling is on (karung.serve.review.diverse).
+    diverse: DiverseSampler | None = None
 
     def __init__(
         self,
@@ -283,6 +287,8 @@ class Scorer:
         reason = queue_reason(
             verdict.decision, ctx.rng.random(), ctx.sample_allow, ctx.sample_block
         )
+        if reason is None and self.diverse is not None:  # karung.serve.review.diverse
+            reason = self.diverse.pick(prepared.pixels, ctx.rng)
         self.metrics.decisions.labels(str(verdict.decision)).inc()
         if prepared.matches:
             self.metrics.bank_matches.inc()

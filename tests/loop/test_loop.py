@@ -77,6 +77,10 @@ def test_label_retrain_gate_promote_rollback(
         lineage = json.loads((Path(good["challenger"]["path"]) / "lineage.json").read_text())
         assert lineage["parent_version"] == parent and lineage["promoted_by"] == "ml-eng"
         assert lineage["data"]["reviewed_rows"] == len(items)
+        mod, _ = login(second.base_url, "budi")
+        page = mod.get("/review/models").text  # the review UI shows the model history
+        assert new in page and parent in page and "ml-eng" in page and "passed" in page
+        mod.close()
 
         # A deliberately worse challenger (shuffled labels) is refused; nothing changes.
         code, out = run_cli(
