@@ -31,6 +31,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labelled-weight", type=float, default=10.0, help="weight of a label")
     parser.add_argument("--l2", type=float, default=0.1, help="L2 strength of the head")
     parser.add_argument("--no-int8", action="store_true", help="export fp32 ONNX only (faster)")
+    gate = parser.add_argument_group("gate (non-inferiority margins, see the report)")
+    gate.add_argument("--false-block-margin", type=float, default=0.005)
+    gate.add_argument("--recall-margin", type=float, default=0.02)
+    gate.add_argument("--auc-margin", type=float, default=0.005)
     parser.add_argument(
         "--shuffle-labels",
         action="store_true",
@@ -144,7 +148,11 @@ def _retrain(args: argparse.Namespace, sessions: Any) -> dict[str, Any]:
         fit=FitOptions(
             l2=args.l2, labelled_weight=args.labelled_weight, shuffle_labels=args.shuffle_labels
         ),
-        gate=GatePolicy(),
+        gate=GatePolicy(
+            false_block_margin=args.false_block_margin,
+            recall_margin=args.recall_margin,
+            auc_margin=args.auc_margin,
+        ),
         int8=not args.no_int8,
         threads=args.threads,
         progress=not args.quiet,
@@ -178,6 +186,7 @@ def _retrain(args: argparse.Namespace, sessions: Any) -> dict[str, Any]:
             "negatives": outcome.comparison.negatives,
         },
         "seconds": outcome.summary["seconds"],
+        "stages": outcome.summary["stages"],
         "report": str(outcome.report),
     }
 

@@ -8,34 +8,33 @@ from __future__ import annotations
 import base64
 import io
 import json
-import re
 from typing import Any
 
 import httpx
 import numpy as np
 from PIL import Image
+from review.reviewkit import Live
 
 from karung.serve.review.export import seller_split
 
 LABELS = ("bale", "sack", "garment", "other")
-# One dominant colour per label plus stripes and noise: learnable from a tiny model's features.
-COLOURS = {
-    "bale": (150, 100, 50),
-    "sack": (235, 235, 240),
-    "garment": (200, 40, 60),
-    "other": (40, 90, 200),
-}
+HUES = {"bale": 30, "sack": 0, "garment": 350, "other": 220}  # degrees; sack is the pale one
 PASSWORD = "correct horse battery staple"
 
 
 def labelled_jpeg(label: str, seed: int, size: int = 64) -> bytes:
-    """A small labelled photo-like JPEG, different for every seed."""
+    """A small JPEG whose hue tells its label, with seed-dependent stripes and noise."""
     rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:size, 0:size]
-    stripes = 25.0 * np.sin((x + 2 * y) * (2 * np.pi / (6 + seed % 5)))[..., None]
-    arr = np.array(COLOURS[label], dtype=np.float64) + stripes + rng.normal(0, 12, (size, size, 3))
+    saturation = 10 if label == "sack" else 160
+    hsv = np.zeros((size, size, 3), dtype=np.float64)
+    hsv[..., 0] = HUES[label] * 255 / 360
+    hsv[..., 1] = saturation
+    rows = np.arange(size)[:, None] + 2 * np.arange(size)[None, :]
+    hsv[..., 2] = 180 + 30 * np.sin(rows * 2 * np.pi / (6 + seed % 5))
+    hsv += rng.normal(0, 8, hsv.shape)
+    image = Image.fromarray(np.clip(hsv, 0, 255).astype(np.uint8), "HSV").convert("RGB")
     buf = io.BytesIO()
-    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB").save(buf, "JPEG", quality=90)
+    image.save(buf, "JPEG", quality=90)
     return buf.getvalue()
 
 
@@ -78,13 +77,7 @@ def score_all(client: httpx.Client, items: list[tuple[str, int, str]]) -> list[d
 
 def login(base_url: str, name: str) -> tuple[httpx.Client, str]:
     """A moderator's client and CSRF token."""
-    client = httpx.Client(base_url=base_url, timeout=30.0)
-    r = client.post("/review/login", data={"name": name, "password": PASSWORD})
-    assert r.status_code == 303, r.text
-    page = client.get("/review/history")
-    match = re.search(r'name="csrf-token" content="([0-9a-f]+)"', page.text)
-    assert match, page.text[:300]
-    return client, match.group(1)
+    return Live(base_url, None, None).login(name, PASSWORD)  # type: ignore[arg-type]
 
 
 def decide_everything(

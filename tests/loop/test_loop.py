@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from loop.loopkit import LABELS, decide_everything, last_json, login, score_all, sellers
+from serve.test_replicas import wait_for
 
 from karung.cli.main import main
 from karung.serve.review.models import AuditEntry
@@ -20,15 +21,6 @@ from karung.serve.review.models import AuditEntry
 
 def version(client: httpx.Client) -> str:
     return str(client.get("/v1/admin/model").json()["model"]["model_version"])
-
-
-def wait_for(predicate: Any, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def photos(per_label: int, seed0: int) -> list[tuple[str, int, str]]:

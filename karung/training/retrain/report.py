@@ -65,7 +65,7 @@ def write_report(
         f"train, {data.get('labelled_held_out', 0)} held out, split by seller), "
         f"{data.get('base_rows', 0)} base rows; reviewed set sha256 "
         f"`{str(data.get('reviewed_sha256', ''))[:16]}`; synthetic seed {lineage.synth_seed}",
-        f"- wall time: {summary.get('seconds', 0)} s",
+        f"- wall time: {summary.get('seconds', 0)} s ({summary.get('stages', {})})",
         "",
         *_table(comparison),
         "",

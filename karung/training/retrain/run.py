@@ -169,20 +169,11 @@ def _export(job: RetrainJob, folder: Path, calib: tuple[str, ...]) -> str:
     return error
 
 
-def retrain(job: RetrainJob) -> Outcome:
-    """Fit, compare, export and report; promotion is the caller's (it owns the database)."""
-    started = time.perf_counter()
-    ckpt = Checkpoint.load(job.champion)
-    base_path = job.base or Path(job.champion) / BASE_FILE
-    base = load_base(base_path, ckpt) if base_path.is_file() else None
-    lab = load_labelled(job, ckpt)
-    risk_idx = list(ckpt.risk_indices)
-    train, val, cuts, ev = assemble(lab, base, risk_idx)
+def _judge(
+    ckpt: Checkpoint, fitted: Fitted, ev: Rows, risk_idx: list[int], gate: GatePolicy
+) -> Comparison:
+    """Champion and challenger scored on the same held-out rows, compared."""
     w, b = champion_head(ckpt)
-    fitted = fit_challenger(
-        train, val, cuts, risk_idx, len(ckpt.labels), job.fit, LinearHead(w, b), ckpt.thresholds
-    )
-    positive = np.isin(ev.y, risk_idx)
     champ = Scored(
         risk_with(w, b, ckpt.temperature, ev.x, risk_idx),
         ckpt.thresholds.block,
@@ -193,12 +184,45 @@ def retrain(job: RetrainJob) -> Outcome:
         fitted.thresholds.block,
         fitted.thresholds.review,
     )
-    comparison = compare(champ, chall, positive, job.gate)
+    return compare(champ, chall, np.isin(ev.y, risk_idx), gate)
+
+
+class _Clock:
+    """Seconds per stage, for the report and the README's walkthrough."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.stages: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.stages[name] = round(now - self.last, 1)
+        self.last = now
+
+
+def retrain(job: RetrainJob) -> Outcome:
+    """Fit, compare, export and report; promotion is the caller's (it owns the database)."""
+    clock = _Clock()
+    ckpt = Checkpoint.load(job.champion)
+    base_path = job.base or Path(job.champion) / BASE_FILE
+    base = load_base(base_path, ckpt) if base_path.is_file() else None
+    lab = load_labelled(job, ckpt)
+    clock.lap("features_s")
+    risk_idx = list(ckpt.risk_indices)
+    train, val, cuts, ev = assemble(lab, base, risk_idx)
+    init = LinearHead(*champion_head(ckpt))
+    fitted = fit_challenger(
+        train, val, cuts, risk_idx, len(ckpt.labels), job.fit, init, ckpt.thresholds
+    )
+    clock.lap("fit_s")
+    comparison = _judge(ckpt, fitted, ev, risk_idx, job.gate)
+    clock.lap("compare_s")
     data = _data_record(job, lab, base, train, ev)
     folder = job.out / CHALLENGER_DIR
     new = challenger_checkpoint(ckpt, fitted, {"recipe": "retrain", "data": list(job.data), **data})
     new.save(folder / CHECKPOINT_FILE)
     error = _export(job, folder, job.data)
+    clock.lap("export_s")
     if base is not None:
         shutil.copyfile(base_path, folder / BASE_FILE)
     lineage = Lineage(
@@ -211,7 +235,8 @@ def retrain(job: RetrainJob) -> Outcome:
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     write_lineage(folder, lineage)
-    summary = {"seconds": round(time.perf_counter() - started, 1), "data": data}
+    seconds = round(time.perf_counter() - clock.start, 1)
+    summary = {"seconds": seconds, "stages": clock.stages, "data": data}
     report = write_report(job.out / "report.md", ckpt, new, comparison, lineage, error, summary)
     return Outcome(ckpt, folder, new.model_version, comparison, not error, error, report, summary)
 
