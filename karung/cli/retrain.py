@@ -94,14 +94,14 @@ def run(args: argparse.Namespace) -> int:
 
     engine, sessions = _open(args.db)
     try:
-        _job(sessions, args.job, "running")
+        _job_status(sessions, args.job, "running")
         result = _retrain(args, sessions)
     except Exception as exc:  # recorded on the job row, then reported like any CLI error
-        _job(sessions, args.job, "failed", error=f"{type(exc).__name__}: {exc}")
+        _job_status(sessions, args.job, "failed", error=f"{type(exc).__name__}: {exc}")
         if engine is not None:
             engine.dispose()
         return die(f"retrain failed: {exc}")
-    _job(sessions, args.job, "done", result=result)
+    _job_status(sessions, args.job, "done", result=result)
     if engine is not None:
         engine.dispose()
     print_json_line(result)
@@ -118,7 +118,7 @@ def _open(url: str | None) -> tuple[Any, Any]:
     return engine, session_factory(engine)
 
 
-def _job(sessions: Any, job_id: int | None, status: str, **kw: Any) -> None:
+def _job_status(sessions: Any, job_id: int | None, status: str, **kw: Any) -> None:
     if sessions is None or job_id is None:
         return
     from karung.serve.retrain_jobs import set_status
@@ -127,22 +127,18 @@ def _job(sessions: Any, job_id: int | None, status: str, **kw: Any) -> None:
         set_status(session, job_id, status, **kw)
 
 
-def _retrain(args: argparse.Namespace, sessions: Any) -> dict[str, Any]:
+def _job(
+    args: argparse.Namespace, data: tuple[str, ...], reviewed: list[str], champion: Path
+) -> Any:
+    """The training-side description of this retrain."""
     from karung.training.retrain.compare import GatePolicy
     from karung.training.retrain.fit import FitOptions
-    from karung.training.retrain.run import RetrainJob, retrain
+    from karung.training.retrain.run import RetrainJob
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    reviewed = _export_reviewed(sessions, out) if sessions is not None else []
-    data = tuple(reviewed + list(args.data))
-    if not data:
-        raise ValueError("no labelled data: pass --db with decided review items, or --data DIR")
-    champion = _champion_path(args, sessions)
-    job = RetrainJob(
+    return RetrainJob(
         champion=champion,
         data=data,
-        out=out,
+        out=Path(args.out),
         reviewed=tuple(reviewed),
         base=Path(args.base) if args.base else None,
         fit=FitOptions(
@@ -157,7 +153,19 @@ def _retrain(args: argparse.Namespace, sessions: Any) -> dict[str, Any]:
         threads=args.threads,
         progress=not args.quiet,
     )
-    outcome = retrain(job)
+
+
+def _retrain(args: argparse.Namespace, sessions: Any) -> dict[str, Any]:
+    from karung.training.retrain.run import retrain
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    reviewed = _export_reviewed(sessions, out) if sessions is not None else []
+    data = tuple(reviewed + list(args.data))
+    if not data:
+        raise ValueError("no labelled data: pass --db with decided review items, or --data DIR")
+    champion = _champion_path(args, sessions)
+    outcome = retrain(_job(args, data, reviewed, champion))
     gate_ok = outcome.comparison.passed and outcome.exported
     promote = outcome.exported and (gate_ok or args.force) and not args.dry_run
     why = "promoted" if promote else _why_not(args, outcome, sessions)
@@ -171,23 +179,24 @@ def _retrain(args: argparse.Namespace, sessions: Any) -> dict[str, Any]:
         "decision": why,
         "gate_passed": gate_ok,
         "reasons": outcome.comparison.reasons()
-        + ([outcome.export_error] if outcome.export_error else []),
+        + ([outcome.export_error] * bool(outcome.export_error)),
         "swap_id": swap_id,
-        "champion": _side(
-            outcome.champion.model_version, champion, outcome.comparison.side("champion")
-        ),
-        "challenger": _side(
-            outcome.challenger_version,
-            outcome.challenger_dir,
-            outcome.comparison.side("challenger"),
-        ),
-        "held_out": {
-            "positives": outcome.comparison.positives,
-            "negatives": outcome.comparison.negatives,
-        },
+        **_sides(outcome, champion),
         "seconds": outcome.summary["seconds"],
         "stages": outcome.summary["stages"],
         "report": str(outcome.report),
+    }
+
+
+def _sides(outcome: Any, champion: Path) -> dict[str, Any]:
+    """``champion`` and ``challenger`` with their metrics and CIs, and the held-out counts."""
+    cmp = outcome.comparison
+    return {
+        "champion": _side(outcome.champion.model_version, champion, cmp.side("champion")),
+        "challenger": _side(
+            outcome.challenger_version, outcome.challenger_dir, cmp.side("challenger")
+        ),
+        "held_out": {"positives": cmp.positives, "negatives": cmp.negatives},
     }
 
 

@@ -86,17 +86,34 @@ def test_label_retrain_gate_promote_rollback(
         time.sleep(0.3)
         assert version(a) == new and version(b) == new
 
-        # History, then rollback in one command: both replicas return to the parent.
+        # --force is explicit: the refused challenger goes live, and the record says so.
+        code, out = run_cli(
+            capsys, "retrain", "--db", db, "--out", str(tmp_path / "run3"), "--no-int8",
+            "--quiet", "--shuffle-labels", "--force", "--actor", "ml-eng",
+        )  # fmt: skip
+        forced = last_json(out)
+        assert forced["promoted"] is True and forced["gate_passed"] is False, forced
+        assert json.loads((Path(forced["challenger"]["path"]) / "lineage.json").read_text())[
+            "forced"
+        ]
+        worse = forced["challenger"]["version"]
+        assert wait_for(lambda: version(a) == worse and version(b) == worse)
+
+        # History, then rollback in one command: both replicas return to the parent, twice.
         code, out = run_cli(capsys, "models", "list", "--db", db)
-        assert code == 0 and new in out and f"parent={parent}" in out
-        code, out = run_cli(capsys, "models", "rollback", "--db", db, "--actor", "oncall")
-        assert code == 0 and json.loads(out)["rolled_back_to"]["model_version"] == parent
-        assert wait_for(lambda: version(a) == parent and version(b) == parent)
+        assert code == 0 and new in out and f"parent={parent}" in out and f"parent={new}" in out
+        for target in (new, parent):
+            code, out = run_cli(capsys, "models", "rollback", "--db", db, "--actor", "oncall")
+            assert code == 0 and json.loads(out)["rolled_back_to"]["model_version"] == target
+            assert wait_for(lambda t=target: version(a) == t and version(b) == t)  # type: ignore[misc]
+        code, out = run_cli(capsys, "models", "rollback", "--db", db)
+        assert code == 1  # the shipped parent has no parent of its own
         models = a.get("/v1/admin/models").json()["models"]
-        assert [m["model_version"] for m in models[:2]] == [parent, new]
+        assert [m["model_version"] for m in models[:4]] == [parent, new, worse, new]
     with first.app.state.sessions() as session:
         actions = [(e.action, e.actor) for e in session.query(AuditEntry).order_by(AuditEntry.id)]
-    assert ("model_promote", "ml-eng") in actions and ("model_rollback", "oncall") in actions
+    assert actions.count(("model_promote", "ml-eng")) == 2
+    assert actions.count(("model_rollback", "oncall")) == 2
 
 
 def test_admin_retrain_job_runs_the_cli_in_a_child_process(replicas: Any, tmp_path: Path) -> None:
@@ -129,3 +146,5 @@ def test_admin_retrain_job_runs_the_cli_in_a_child_process(replicas: Any, tmp_pa
         assert Path(body["result"]["report"]).is_file()
         assert version(admin) == before  # a dry run changes nothing
         assert admin.get("/v1/admin/retrain/999").status_code == 404
+        # Nothing was promoted, so there is nothing to roll back to.
+        assert admin.post("/v1/admin/models/rollback").status_code == 409
