@@ -94,15 +94,10 @@ def set_status(
 
 def job_view(row: RetrainJobRecord) -> dict[str, Any]:
     """A job as plain data for the API."""
-    return {
-        "id": row.id,
-        "status": row.status,
-        "requested_by": row.requested_by,
-        "dry_run": row.dry_run,
-        "force": row.force,
-        "out": row.out,
-        "created_at": row.created_at.isoformat() if row.created_at else None,
-        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
-        "result": json.loads(row.result) if row.result else None,
-        "error": row.error,
-    }
+    plain = ("id", "status", "requested_by", "dry_run", "force", "out", "error")
+    view: dict[str, Any] = {name: getattr(row, name) for name in plain}
+    for stamp in ("created_at", "finished_at"):
+        value = getattr(row, stamp)
+        view[stamp] = value.isoformat() if value else None
+    view["result"] = json.loads(row.result) if row.result else None
+    return view

@@ -76,14 +76,16 @@ class MetricComparison:
     """One guarded metric: both estimates with 95 % CIs, the paired improvement and the verdict."""
 
     metric: str
+    # Point estimates on all held-out rows, and percentile intervals over the bootstrap rounds.
     champion: float
     challenger: float
     champion_ci95: tuple[float, float]
     challenger_ci95: tuple[float, float]
+    # Oriented so that positive is better (false blocks: champion minus challenger).
     improvement: float
-    improvement_lower95: float
+    improvement_lower95: float  # 5th percentile of the paired improvement
     margin: float
-    passed: bool
+    passed: bool  # improvement_lower95 >= -margin
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,10 @@ RULE = (
     "rows score both models; positives and negatives resampled separately) gives the "
     "challenger's improvement, and its one-sided 95 % lower bound (5th percentile) must be above "
     "minus the metric's non-inferiority margin. `--dry-run` promotes nothing; `--force` promotes "
-    "a refused challenger and says so in the lineage and the audit log."
+    "a refused challenger and says so in the lineage and the audit log.\n\n"
+    "**Caveat.** Both models chose their cuts on the real CC0 negatives of validation senders "
+    "(the champion when it was trained, the challenger now), so their false-block rates on those "
+    "rows are in-sample; on the reviewed negatives of held-out sellers they are not."
 )
 
 
