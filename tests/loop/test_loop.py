@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from loop.loopkit import LABELS, decide_everything, last_json, login, score_all, sellers
+from pgkit import fresh_database
 from serve.test_replicas import wait_for
 
 from karung.cli.main import main
@@ -39,10 +41,24 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The replicas' one database: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+    else:
+        with fresh_database() as url:
+            yield url
+
+
 def test_label_retrain_gate_promote_rollback(
-    replicas: Any, tmp_path: Path, champion: Path, capsys: pytest.CaptureFixture[str]
+    replicas: Any,
+    tmp_path: Path,
+    champion: Path,
+    shared_db: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    db = shared_db
     first, second = replicas(db), replicas(db)
     items = photos(24, 0)
     truth = {f"{label}-{seed}": label for label, seed, _ in items}
@@ -102,6 +118,9 @@ def test_label_retrain_gate_promote_rollback(
         # History, then rollback in one command: both replicas return to the parent, twice.
         code, out = run_cli(capsys, "models", "list", "--db", db)
         assert code == 0 and new in out and f"parent={parent}" in out and f"parent={new}" in out
+        code, out = run_cli(capsys, "models", "show", "--db", db)
+        shown = json.loads(out)["lineage"]
+        assert code == 0 and shown["model_version"] == worse and shown["forced"] is True
         for target in (new, parent):
             code, out = run_cli(capsys, "models", "rollback", "--db", db, "--actor", "oncall")
             assert code == 0 and json.loads(out)["rolled_back_to"]["model_version"] == target
@@ -110,6 +129,10 @@ def test_label_retrain_gate_promote_rollback(
         assert code == 1  # the shipped parent has no parent of its own
         models = a.get("/v1/admin/models").json()["models"]
         assert [m["model_version"] for m in models[:4]] == [parent, new, worse, new]
+        mod, _ = login(first.base_url, "ana")
+        audit = mod.get("/review/audit").text  # the rollbacks are in the moderators' audit log
+        assert "model_rollback" in audit and "model_promote" in audit
+        mod.close()
     with first.app.state.sessions() as session:
         actions = [(e.action, e.actor) for e in session.query(AuditEntry).order_by(AuditEntry.id)]
     assert actions.count(("model_promote", "ml-eng")) == 2
