@@ -31,6 +31,9 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "serve": ("karung.cli.serve", "run the scoring service"),
     "keys": ("karung.cli.keys", "manage API keys of the scoring service"),
     "review": ("karung.cli.review", "moderator queue tools (accounts, dataset export)"),
+    "retrain": ("karung.cli.retrain", "retrain on moderators' labels, gate, promote"),
+    "models": ("karung.cli.models", "model history, lineage and rollback"),
+    "drift": ("karung.cli.drift", "has this week's risk distribution moved?"),
 }
 
 

@@ -36,7 +36,7 @@ from karung.serve.limits import BodyLimitMiddleware
 from karung.serve.logs import RequestContextMiddleware
 from karung.serve.metrics import Metrics
 from karung.serve.review import setup as review_setup
-from karung.serve.routers import admin, bank, ops, review_api, score, sellers
+from karung.serve.routers import admin, bank, loop, ops, review_api, score, sellers
 from karung.serve.runtime import ModelHolder
 from karung.serve.scoring import DecodeLimits, Scorer
 from karung.serve.settings import Settings
@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None, *, resolver: Resolver | None = 
     if settings.trusted_proxies:  # only then is X-Forwarded-For the client's address
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     errors.install(app)
-    for module in (score, bank, sellers, review_api, admin, ops):
+    for module in (score, bank, sellers, review_api, admin, loop, ops):
         app.include_router(module.router)
     review_setup.install(app)
     return app

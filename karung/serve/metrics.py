@@ -112,6 +112,26 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.risk_share = Gauge(
+            "karung_risk_share",
+            "share of scored items per risk bin (today, this week, the model's reference week)",
+            ["window", "bin"],
+            registry=r,
+            multiprocess_mode="max",  # read from the database: every worker sees the same
+        )
+        self.review_band_share = Gauge(
+            "karung_review_band_share",
+            "share of scored items the model sent to the review band, per window",
+            ["window"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.risk_psi = Gauge(
+            "karung_risk_psi",
+            "population stability index of this week's risk against the reference week",
+            registry=r,
+            multiprocess_mode="max",
+        )
         self._readers: list[tuple[Gauge, Callable[[], float]]] = []
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -130,6 +150,14 @@ class Metrics:
     def track_model_rechecked(self, share: Callable[[], float]) -> None:
         """Read the int8 fallback's re-check share at scrape time."""
         self._readers.append((self.model_rechecked, share))
+
+    def set_drift(self, windows: dict[str, tuple[list[float], float]], psi: float) -> None:
+        """Set the drift gauges: per window, the bin shares and the review-band share."""
+        for window, (shares, band) in windows.items():
+            for i, share in enumerate(shares):
+                self.risk_share.labels(window, f"{i / len(shares):.2f}").set(share)
+            self.review_band_share.labels(window).set(band)
+        self.risk_psi.set(psi)
 
     def refresh(self) -> None:
         """Set the gauges read at scrape time (a plain ``set``, which multiprocess mode keeps)."""

@@ -26,11 +26,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from karung.serve.admission import DecodeMemory, RequestBudget
 from karung.serve.batcher import MicroBatcher
+from karung.serve.drift import RiskSample, record_batch
 from karung.serve.errors import ItemError, item_error
 from karung.serve.fetch import Fetcher, FetchError
 from karung.serve.intake import Intake, IntakePool
 from karung.serve.metrics import Metrics
 from karung.serve.policy import decide, queue_reason
+from karung.serve.review.diverse import DiverseSampler
 from karung.serve.review.queue import QueueItemIn, enqueue, make_thumbnail
 from karung.serve.verdict import FailedItem, ItemRef, ItemVerdict, Match, ScoredItem
 from karung.vision.classifier import Classifier
@@ -133,6 +135,9 @@ def decode_base64(text: str, max_bytes: int) -> bytes:
 class Scorer:
     """Runs the pipeline for one request at a time (many requests may share one scorer)."""
 
+    # Set by the review area when diverse sampling is on (karung.serve.review.diverse).
+    diverse: DiverseSampler | None = None
+
     def __init__(
         self,
         *,
@@ -174,7 +179,13 @@ class Scorer:
             await asyncio.get_running_loop().run_in_executor(
                 self.decode_pool, self._persist, queued, ctx
             )
-        return [o.verdict for o in outcomes]
+        verdicts = [o.verdict for o in outcomes]
+        # Drift: one upsert per batch into the per-day risk histogram (karung.serve.drift).
+        samples = [RiskSample.of(v) for v in verdicts if isinstance(v, ScoredItem)]
+        await asyncio.get_running_loop().run_in_executor(
+            self.decode_pool, record_batch, self.sessions, samples
+        )
+        return verdicts
 
     async def _one(
         self, index: int, item: ScoreItem, ctx: ScoreContext, budget: RequestBudget
@@ -272,6 +283,8 @@ class Scorer:
         risk = float(clf.risk_head.risk(probs[None, :])[0])
         policy = decide(risk, prepared.matches, ctx.thresholds)
         reason = queue_reason(policy.decision, ctx.rng.random(), ctx.sample_allow, ctx.sample_block)
+        if reason is None and self.diverse is not None:  # karung.serve.review.diverse
+            reason = self.diverse.pick(prepared.pixels, ctx.rng)
         self.metrics.decisions.labels(str(policy.decision)).inc()
         if prepared.matches:
             self.metrics.bank_matches.inc()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,10 +184,13 @@ def extract(
     threads: int = 2,
     batch_size: int = 64,
     progress: bool = True,
+    encoder: Callable[[], Callable[[np.ndarray], np.ndarray]] | None = None,
 ) -> Features:
     """Features of every file, from the cache where possible; new ones are added to it.
 
     Files that cannot be read or decoded get ``ok=False`` and a zero row (callers drop them).
+    ``encoder`` builds another backbone than ImageNet's (``karung retrain`` uses the served
+    model's own); the cache key must then name that backbone.
     """
     import time
 
@@ -208,7 +211,7 @@ def extract(
             else:
                 todo[i] = data
         computed = _compute_missing(
-            todo, x, ok, keys, cache, prep, pool, threads, batch_size, progress
+            todo, x, ok, keys, cache, prep, pool, threads, batch_size, progress, encoder
         )
     seconds = time.perf_counter() - start
     return Features(x, ok, tuple(keys), computed, int(ok.sum()) - computed, seconds)
@@ -225,11 +228,12 @@ def _compute_missing(
     threads: int,
     batch_size: int,
     progress: bool,
+    make_encoder: Callable[[], Callable[[np.ndarray], np.ndarray]] | None = None,
 ) -> int:
     """Decode and encode the files missing from the cache, batch by batch; returns the count."""
     if not todo:
         return 0
-    encoder = BackboneEncoder(prep, threads)
+    encoder = make_encoder() if make_encoder else BackboneEncoder(prep, threads)
     computed = 0
     order = sorted(todo)
     # Two files with equal bytes share one key: each key is stored once. Flushed in shards of

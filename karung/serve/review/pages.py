@@ -24,6 +24,7 @@ QUEUE_REASONS: Final = {
     "review_band": "review band",
     "qc_allow": "QC sample · allowed",
     "qc_block": "QC sample · blocked",
+    "diverse": "diverse · far from labelled photos",
 }
 # Landis & Koch (1977), the usual reading of kappa values.
 KAPPA_BANDS: Final = (

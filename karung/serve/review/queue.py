@@ -18,7 +18,7 @@ THUMBNAIL_SIZE: Final = 384
 # Items whose distance to the block threshold falls in the same band of this width are ordered
 # by the seller's cluster size (see karung.serve.review.claims).
 PRIORITY_BAND: Final = 0.05
-REASONS: Final = frozenset({"review_band", "qc_allow", "qc_block"})
+REASONS: Final = frozenset({"review_band", "qc_allow", "qc_block", "diverse"})
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,8 @@ def enqueue(session: Session, item: QueueItemIn) -> int:
     if existing is not None:
         return int(existing)
     distance = abs(float(item.risk) - float(item.block_threshold))
+    if item.reason == "diverse":  # rare by construction and there to be labelled: first
+        distance = 0.0
     row = ReviewItem(
         status="pending",
         reason=item.reason,

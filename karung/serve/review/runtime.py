@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.templating import Jinja2Templates
 
 from karung.serve.review.decisions import Policy
+from karung.serve.review.diverse import DiverseSampler
 from karung.serve.review.effects import BankWriter, ReviewEffects
 from karung.serve.review.outbox import OutboxWorker, WebhookConfig
 from karung.serve.review.settings import ReviewSettings
@@ -32,6 +33,7 @@ class ReviewRuntime:
     # In the database: per (address, account) and per address, with backoff.
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     bank_writer: Any = field(default=None)  # resolved on first use (the bank opens late)
+    diverse: DiverseSampler | None = None
 
     @classmethod
     def build(cls, settings: ReviewSettings) -> ReviewRuntime:
@@ -65,6 +67,11 @@ class ReviewRuntime:
             templates=templates,
             webhook=webhook,
             throttle=throttle,
+            diverse=(
+                DiverseSampler(settings.diverse_share, settings.diverse_distance)
+                if settings.diverse_share > 0
+                else None
+            ),
         )
 
     def effects(self, app: FastAPI) -> ReviewEffects:

@@ -27,6 +27,11 @@ class ReviewSettings(BaseSettings):
     double_review_share: float = Field(default=0.05, ge=0.0, le=1.0)
     lease_seconds: int = Field(default=300, ge=5)
     claim_batch: int = Field(default=12, ge=1, le=100)
+    # Diverse sampling (karung.serve.review.diverse): share of unqueued photos checked for
+    # novelty, and how far (RMS of a 4x4 colour grid) from every known photo counts as novel.
+    diverse_share: float = Field(default=0.02, ge=0.0, le=1.0)
+    diverse_distance: float = Field(default=0.1, ge=0.0, le=1.0)
+    diverse_refresh_seconds: float = Field(default=30.0, gt=0)
     undo_window_seconds: int = Field(default=900, ge=0)
     session_hours: float = Field(default=12.0, gt=0)
     cookie_secure: bool = False

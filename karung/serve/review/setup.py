@@ -44,7 +44,42 @@ def install(app: FastAPI, settings: ReviewSettings | None = None) -> None:
 
 @asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[None]:
-    """Run the webhook outbox worker (when a webhook is configured) while the service runs."""
+    """Run the webhook outbox worker and the diverse sampler's refresh while the service runs."""
+    async with _diverse(app), _outbox(app):
+        yield
+
+
+@asynccontextmanager
+async def _diverse(app: FastAPI) -> AsyncIterator[None]:
+    """Hand the diverse sampler to the scorer and keep its known photos fresh."""
+    rt: ReviewRuntime = app.state.review
+    sampler = rt.diverse
+    scorer = getattr(app.state, "scorer", None)
+    if sampler is None or scorer is None:
+        yield
+        return
+    scorer.diverse = sampler
+
+    async def refresh() -> None:
+        while True:
+            try:
+                await asyncio.to_thread(sampler.refresh, app.state.sessions)
+            except Exception:  # a missed refresh only makes the sample a little less diverse
+                log.exception("diverse sampler refresh failed")
+            await asyncio.sleep(rt.settings.diverse_refresh_seconds)
+
+    task = asyncio.create_task(refresh(), name="review-diverse")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@asynccontextmanager
+async def _outbox(app: FastAPI) -> AsyncIterator[None]:
+    """Run the webhook outbox worker when a webhook is configured."""
     rt: ReviewRuntime = app.state.review
     if rt.webhook is None:
         yield

@@ -16,8 +16,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
+from karung.serve.model_history import history
 from karung.serve.review import accounts, claims, decisions, pages
 from karung.serve.review.accounts import SessionUser
+from karung.serve.review.diverse import queue_share
 from karung.serve.review.errors import AuthenticationFailed, ItemNotFound, ReviewError
 from karung.serve.review.models import ReviewItem
 from karung.serve.review.runtime import ReviewRuntime
@@ -178,8 +180,22 @@ def queue_page(request: Request, rt: Runtime, sessions: Sessions, user: MaybeUse
     if user is None:
         return _login_redirect(request)
     cards, waiting = _claim_cards(rt, sessions, user.name)
+    with sessions() as session:
+        diverse, queued = queue_share(session)
     ctx = pages.base_context(user, rt) | {"cards": cards, "waiting": waiting, "active": "queue"}
+    ctx["diverse"] = {"share": rt.settings.diverse_share, "waiting": diverse, "queued": queued}
     return _page(rt, request, "queue.html", ctx)
+
+
+@router.get("/models", response_class=HTMLResponse)
+def models_page(request: Request, rt: Runtime, sessions: Sessions, user: MaybeUser) -> Response:
+    """Model history: every swap (promotions, rollbacks) with each model's lineage."""
+    if user is None:
+        return _login_redirect(request)
+    with sessions() as session:
+        rows = [h.to_dict() for h in history(session, 100)]
+    ctx = pages.base_context(user, rt) | {"rows": rows, "active": "models"}
+    return _page(rt, request, "models.html", ctx)
 
 
 @router.get("/history", response_class=HTMLResponse)

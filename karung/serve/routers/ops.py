@@ -10,7 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from karung.serve.deps import EngineDep, MetricsDep, ModelsDep
+from karung.serve.deps import EngineDep, MetricsDep, ModelsDep, SessionsDep
+from karung.serve.drift import refresh_drift
 
 router = APIRouter(tags=["ops"])
 
@@ -48,6 +49,8 @@ def _ping(engine: Any) -> bool:
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(metrics: MetricsDep) -> Response:
-    """Prometheus exposition of this instance's metrics."""
+async def metrics(metrics: MetricsDep, sessions: SessionsDep, models: ModelsDep) -> Response:
+    """Prometheus exposition of this instance's metrics (drift gauges read from the database)."""
+    version = models.info.model_version if models.info else ""
+    await run_in_threadpool(refresh_drift, metrics, sessions, version)
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""``karung retrain``: from moderators' labels to a gated challenger of the served model."""

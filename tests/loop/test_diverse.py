@@ -1,0 +1,61 @@
+"""Diverse review sampling: photos far from every queued or labelled one reach moderators."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from loop.loopkit import login, score_all
+
+from karung.serve.review.diverse import DiverseSampler
+
+
+class CountingRandom(random.Random):
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.draws = 0
+
+    def random(self) -> float:
+        self.draws += 1
+        return super().random()
+
+
+def test_sampler_share_zero_draws_nothing_and_near_photos_are_not_novel() -> None:
+    rng = CountingRandom()
+    grey = np.full((1, 32, 32, 3), 128, dtype=np.uint8)
+    assert DiverseSampler(0.0, 0.1).pick(grey, rng) is None and rng.draws == 0
+    sampler = DiverseSampler(1.0, 0.1)
+    assert sampler.pick(grey, rng) == "diverse"  # nothing known yet: novel
+    assert sampler.pick(grey + 5, rng) is None  # 5/255 away from a known photo
+    red = np.zeros_like(grey)
+    red[..., 0] = 255
+    assert sampler.pick(red, rng) == "diverse" and sampler.known == 2
+
+
+def test_service_queues_a_new_style_once_and_the_queue_page_shows_the_share(
+    replicas: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KARUNG_REVIEW_DIVERSE_SHARE", "1.0")
+    monkeypatch.setenv("KARUNG_REVIEW_DIVERSE_REFRESH_SECONDS", "0.1")
+    db = f"sqlite:///{tmp_path / 'diverse.db'}"
+    service = replicas(db, review_sample_allow=0.0, review_sample_block=0.0)
+    style_a = [("garment", seed, "s1") for seed in range(6)]
+    style_b = [("sack", 100 + seed, "s2") for seed in range(6)]
+    with service.client() as admin:
+        results = score_all(admin, style_a) + score_all(admin, style_b)
+    queued = [r for r in results if r["review_item_id"] is not None]
+    # The model allows them all; one photo of each style goes to moderators for its novelty.
+    assert all(r["decision"] == "allow" for r in results)
+    assert len(queued) == 2 and {r["listing_id"].split("-")[0] for r in queued} == {
+        "garment",
+        "sack",
+    }
+    mod, _ = login(service.base_url, "ana")
+    page = mod.get("/review").text
+    assert "diverse: 2 of 2 queued (100%)" in page and "sampling 100.0% of unqueued photos" in page
+    models = mod.get("/review/models")
+    assert models.status_code == 200 and "No model swap recorded" in models.text
+    mod.close()
