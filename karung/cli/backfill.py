@@ -74,7 +74,7 @@ def _config(args: argparse.Namespace) -> BackfillConfig:
     from karung.batch.runner import BackfillConfig
     from karung.batch.scorer import ScorerOptions
     from karung.serve.db import default_db_url
-    from karung.vision.checkpoint import default_model_dir
+    from karung.vision.modeldir import default_model_dir
 
     if args.add_to_bank and args.min_risk is None:
         raise ValueError("--add-to-bank needs --min-risk")

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     prefer_passive_threads()  # before torch is imported
     from karung.training.evaluate_job import EvaluateJob, run_evaluation
-    from karung.vision.checkpoint import default_model_dir
+    from karung.vision.modeldir import default_model_dir
 
     job = EvaluateJob(
         models=(str(args.model or default_model_dir()),)

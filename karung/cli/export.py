@@ -101,10 +101,10 @@ def run(args: argparse.Namespace) -> int:
     from karung.training.export import QuantOptions
     from karung.training.export_job import ExportJob, run_export
     from karung.training.fallback_fit import FallbackOptions
-    from karung.vision.checkpoint import resolve_checkpoint_path
+    from karung.vision.modeldir import ModelDir
 
     try:
-        ckpt_path = resolve_checkpoint_path(args.model)
+        ckpt_path = ModelDir.find(args.model).checkpoint
         job = ExportJob(
             checkpoint=ckpt_path,
             out_dir=Path(args.out) if args.out else ckpt_path.parent,

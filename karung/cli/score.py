@@ -39,9 +39,9 @@ class _Decoded:
 
 def run(args: argparse.Namespace) -> int:
     """Score every image; exit 0 when all scored, 2 when any failed, 1 on a setup error."""
-    from karung.vision.checkpoint import default_model_dir
     from karung.vision.classifier import Classifier
     from karung.vision.errors import KarungVisionError
+    from karung.vision.modeldir import default_model_dir
 
     try:
         clf = Classifier.from_path(args.model or default_model_dir(), backend=args.backend)

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from karung.serve.db import data_dir
 from karung.serve.intake import IntakeMode
-from karung.vision.checkpoint import default_model_dir
+from karung.vision.modeldir import default_model_dir
 
 Backend = Literal["auto", "torch", "onnx", "onnx-int8", "onnx-fp32"]
 MB = 1024 * 1024

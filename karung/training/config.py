@@ -26,8 +26,8 @@ from typing import Any, Final
 
 from karung.training.errors import CalibrationError, ConfigError
 from karung.vision.labels import LABELS
+from karung.vision.modeldir import ModelDir
 
-CONFIG_FILE: Final = "config.json"
 PRECISIONS: Final = ("auto", "fp32", "bf16")
 RECIPES: Final = ("frozen", "finetune")
 # Fields that may differ between an interrupted run and its --resume without breaking it.
@@ -209,7 +209,7 @@ class TrainConfig:
         """
         target = out_dir or self.out_dir
         target.mkdir(parents=True, exist_ok=True)
-        path = target / CONFIG_FILE
+        path = ModelDir(target).config
         body = {**self.to_dict(), "resolved": extra or {}}
         path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
         return path

@@ -59,7 +59,7 @@ def test_model_card_has_command_metrics_thresholds_and_limits(
     text = card.read_text()
     ckpt = Checkpoint.load(model_dir)
     assert "karung synth --out /data/synth --n 24000" in text
-    assert f"karung train --data {ckpt.training['data'][0]}" in text
+    assert f"karung train --data {ckpt.training.data[0]}" in text
     assert "--input-size 64" in text and "--epoch-images 96" in text and "--lr-head 0.01" in text
     assert "| synthetic val: risk ROC AUC | proxy only | 0.9954 |" in text
     assert "blocked | <= 1% | 0.40% |" in text and "review or worse | <= 5% | 3.10% |" in text
@@ -93,7 +93,7 @@ def test_train_command_of_the_frozen_recipe() -> None:
 
 def test_inference_bench_measures_every_backend(tiny_run: Path) -> None:
     ckpt = Checkpoint.load(tiny_run)
-    data = (str(ckpt.training["data"][0]),)  # real images of the tiny data set
+    data = (str(ckpt.training.data[0]),)  # real images of the tiny data set
     opts = BenchOptions(batch_size=4, seconds=0.3, threads=1, bf16=False, formats=(), data=data)
     rows = run_bench(ckpt, tiny_run, opts)
     names = [r.name for r in rows]
