@@ -28,18 +28,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON (model card)")
 
 
-def cpu_name() -> str:
-    """The CPU model from ``/proc/cpuinfo`` (int8 speed depends on it)."""
-    from pathlib import Path
-
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return "unknown CPU"
-    names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
-    return names[0] if names else "unknown CPU"
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the table; exit 1 when no model can be built."""
     import dataclasses
@@ -49,28 +37,21 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from karung.cli.common import die
-    from karung.training.inference_bench import BenchOptions, run_bench
-    from karung.vision.checkpoint import Checkpoint, default_model_dir, resolve_checkpoint_path
+    from karung.training.inference_bench import (
+        BenchOptions,
+        bench_checkpoint,
+        cpu_name,
+        run_bench,
+    )
     from karung.vision.errors import KarungVisionError
-    from karung.vision.labels import LABELS
-    from karung.vision.model import build_model
-    from karung.vision.preprocess import Preprocessing
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    source = Path(args.model) if args.model else default_model_dir()
     try:
-        path = resolve_checkpoint_path(source)
-        ckpt, ckpt_dir = Checkpoint.load(path), path.parent
-    except KarungVisionError:
-        if args.model:
-            return die(f"no checkpoint at {args.model}")
-        try:
-            model = build_model(len(LABELS), pretrained=True)
-        except KarungVisionError as exc:
-            return die(str(exc))
-        prep = Preprocessing(input_size=args.input_size)
-        ckpt, ckpt_dir, path = Checkpoint.from_model(model, LABELS, preprocessing=prep), None, None
+        ckpt, path = bench_checkpoint(args.model, args.input_size)
+    except KarungVisionError as exc:
+        return die(f"no checkpoint at {args.model}" if args.model else str(exc))
+    ckpt_dir = path.parent if path else None
     opts = BenchOptions(
         batch_size=args.batch,
         seconds=args.seconds,
