@@ -38,16 +38,17 @@ class BenchInputError(ValueError):
 @dataclass(frozen=True)
 class BackfillBenchOptions:
     """``n`` images of ``width`` x ``height`` (kept in ``images`` when given), one ``model``
-    and ``backend`` for all three; ``actors`` None: one per core."""
+    and ``backend`` for all three; ``actors`` None: one per core; the service pipeline on the
+    first ``service_images``. The command line holds the defaults."""
 
     model: Path
-    n: int = 2000
-    width: int = 1600
-    height: int = 1200
-    images: str | None = None
-    backend: str = "onnx"
-    actors: int | None = None
-    service_images: int = 300
+    n: int
+    width: int
+    height: int
+    images: str | None
+    backend: str
+    actors: int | None
+    service_images: int
 
 
 def run_backfill_bench(opts: BackfillBenchOptions) -> dict[str, dict[str, Any]]:

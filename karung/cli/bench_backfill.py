@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from karung.cli.common import die
+from karung.cli.common import die, from_args
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -35,11 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from karung.batch.bench import BackfillBenchOptions, BenchInputError, run_backfill_bench
     from karung.vision.modeldir import default_model_dir
 
-    opts = BackfillBenchOptions(
-        model=Path(args.model or default_model_dir()), n=args.n, width=args.width,
-        height=args.height, images=args.images, backend=args.backend, actors=args.actors,
-        service_images=args.service_images,
-    )  # fmt: skip
+    opts = from_args(BackfillBenchOptions, args, model=Path(args.model or default_model_dir()))
     try:
         rows = run_backfill_bench(opts)
     except BenchInputError as exc:

@@ -17,7 +17,7 @@ import argparse
 import json
 from typing import Any
 
-from karung.cli.common import die
+from karung.cli.common import die, from_args
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -39,19 +39,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run both phases; exit 1 when the service cannot be started."""
-    from karung.serve.bench.harness import BenchError, StackOptions
-    from karung.serve.bench.hostile import HostileOptions, run_hostile_bench
+    from karung.serve.bench.harness import BenchError, StackOptions, TrafficOptions
+    from karung.serve.bench.hostile import run_hostile_bench
 
-    stack = StackOptions(
-        model=args.model, backend=args.backend, workers=args.workers, threads=args.threads,
-        images=args.images,
-    )  # fmt: skip
-    opts = HostileOptions(
-        batch=args.batch, rate=args.rate, duration=args.duration, rounds=args.rounds,
-        warmup=args.warmup,
-    )  # fmt: skip
     try:
-        summary = run_hostile_bench(stack, opts)
+        summary = run_hostile_bench(from_args(StackOptions, args), from_args(TrafficOptions, args))
     except BenchError as exc:
         return die(str(exc))
     _print(summary, args)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from karung.cli.common import add_dirs
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``karung bench inference``."""
@@ -17,12 +19,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--input-size", type=int, default=224, help="input size when no checkpoint exists"
     )
     parser.add_argument("--no-bf16", action="store_true", help="skip torch bf16 (slow w/o AVX512)")
-    parser.add_argument(
+    add_dirs(
+        parser,
         "--data",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="time on real images from this ImageFolder or manifest (default: random images); "
+        "time on real images from this ImageFolder or manifest (default: random images); "
         "the guarded int8 model's speed depends on how many are close calls",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON (model card)")

@@ -15,8 +15,7 @@ import os
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from karung.cli.common import die
-from karung.vision.backend_names import BACKENDS
+from karung.cli.common import add_backend, die, from_args
 
 if TYPE_CHECKING:
     from karung.serve.bench.throughput import Summary
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the benchmark's arguments."""
     parser.add_argument("--model", help="checkpoint (default: shipped model, else a random one)")
-    parser.add_argument("--backend", choices=list(BACKENDS), default="auto")
+    add_backend(parser, "auto")
     parser.add_argument("--images", type=int, default=32, help="distinct JPEGs served")
     parser.add_argument("--width", type=int, default=1600)
     parser.add_argument("--height", type=int, default=1200)
@@ -53,19 +52,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; exit 1 when the service cannot be started."""
-    from karung.serve.bench.harness import BenchError, StackOptions
-    from karung.serve.bench.throughput import LoadOptions, run_serve_bench
+    from karung.serve.bench.harness import BenchError, StackOptions, TrafficOptions
+    from karung.serve.bench.throughput import run_serve_bench
 
-    stack = StackOptions(
-        model=args.model, backend=args.backend, workers=args.workers, threads=args.threads,
-        images=args.images, width=args.width, height=args.height, photos=args.photos,
-    )  # fmt: skip
-    load = LoadOptions(
-        batch=args.batch, concurrency=args.concurrency, duration=args.duration,
-        warmup=args.warmup, baseline_images=args.baseline_images,
-    )  # fmt: skip
     try:
-        summary = run_serve_bench(stack, load)
+        summary = run_serve_bench(from_args(StackOptions, args), from_args(TrafficOptions, args))
     except BenchError as exc:
         return die(str(exc))
     _print(summary, args.json)

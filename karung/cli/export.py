@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from karung.cli.common import add_reduce_range
+from karung.cli.common import add_dirs, add_reduce_range
 
 if TYPE_CHECKING:
     from karung.training.fallback_fit import BandFit
@@ -27,19 +27,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="checkpoint file or model dir")
     parser.add_argument("--format", choices=["onnx"], default="onnx")
     parser.add_argument("--int8", action="store_true", help="static int8 quantisation")
-    parser.add_argument(
+    add_dirs(
+        parser,
         "--calibration",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="calibration images (ImageFolder or manifest); default: the checkpoint's val split",
+        "calibration images (ImageFolder or manifest); default: the checkpoint's val split",
     )
-    parser.add_argument(
-        "--parity-data",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="images for the parity check; default: the checkpoint's val split",
+    add_dirs(
+        parser, "--parity-data", "images for the parity check; default: the checkpoint's val split"
     )
     parser.add_argument("--out", help="output dir (default: the checkpoint's directory)")
     parser.add_argument("--calibration-images", type=int, default=256)

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from karung.cli.common import die, error_line, iter_image_paths, print_json_line
-from karung.vision.backend_names import BACKENDS
+from karung.cli.common import add_backend, die, error_line, iter_image_paths, print_json_line
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -18,11 +17,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", help="image files or directories (walked)")
     parser.add_argument("--model", help="checkpoint file or model dir (default: shipped model)")
     parser.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
-    parser.add_argument(
-        "--backend",
-        choices=list(BACKENDS),
-        default="auto",
-        help="auto: the fastest parity-checked ONNX export on this CPU (timed), else torch; "
+    add_backend(
+        parser,
+        "auto",
+        "auto: the fastest parity-checked ONNX export on this CPU (timed), else torch; "
         "onnx: the int8 export with its fp32 fallback, else fp32",
     )
     parser.add_argument("--batch-size", type=int, default=32)

@@ -103,16 +103,35 @@ def bench_model(model: str | None, tmp: Path) -> tuple[Path, str]:
 
 @dataclass(frozen=True)
 class StackOptions:
-    """What to serve and how (``threads`` 0: the service's default)."""
+    """What to serve and how: ``model`` None is the shipped model (else a random stand-in),
+    ``threads`` 0 the service's default; ``images`` JPEGs of ``width`` x ``height``, upscaled
+    from ``photos`` when given. The command line holds the defaults."""
 
-    model: str | None = None
-    backend: str = "auto"
-    workers: int = 1
-    threads: int = 0
-    images: int = 32
+    model: str | None
+    backend: str
+    workers: int
+    threads: int
+    images: int
     width: int = 1600
     height: int = 1200
     photos: str | None = None
+
+
+@dataclass(frozen=True)
+class TrafficOptions:
+    """The good traffic: requests of ``batch`` URLs, measured for ``duration`` s after
+    ``warmup`` s; either ``concurrency`` clients back to back (``karung bench serve``, whose
+    naive baseline then scores ``baseline_images`` of the URLs) or ``rate`` requests a second
+    in ``rounds`` pairs of a quiet and a hostile phase (``karung bench hostile``). The command
+    lines hold the defaults."""
+
+    batch: int
+    duration: float
+    warmup: float
+    concurrency: int = 1
+    baseline_images: int = 0
+    rate: float = 1.0
+    rounds: int = 1
 
 
 @dataclass
@@ -208,12 +227,12 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], tmp: Path, workers: in
     return next(iter(ready.values()))
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate ``proc`` (kill it after 20 s) and reap it."""
+def stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Terminate ``proc`` (kill it after ``timeout`` s) and reap it."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

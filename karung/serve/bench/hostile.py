@@ -20,24 +20,13 @@ from typing import Any
 from karung.serve.bench.harness import (
     ADMIN_KEY,
     StackOptions,
+    TrafficOptions,
     free_port,
     local_stack,
     process_cpu_seconds,
     worker_peaks,
 )
 from karung.serve.bench.throughput import load_average
-
-
-@dataclass(frozen=True)
-class HostileOptions:
-    """Good traffic: ``rate`` requests of ``batch`` URLs a second (open loop), ``rounds`` pairs
-    of a quiet and a hostile phase of ``duration`` s each, after ``warmup`` s."""
-
-    batch: int = 16
-    rate: float = 1.0
-    duration: float = 15.0
-    rounds: int = 4
-    warmup: float = 5.0
 
 
 @dataclass
@@ -67,7 +56,7 @@ class Phase:
         return round(float(np.percentile(np.asarray(self.latencies) * 1000, q)), 1)
 
 
-def run_hostile_bench(stack: StackOptions, opts: HostileOptions) -> dict[str, Any]:
+def run_hostile_bench(stack: StackOptions, opts: TrafficOptions) -> dict[str, Any]:
     """Both phases, summarised (see :func:`summary`).
 
     Raises:
@@ -95,7 +84,7 @@ def _hostile_key(base: str) -> str:
 
 
 def _phases(
-    base: str, urls: list[str], opts: HostileOptions, serve_pid: int, attack: tuple[Any, ...]
+    base: str, urls: list[str], opts: TrafficOptions, serve_pid: int, attack: tuple[Any, ...]
 ) -> dict[str, Any]:
     """Warm up, then ``--rounds`` of a quiet phase and a hostile one (pairs close in time, so
     the machine's drift hits both alike); the attacking process pauses in quiet phases."""
@@ -145,7 +134,7 @@ def _cpu(pid: int | None) -> float:
     return process_cpu_seconds(pid, descendants=False) if pid else float("nan")
 
 
-async def _good(base: str, urls: list[str], opts: HostileOptions, seconds: float) -> Phase:
+async def _good(base: str, urls: list[str], opts: TrafficOptions, seconds: float) -> Phase:
     """Start a good request every 1/rate s (open loop: a slow answer does not slow the
     arrivals) for ``seconds``; wait for all of them."""
     import httpx
@@ -180,7 +169,7 @@ async def _good(base: str, urls: list[str], opts: HostileOptions, seconds: float
 
 
 def summary(
-    result: dict[str, Any], backend: str, workers: int, opts: HostileOptions
+    result: dict[str, Any], backend: str, workers: int, opts: TrafficOptions
 ) -> dict[str, Any]:
     """The figures, and whether the targets (p99 within 2x, < 2 GiB a worker, no 5xx, every
     hostile answer typed) were met."""

@@ -14,19 +14,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from karung.serve.bench.harness import ADMIN_KEY, StackOptions, cpu_snapshot, local_stack
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """The load: ``concurrency`` clients posting ``batch`` URLs, measured for ``duration`` s
-    after ``warmup`` s; the baseline scores ``baseline_images`` of the URLs."""
-
-    batch: int = 16
-    concurrency: int = 4
-    duration: float = 20.0
-    warmup: float = 4.0
-    baseline_images: int = 48
+from karung.serve.bench.harness import (
+    ADMIN_KEY,
+    StackOptions,
+    TrafficOptions,
+    cpu_snapshot,
+    local_stack,
+)
 
 
 @dataclass
@@ -65,7 +59,7 @@ class LoadResult:
     driver_cpu_s: float = float("nan")  # CPU of this load-driving process
 
 
-def run_serve_bench(stack: StackOptions, load: LoadOptions) -> Summary:
+def run_serve_bench(stack: StackOptions, load: TrafficOptions) -> Summary:
     """Measure the service under load, then the naive baseline with the service stopped.
 
     Raises:
@@ -81,7 +75,9 @@ def run_serve_bench(stack: StackOptions, load: LoadOptions) -> Summary:
     return summarise(result, baseline, running.backend, running.model_note, stack, load)
 
 
-async def _load(base: str, urls: list[str], opts: LoadOptions, pids: tuple[int, int]) -> LoadResult:
+async def _load(
+    base: str, urls: list[str], opts: TrafficOptions, pids: tuple[int, int]
+) -> LoadResult:
     """Post batches from ``opts.concurrency`` clients; ``pids`` are the service's and the
     image server's, whose CPU time is measured too."""
     import asyncio
@@ -159,7 +155,7 @@ def summarise(
     backend: str,
     model: str,
     stack: StackOptions,
-    opts: LoadOptions,
+    opts: TrafficOptions,
 ) -> Summary:
     """The figures of one run."""
     import numpy as np
