@@ -17,7 +17,7 @@ import argparse
 import json
 from typing import Any
 
-from karung.cli.common import die, from_args
+from karung.cli.common import stack_bench
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -39,15 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run both phases; exit 1 when the service cannot be started."""
-    from karung.serve.bench.harness import BenchError, StackOptions, TrafficOptions
     from karung.serve.bench.hostile import run_hostile_bench
 
-    try:
-        summary = run_hostile_bench(from_args(StackOptions, args), from_args(TrafficOptions, args))
-    except BenchError as exc:
-        return die(str(exc))
-    _print(summary, args)
-    return 0
+    return stack_bench(args, run_hostile_bench, lambda summary: _print(summary, args))
 
 
 def _print(s: dict[str, Any], args: argparse.Namespace) -> None:

@@ -15,7 +15,7 @@ import os
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from karung.cli.common import add_backend, die, from_args
+from karung.cli.common import add_backend, stack_bench
 
 if TYPE_CHECKING:
     from karung.serve.bench.throughput import Summary
@@ -52,15 +52,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; exit 1 when the service cannot be started."""
-    from karung.serve.bench.harness import BenchError, StackOptions, TrafficOptions
     from karung.serve.bench.throughput import run_serve_bench
 
-    try:
-        summary = run_serve_bench(from_args(StackOptions, args), from_args(TrafficOptions, args))
-    except BenchError as exc:
-        return die(str(exc))
-    _print(summary, args.json)
-    return 0
+    return stack_bench(args, run_serve_bench, lambda summary: _print(summary, args.json))
 
 
 def _print(summary: Summary, as_json: bool) -> None:

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -77,6 +77,22 @@ def from_args(cls: type[T], args: argparse.Namespace, **values: Any) -> T:
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     picked = {k: v for k, v in vars(args).items() if k in names}
     return cls(**{**picked, **values})
+
+
+def stack_bench(
+    args: argparse.Namespace, engine: Callable[[Any, Any], T], show: Callable[[T], None]
+) -> int:
+    """Run a benchmark ``engine`` of the loopback stack (``karung.serve.bench``) on the parsed
+    ``StackOptions`` and ``TrafficOptions`` and ``show`` its summary; exit 1 when the stack
+    cannot be started."""
+    from karung.serve.bench.harness import BenchError, StackOptions, TrafficOptions
+
+    try:
+        summary = engine(from_args(StackOptions, args), from_args(TrafficOptions, args))
+    except BenchError as exc:
+        return die(str(exc))
+    show(summary)
+    return 0
 
 
 def add_reduce_range(parser: argparse.ArgumentParser, help_text: str) -> None:
