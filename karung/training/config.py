@@ -220,69 +220,62 @@ class TrainConfig:
         return sorted(k for k in mine if k not in RESUME_FREE and mine[k] != theirs.get(k))
 
 
-# The plain ``--name VALUE`` options of ``karung train`` in ``--help`` order: (flag, type, help);
-# each one's default is the TrainConfig field of the same name (``--block-rate`` and
+# The plain ``--name VALUE`` options of ``karung train`` in ``--help`` order: (flag, help); each
+# one's default, and its type, is the TrainConfig field of the same name (``--block-rate`` and
 # ``--review-rate``: of its ``negatives``).
 _RECIPE_OPTIONS: Final = (
-    ("--head-l2", float, "frozen recipe: L2 strength of the linear head (larger = simpler head)"),
+    ("--head-l2", "frozen recipe: L2 strength of the linear head (larger = simpler head)"),
     (
         "--feature-cache",
-        str,
         "frozen recipe: feature cache folder (default $KARUNG_FEATURE_CACHE or the user cache dir)",
     ),
-    ("--block-rate", float, "frozen recipe: share of held-out real negatives allowed at block"),
+    ("--block-rate", "frozen recipe: share of held-out real negatives allowed at block"),
     (
         "--review-rate",
-        float,
         "frozen recipe: share of held-out real negatives allowed at review or worse",
     ),
 )
 _EPOCH_OPTIONS: Final = (
-    ("--epochs", int, "total epochs (stage 1 + stage 2)"),
-    ("--head-epochs", int, "stage 1 epochs: head only"),
-    ("--unfreeze-from", int, "stage 2 trains backbone blocks from this index (0-18) upwards"),
-    ("--input-size", int, None),
-    ("--batch-size", int, None),
-    ("--epoch-images", int, "images drawn (class-balanced) per epoch; 0: the training-set size"),
+    ("--epochs", "total epochs (stage 1 + stage 2)"),
+    ("--head-epochs", "stage 1 epochs: head only"),
+    ("--unfreeze-from", "stage 2 trains backbone blocks from this index (0-18) upwards"),
+    ("--input-size", None),
+    ("--batch-size", None),
+    ("--epoch-images", "images drawn (class-balanced) per epoch; 0: the training-set size"),
     (
         "--val-images",
-        int,
         "validation images scored after each epoch (0: all); calibration uses all",
     ),
-    ("--lr-head", float, None),
-    ("--lr-backbone", float, None),
-    ("--weight-decay", float, None),
-    ("--label-smoothing", float, None),
-    ("--patience", int, "early-stopping patience in epochs"),
+    ("--lr-head", None),
+    ("--lr-backbone", None),
+    ("--weight-decay", None),
+    ("--label-smoothing", None),
+    ("--patience", "early-stopping patience in epochs"),
     (
         "--max-minutes",
-        float,
         "wall-time budget: skip the remaining epochs when the next would overrun (0: none)",
     ),
 )
 _RUN_OPTIONS: Final = (
     (
         "--val-fraction",
-        float,
         "share of senders (or files) put in validation when the data has no split column",
     ),
-    ("--seed", int, None),
-    ("--workers", int, "decode workers"),
-    ("--threads", int, "torch threads (0: all cores)"),
+    ("--seed", None),
+    ("--workers", "decode workers"),
+    ("--threads", "torch threads (0: all cores)"),
 )
 
 
 def _add_plain(
-    parser: argparse.ArgumentParser, options: tuple[tuple[str, type, str | None], ...]
+    parser: argparse.ArgumentParser, options: tuple[tuple[str, str | None], ...]
 ) -> None:
     d = TrainConfig(data=("-",), out="-")
-    for flag, kind, text in options:
+    for flag, text in options:
         name = flag[2:].replace("-", "_")
-        owner = d.negatives if name.endswith("_rate") else d
+        default = getattr(d.negatives if name.endswith("_rate") else d, name)
         metavar = {"--feature-cache": "DIR"}.get(flag)
-        parser.add_argument(
-            flag, type=kind, default=getattr(owner, name), metavar=metavar, help=text
-        )
+        parser.add_argument(flag, type=type(default), default=default, metavar=metavar, help=text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

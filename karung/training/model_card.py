@@ -17,12 +17,13 @@ import argparse
 import hashlib
 import json
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
 from karung.training import card_sections
+from karung.training.card_commands import qat_command, search_flag, shown, train_command
 from karung.training.config import TrainConfig
 from karung.training.errors import KarungTrainingError
 from karung.vision.checkpoint import Checkpoint
@@ -68,57 +69,6 @@ def _read_json(path: Path | None) -> dict[str, Any] | None:
     return data
 
 
-# Spelled out even when equal to today's default, so the command survives a change of defaults.
-RECIPE_FLAGS: Final = {
-    "epochs": "--epochs", "head_epochs": "--head-epochs", "unfreeze_from": "--unfreeze-from",
-    "input_size": "--input-size", "batch_size": "--batch-size", "epoch_images": "--epoch-images",
-    "seed": "--seed",
-}  # fmt: skip
-
-
-def _shown(path: str) -> str:
-    """``path`` relative to the working directory when inside it (the repository root)."""
-    p = Path(path)
-    try:
-        return str(p.relative_to(Path.cwd())) if p.is_absolute() else path
-    except ValueError:
-        return path
-
-
-def train_command(cfg: TrainConfig) -> str:
-    """The ``karung train`` command line that reproduces ``cfg``.
-
-    The recipe options are always written out; the others only when they differ from the
-    defaults.
-    """
-    default = TrainConfig(data=cfg.data, out=cfg.out)
-    parts = ["karung", "train"]
-    for d in cfg.data:
-        parts += ["--data", _shown(d)]
-    parts += ["--out", _shown(cfg.out), "--recipe", cfg.recipe]
-    if cfg.recipe == "frozen":
-        neg = cfg.negatives
-        parts += ["--input-size", str(cfg.input_size), "--head-l2", str(cfg.head_l2)]
-        parts += ["--block-rate", str(neg.block_rate), "--review-rate", str(neg.review_rate)]
-        if cfg.val_fraction != default.val_fraction:
-            parts += ["--val-fraction", str(cfg.val_fraction)]
-        return shlex.join(parts)
-    for field_name, flag in RECIPE_FLAGS.items():
-        parts += [flag, str(getattr(cfg, field_name))]
-    flags = {
-        "val_images": "--val-images", "lr_head": "--lr-head",
-        "lr_backbone": "--lr-backbone", "weight_decay": "--weight-decay",
-        "label_smoothing": "--label-smoothing", "patience": "--patience",
-        "precision": "--precision", "val_fraction": "--val-fraction", "seed": "--seed",
-        "max_minutes": "--max-minutes", "frozen_engine": "--frozen-engine",
-    }  # fmt: skip
-    for field_name, flag in flags.items():
-        value = getattr(cfg, field_name)
-        if value != getattr(default, field_name):
-            parts += [flag, str(value)]
-    return shlex.join(parts)
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -151,17 +101,6 @@ def _files_section(inp: CardInputs, ckpt: Checkpoint) -> list[str]:
     return lines
 
 
-def qat_command(qat: Mapping[str, Any]) -> str:
-    """The ``karung qat`` command line recorded in a fine-tuned checkpoint's metadata."""
-    parts = ["karung", "qat", "--model", _shown(qat["model"]), "--out", _shown(qat["out"])]
-    for d in qat.get("data", []):
-        parts += ["--data", _shown(d)]
-    for key in ("steps", "batch_size", "lr", "consistency", "calibration_images", "seed"):
-        parts += ["--" + key.replace("_", "-"), str(qat[key])]
-    parts += ["--reduce-range", "yes" if qat["reduce_range"] else "no"]
-    return shlex.join(parts)
-
-
 def _reproduce_section(
     inp: CardInputs,
     cfg: TrainConfig,
@@ -180,18 +119,13 @@ def _reproduce_section(
     lines += [
         train_command(cfg),
         *([qat_command(qat)] if qat else []),
-        f"mkdir -p {model} && cp {shlex.quote(_shown(str(final_run.checkpoint)))} {model}/",
-        f"karung export --model {model} --format onnx --int8{_search_flag(parity)}",
+        f"mkdir -p {model} && cp {shlex.quote(shown(str(final_run.checkpoint)))} {model}/",
+        f"karung export --model {model} --format onnx --int8{search_flag(parity)}",
         *eval_cmds,
         "```",
         "",
     ]
     return lines
-
-
-def _search_flag(parity: dict[str, Any] | None) -> str:
-    """`` --int8-search`` when the installed int8 file keeps some nodes in fp32."""
-    return " --int8-search" if (parity or {}).get("int8", {}).get("mixed_precision") else ""
 
 
 def _data_section(inp: CardInputs, resolved: dict[str, Any]) -> list[str]:
@@ -303,7 +237,7 @@ def _speed_section(
 
 def _bench_images(bench: dict[str, Any]) -> str:
     data = bench.get("data") or []
-    return f"images from {', '.join(map(_shown, data))}" if data else "random images"
+    return f"images from {', '.join(map(shown, data))}" if data else "random images"
 
 
 def _parity_lines(kind: str, report: dict[str, Any]) -> list[str]:

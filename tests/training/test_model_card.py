@@ -6,9 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
+from karung.training.card_commands import train_command
 from karung.training.config import TrainConfig
 from karung.training.inference_bench import BenchOptions, run_bench
-from karung.training.model_card import train_command, write_model_card
+from karung.training.model_card import write_model_card
 from karung.vision.checkpoint import Checkpoint
 
 
@@ -104,10 +105,10 @@ def test_inference_bench_measures_every_backend(tiny_run: Path) -> None:
 
 
 def test_reproduce_command_names_the_int8_search_when_the_file_used_it() -> None:
-    from karung.training.model_card import _search_flag
+    from karung.training.card_commands import search_flag
 
-    assert _search_flag({"int8": {"mixed_precision": {"excluded": ["/GlobalAveragePool"]}}}) == (
+    assert search_flag({"int8": {"mixed_precision": {"excluded": ["/GlobalAveragePool"]}}}) == (
         " --int8-search"
     )
-    assert _search_flag({"int8": {"passed": True}}) == ""
-    assert _search_flag(None) == ""
+    assert search_flag({"int8": {"passed": True}}) == ""
+    assert search_flag(None) == ""
