@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from karung.cli.common import add_dirs
 
@@ -30,19 +31,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the table; exit 1 when no model can be built."""
-    import dataclasses
-    import json
-    from pathlib import Path
-
     import torch
 
     from karung.cli.common import die
-    from karung.training.inference_bench import (
-        BenchOptions,
-        bench_checkpoint,
-        cpu_name,
-        run_bench,
-    )
+    from karung.training.inference_bench import BenchOptions, bench_checkpoint, run_bench
     from karung.vision.errors import KarungVisionError
 
     if args.threads:
@@ -60,9 +52,23 @@ def run(args: argparse.Namespace) -> int:
         data=tuple(args.data),
     )
     rows = run_bench(ckpt, ckpt_dir, opts)
+    _print(rows, str(path) if path else None, ckpt.preprocessing.input_size, args)
+    return 0
+
+
+def _print(rows: list[Any], model: str | None, input_size: int, args: argparse.Namespace) -> None:
+    """The table, and with ``--json`` the same rows in a file (the model card reads it)."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from karung.training.inference_bench import cpu_name
+
     print(
-        f"model {path or 'ImageNet MobileNetV2 (no checkpoint)'}, input "
-        f"{ckpt.preprocessing.input_size}px, batch {args.batch}, torch threads "
+        f"model {model or 'ImageNet MobileNetV2 (no checkpoint)'}, input "
+        f"{input_size}px, batch {args.batch}, torch threads "
         f"{torch.get_num_threads()}, best of 3 interleaved rounds"
     )
     print(f"{'backend':<36} {'images/s':>10} {'vs eager':>9} {'max |dp|':>9}")
@@ -75,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"fastest: {fastest.name} at {fastest.ratio:.1f}x torch fp32 eager")
     if args.json:
         body = {
-            "model": str(path) if path else None,
-            "input_size": ckpt.preprocessing.input_size,
+            "model": model,
+            "input_size": input_size,
             "batch": args.batch,
             "threads": torch.get_num_threads(),
             "data": list(args.data),
@@ -84,4 +90,3 @@ def run(args: argparse.Namespace) -> int:
             "rows": [dataclasses.asdict(r) for r in rows],
         }
         Path(args.json).write_text(json.dumps(body, indent=2) + "\n")
-    return 0

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     prefer_passive_threads()  # before torch is imported
     from pathlib import Path
 
-    from karung.cli.common import die, reduce_range
+    from karung.cli.common import die, from_args, reduce_range
     from karung.training.errors import ParityError
     from karung.training.export import QuantOptions
     from karung.training.export_job import ExportJob, run_export
@@ -99,15 +99,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         ckpt_path = ModelDir.find(args.model).checkpoint
-        job = ExportJob(
+        job = from_args(
+            ExportJob,
+            args,
             checkpoint=ckpt_path,
             out_dir=Path(args.out) if args.out else ckpt_path.parent,
-            int8=args.int8,
             calibration=tuple(args.calibration),
             parity_data=tuple(args.parity_data),
-            calibration_images=args.calibration_images,
-            parity_images=args.parity_images,
-            min_agreement=args.min_agreement,
             options=QuantOptions(
                 quant_format=args.quant_format,
                 per_channel=not args.no_per_channel,
@@ -115,10 +113,7 @@ def run(args: argparse.Namespace) -> int:
                 method=args.calibrate_method,
             ),
             search=args.int8_search,
-            fallback=args.fallback,
             fallback_options=FallbackOptions(safety=args.fallback_safety),
-            tuning_images=args.tuning_images,
-            workers=args.workers,
         )
         result = run_export(job)
     except ParityError as exc:  # other KarungErrors: reported by karung.cli.main
