@@ -33,20 +33,17 @@ def write_real_manifest(
     ]
     photos = [(p, split) for p, split in photos if split in splits]
     # sender_id is what the trainer groups by; source_ids/sender_ids match the synthetic set.
-    rows = (
-        dict(zip(REAL_COLUMNS, values, strict=True))
-        for values in (
-            (
-                str(p.path.resolve()),
-                "garment",
-                split,
-                p.sender_id,
-                p.image_id,
-                p.sender_id,
-                p.category,
-            )
-            for p, split in photos
-        )
-    )
+    rows = [
+        {
+            "file": str(p.path.resolve()),
+            "label": "garment",
+            "split": split,
+            "sender_id": p.sender_id,
+            "source_ids": p.image_id,
+            "sender_ids": p.sender_id,
+            "category": p.category,
+        }
+        for p, split in photos
+    ]
     write_manifest(path, REAL_COLUMNS, rows)
     return len(photos)
