@@ -38,11 +38,17 @@ RESUME_FREE: Final = frozenset(
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Strength knobs of the training augmentation (saved in the run config)."""
+    """Strength knobs of the training augmentation (saved in the run config; see
+    :func:`karung.training.augment.train_transform`)."""
 
+    # The mild random crop (half of the time): the smallest share of the photo's area kept.
     min_scale: float = 0.6
+    # Brightness, contrast and saturation jitter (each a factor in 1 +- this).
     jitter: float = 0.35
+    # Distortion of the random perspective (applied to 30 % of the images).
     perspective: float = 0.25
+    # Probabilities: Gaussian blur, a JPEG re-encode at quality 25-90, erasing a patch,
+    # grayscale.
     blur_p: float = 0.2
     jpeg_p: float = 0.4
     erase_p: float = 0.25
