@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from karung.batch.errors import BatchError
 from karung.serve.bench.harness import photo_like_pixels, process_cpu_seconds
 
 
-class BenchInputError(ValueError):
+class BenchInputError(BatchError, code="bench_input"):
     """The reused image folder holds fewer JPEGs than asked for."""
 
 

@@ -66,10 +66,8 @@ REVIEW_COLUMNS: Final = (
 )
 
 
-class ManifestError(KarungVisionError, ValueError):
+class ManifestError(KarungVisionError, ValueError, code="manifest_invalid"):
     """A manifest is unreadable, lacks ``file``/``label`` or has a bad value in a row."""
-
-    code = "manifest_invalid"
 
 
 @dataclass(frozen=True)

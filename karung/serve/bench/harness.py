@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from karung.serve.errors import ServeError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -28,7 +30,7 @@ ADMIN_KEY: Final = "krg_bench_admin_key_not_secret_000000"
 READY_SECONDS: Final = 180
 
 
-class BenchError(RuntimeError):
+class BenchError(ServeError, code="bench_failed"):
     """The benchmark's stack could not be started (a bad model, a service that exits)."""
 
 
