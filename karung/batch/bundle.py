@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from karung.vision.checkpoint import ONNX_FILES, Checkpoint, resolve_checkpoint_path
+from karung.vision.checkpoint import Checkpoint
 from karung.vision.classifier import Classifier
 from karung.vision.errors import CheckpointError
 from karung.vision.labels import Thresholds
+from karung.vision.modeldir import BACKEND_FILES, ModelDir
 
 # The files Classifier.from_path reads beside the checkpoint (reports and cards stay home).
 SHIPPED_SUFFIXES: Final = frozenset({".pt", ".onnx", ".json"})
@@ -35,10 +36,11 @@ class ModelBundle:
     @classmethod
     def from_path(cls, path: str | Path) -> ModelBundle:
         """Read the checkpoint at ``path`` (file or model folder) and the files beside it."""
-        ckpt = resolve_checkpoint_path(path)
+        model_dir = ModelDir.find(path)
+        ckpt = model_dir.checkpoint
         files = {
             p.name: p.read_bytes()
-            for p in sorted(ckpt.parent.iterdir())
+            for p in sorted(model_dir.root.iterdir())
             if p.is_file() and (p.suffix in SHIPPED_SUFFIXES or p == ckpt)
         }
         checkpoint = Checkpoint.load(ckpt)
@@ -51,8 +53,7 @@ class ModelBundle:
 
     def check_backend(self, backend: str) -> None:
         """Fail on the driver, not in every worker, when ``backend`` needs a missing export."""
-        needed = {"onnx": ONNX_FILES, "onnx-int8": ONNX_FILES[:1], "onnx-fp32": ONNX_FILES[1:]}
-        wanted = needed.get(backend, ())
+        wanted = BACKEND_FILES.get(backend, ())
         if wanted and not any(name in self.files for name in wanted):
             raise CheckpointError(
                 f"--backend {backend} needs {' or '.join(wanted)} beside the checkpoint "
@@ -65,7 +66,7 @@ class ModelBundle:
         target.mkdir(parents=True, exist_ok=True)
         for name, data in self.files.items():
             (target / name).write_bytes(data)
-        return target / self.checkpoint_name
+        return ModelDir(target, self.checkpoint_name).checkpoint
 
     def load(self, backend: str, threads: int | None = 1) -> Classifier:
         """Materialise and load the classifier on ``backend`` (see ``Classifier.from_path``)."""

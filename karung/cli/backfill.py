@@ -8,8 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from karung.cli.common import die
-from karung.vision.backend_names import BACKENDS
+from karung.cli.common import add_backend, die
 
 if TYPE_CHECKING:
     from karung.batch.runner import BackfillConfig
@@ -24,10 +23,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
     parser.add_argument("--model", help="checkpoint file or model dir (default: shipped model)")
-    parser.add_argument(
-        "--backend", choices=list(BACKENDS), default="onnx",
-        help="onnx (default): the first parity-checked export, the same on every node; "
-        "auto times the exports on each worker, which may pick differently per CPU",
+    add_backend(
+        parser, "onnx", "onnx (default): the first parity-checked export, the same on every "
+        "node; auto times the exports on each worker, which may pick differently per CPU",
     )  # fmt: skip
     parser.add_argument("--db", help="database of the bank and review queue (default: $KARUNG_DB "
                         "or the data dir's SQLite; 'none' for no bank)")  # fmt: skip
@@ -74,7 +72,7 @@ def _config(args: argparse.Namespace) -> BackfillConfig:
     from karung.batch.runner import BackfillConfig
     from karung.batch.scorer import ScorerOptions
     from karung.serve.db import default_db_url
-    from karung.vision.checkpoint import default_model_dir
+    from karung.vision.modeldir import default_model_dir
 
     if args.add_to_bank and args.min_risk is None:
         raise ValueError("--add-to-bank needs --min-risk")
@@ -112,21 +110,9 @@ def _config(args: argparse.Namespace) -> BackfillConfig:
 def _fetch_limits() -> FetchLimits:
     """The service's fetch limits, from the same ``KARUNG_*`` settings (SSRF rules, caps,
     timeouts): a backfill fetches exactly what the service would."""
-    from karung.serve.fetch import FetchLimits
     from karung.serve.settings import Settings
 
-    settings = Settings()
-    return FetchLimits(
-        max_bytes=settings.fetch_max_bytes,
-        connect_timeout=settings.fetch_connect_timeout,
-        read_timeout=settings.fetch_read_timeout,
-        total_timeout=settings.fetch_total_timeout,
-        max_redirects=settings.fetch_max_redirects,
-        concurrency=settings.fetch_concurrency,
-        allow_private=settings.allow_private_networks,
-        allowed_networks=settings.fetch_allowed_networks,
-        user_agent=settings.user_agent,
-    )
+    return Settings().fetch_limits()
 
 
 def _networks(args: argparse.Namespace) -> tuple[str, ...]:

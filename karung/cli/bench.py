@@ -1,4 +1,6 @@
-"""``karung bench NAME``: benchmarks. Each lives in ``karung.cli.bench_<name>`` (lazy import)."""
+"""``karung bench NAME``: benchmarks. ``karung.cli.bench_<name>`` parses and prints (lazy import);
+the engines live in the rooms they measure (``karung.serve.bench``, ``karung.batch.bench``,
+``karung.training.inference_bench``, ``karung.training.synth.bench``)."""
 
 from __future__ import annotations
 

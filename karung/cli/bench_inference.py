@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from karung.cli.common import add_dirs
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -17,60 +20,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--input-size", type=int, default=224, help="input size when no checkpoint exists"
     )
     parser.add_argument("--no-bf16", action="store_true", help="skip torch bf16 (slow w/o AVX512)")
-    parser.add_argument(
+    add_dirs(
+        parser,
         "--data",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="time on real images from this ImageFolder or manifest (default: random images); "
+        "time on real images from this ImageFolder or manifest (default: random images); "
         "the guarded int8 model's speed depends on how many are close calls",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON (model card)")
 
 
-def cpu_name() -> str:
-    """The CPU model from ``/proc/cpuinfo`` (int8 speed depends on it)."""
-    from pathlib import Path
-
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return "unknown CPU"
-    names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
-    return names[0] if names else "unknown CPU"
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the table; exit 1 when no model can be built."""
-    import dataclasses
-    import json
-    from pathlib import Path
-
     import torch
 
     from karung.cli.common import die
-    from karung.training.inference_bench import BenchOptions, run_bench
-    from karung.vision.checkpoint import Checkpoint, default_model_dir, resolve_checkpoint_path
+    from karung.training.inference_bench import BenchOptions, bench_checkpoint, run_bench
     from karung.vision.errors import KarungVisionError
-    from karung.vision.labels import LABELS
-    from karung.vision.model import build_model
-    from karung.vision.preprocess import Preprocessing
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    source = Path(args.model) if args.model else default_model_dir()
     try:
-        path = resolve_checkpoint_path(source)
-        ckpt, ckpt_dir = Checkpoint.load(path), path.parent
-    except KarungVisionError:
-        if args.model:
-            return die(f"no checkpoint at {args.model}")
-        try:
-            model = build_model(len(LABELS), pretrained=True)
-        except KarungVisionError as exc:
-            return die(str(exc))
-        prep = Preprocessing(input_size=args.input_size)
-        ckpt, ckpt_dir, path = Checkpoint.from_model(model, LABELS, preprocessing=prep), None, None
+        ckpt, path = bench_checkpoint(args.model, args.input_size)
+    except KarungVisionError as exc:
+        return die(f"no checkpoint at {args.model}" if args.model else str(exc))
+    ckpt_dir = path.parent if path else None
     opts = BenchOptions(
         batch_size=args.batch,
         seconds=args.seconds,
@@ -79,9 +52,23 @@ def run(args: argparse.Namespace) -> int:
         data=tuple(args.data),
     )
     rows = run_bench(ckpt, ckpt_dir, opts)
+    _print(rows, str(path) if path else None, ckpt.preprocessing.input_size, args)
+    return 0
+
+
+def _print(rows: list[Any], model: str | None, input_size: int, args: argparse.Namespace) -> None:
+    """The table, and with ``--json`` the same rows in a file (the model card reads it)."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from karung.training.inference_bench import cpu_name
+
     print(
-        f"model {path or 'ImageNet MobileNetV2 (no checkpoint)'}, input "
-        f"{ckpt.preprocessing.input_size}px, batch {args.batch}, torch threads "
+        f"model {model or 'ImageNet MobileNetV2 (no checkpoint)'}, input "
+        f"{input_size}px, batch {args.batch}, torch threads "
         f"{torch.get_num_threads()}, best of 3 interleaved rounds"
     )
     print(f"{'backend':<36} {'images/s':>10} {'vs eager':>9} {'max |dp|':>9}")
@@ -94,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"fastest: {fastest.name} at {fastest.ratio:.1f}x torch fp32 eager")
     if args.json:
         body = {
-            "model": str(path) if path else None,
-            "input_size": ckpt.preprocessing.input_size,
+            "model": model,
+            "input_size": input_size,
             "batch": args.batch,
             "threads": torch.get_num_threads(),
             "data": list(args.data),
@@ -103,4 +90,3 @@ def run(args: argparse.Namespace) -> int:
             "rows": [dataclasses.asdict(r) for r in rows],
         }
         Path(args.json).write_text(json.dumps(body, indent=2) + "\n")
-    return 0

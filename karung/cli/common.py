@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
+
+from karung.vision.backend_names import BACKENDS
+
+T = TypeVar("T")
 
 IMAGE_SUFFIXES: Final = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"})
 
@@ -43,6 +48,51 @@ def die(message: str, code: int = 1) -> int:
     """Print ``error: message`` to stderr and return the exit code."""
     print(f"error: {message}", file=sys.stderr)
     return code
+
+
+def add_dirs(
+    parser: argparse.ArgumentParser, flag: str, help_text: str, *, required: bool = False
+) -> None:
+    """A repeatable ``FLAG DIR`` option: image folders or manifests (``[]`` when not given)."""
+    parser.add_argument(
+        flag,
+        action="append",
+        required=required,
+        default=None if required else [],
+        metavar="DIR",
+        help=help_text,
+    )
+
+
+def add_backend(
+    parser: argparse.ArgumentParser, default: str | None, help_text: str | None = None
+) -> None:
+    """The ``--backend`` option: one of the inference backends a model loads on."""
+    parser.add_argument("--backend", choices=list(BACKENDS), default=default, help=help_text)
+
+
+def from_args(cls: type[T], args: argparse.Namespace, **values: Any) -> T:
+    """An options dataclass filled from the parsed arguments of the same names; ``values``
+    add the others and override those that need converting."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    picked = {k: v for k, v in vars(args).items() if k in names}
+    return cls(**{**picked, **values})
+
+
+def stack_bench(
+    args: argparse.Namespace, engine: Callable[[Any, Any], T], show: Callable[[T], None]
+) -> int:
+    """Run a benchmark ``engine`` of the loopback stack (``karung.serve.bench``) on the parsed
+    ``StackOptions`` and ``TrafficOptions`` and ``show`` its summary; exit 1 when the stack
+    cannot be started."""
+    from karung.serve.bench.harness import BenchError, StackOptions, TrafficOptions
+
+    try:
+        summary = engine(from_args(StackOptions, args), from_args(TrafficOptions, args))
+    except BenchError as exc:
+        return die(str(exc))
+    show(summary)
+    return 0
 
 
 def add_reduce_range(parser: argparse.ArgumentParser, help_text: str) -> None:

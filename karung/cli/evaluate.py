@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from karung.vision.backend_names import BACKENDS
+from karung.cli.common import add_backend, add_dirs
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``karung evaluate``."""
     parser.add_argument("--model", help="checkpoint file or model dir (default: shipped model)")
-    parser.add_argument(
+    add_dirs(
+        parser,
         "--data",
-        action="append",
+        "ImageFolder, folder with manifest.csv, or a manifest .csv file; repeatable",
         required=True,
-        metavar="DIR",
-        help="ImageFolder, folder with manifest.csv, or a manifest .csv file; repeatable",
     )
     parser.add_argument("--out", required=True, metavar="REPORT_DIR")
     parser.add_argument("--compare", metavar="OTHER_CKPT", help="second model, side by side")
@@ -25,11 +24,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="all",
         help="rows to evaluate (use val for a training data set; all for a held-out set)",
     )
-    parser.add_argument(
-        "--backend",
-        choices=list(BACKENDS),
-        default="torch",
-        help="onnx-fp32: model.fp32.onnx (same numbers as torch, several times faster); "
+    add_backend(
+        parser,
+        "torch",
+        "onnx-fp32: model.fp32.onnx (same numbers as torch, several times faster); "
         "onnx: the int8 file with its fallback; auto: the fastest parity-checked export here",
     )
     parser.add_argument("--batch-size", type=int, default=64)
@@ -50,21 +48,13 @@ def run(args: argparse.Namespace) -> int:
     from karung.training.runtime import prefer_passive_threads
 
     prefer_passive_threads()  # before torch is imported
+    from karung.cli.common import from_args
     from karung.training.evaluate_job import EvaluateJob, run_evaluation
-    from karung.vision.checkpoint import default_model_dir
+    from karung.vision.modeldir import default_model_dir
 
-    job = EvaluateJob(
-        models=(str(args.model or default_model_dir()),)
-        + ((args.compare,) if args.compare else ()),
-        data=tuple(args.data),
-        out=args.out,
-        split=args.split,
-        backend=args.backend,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        limit=args.limit,
-        progress=not args.no_progress,
-        proxies=args.proxies,
+    models = (str(args.model or default_model_dir()),) + ((args.compare,) if args.compare else ())
+    job = from_args(
+        EvaluateJob, args, models=models, data=tuple(args.data), progress=not args.no_progress
     )
     report, summary = run_evaluation(job)  # errors: karung.cli.main reports their code
     print(summary)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from karung.cli.common import add_reduce_range
+from karung.cli.common import add_dirs, add_reduce_range
 
 if TYPE_CHECKING:
     from karung.training.fallback_fit import BandFit
@@ -27,19 +27,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="checkpoint file or model dir")
     parser.add_argument("--format", choices=["onnx"], default="onnx")
     parser.add_argument("--int8", action="store_true", help="static int8 quantisation")
-    parser.add_argument(
+    add_dirs(
+        parser,
         "--calibration",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="calibration images (ImageFolder or manifest); default: the checkpoint's val split",
+        "calibration images (ImageFolder or manifest); default: the checkpoint's val split",
     )
-    parser.add_argument(
-        "--parity-data",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="images for the parity check; default: the checkpoint's val split",
+    add_dirs(
+        parser, "--parity-data", "images for the parity check; default: the checkpoint's val split"
     )
     parser.add_argument("--out", help="output dir (default: the checkpoint's directory)")
     parser.add_argument("--calibration-images", type=int, default=256)
@@ -96,24 +90,22 @@ def run(args: argparse.Namespace) -> int:
     prefer_passive_threads()  # before torch is imported
     from pathlib import Path
 
-    from karung.cli.common import die, reduce_range
+    from karung.cli.common import die, from_args, reduce_range
     from karung.training.errors import ParityError
     from karung.training.export import QuantOptions
     from karung.training.export_job import ExportJob, run_export
     from karung.training.fallback_fit import FallbackOptions
-    from karung.vision.checkpoint import resolve_checkpoint_path
+    from karung.vision.modeldir import ModelDir
 
     try:
-        ckpt_path = resolve_checkpoint_path(args.model)
-        job = ExportJob(
+        ckpt_path = ModelDir.find(args.model).checkpoint
+        job = from_args(
+            ExportJob,
+            args,
             checkpoint=ckpt_path,
             out_dir=Path(args.out) if args.out else ckpt_path.parent,
-            int8=args.int8,
             calibration=tuple(args.calibration),
             parity_data=tuple(args.parity_data),
-            calibration_images=args.calibration_images,
-            parity_images=args.parity_images,
-            min_agreement=args.min_agreement,
             options=QuantOptions(
                 quant_format=args.quant_format,
                 per_channel=not args.no_per_channel,
@@ -121,10 +113,7 @@ def run(args: argparse.Namespace) -> int:
                 method=args.calibrate_method,
             ),
             search=args.int8_search,
-            fallback=args.fallback,
             fallback_options=FallbackOptions(safety=args.fallback_safety),
-            tuning_images=args.tuning_images,
-            workers=args.workers,
         )
         result = run_export(job)
     except ParityError as exc:  # other KarungErrors: reported by karung.cli.main

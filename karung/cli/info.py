@@ -24,8 +24,9 @@ def run(args: argparse.Namespace) -> int:
     import torchvision
 
     from karung import __version__
-    from karung.vision.checkpoint import Checkpoint, default_model_dir, resolve_checkpoint_path
+    from karung.vision.checkpoint import Checkpoint
     from karung.vision.errors import KarungVisionError
+    from karung.vision.modeldir import ModelDir, default_model_dir
     from karung.vision.pretrained import imagenet_weights_path
 
     facts: dict[str, object] = {
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         facts["imagenet_weights"], status = f"MISSING: {exc}", 1
     model = args.model or default_model_dir()
     try:
-        path = resolve_checkpoint_path(model)
+        path = ModelDir.find(model).checkpoint
         ckpt = Checkpoint.load(path)
         facts.update(_model_facts(str(path), ckpt))
     except KarungVisionError as exc:

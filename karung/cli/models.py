@@ -67,8 +67,8 @@ def _list(sessions: Any, args: argparse.Namespace) -> int:
 
 def _show(sessions: Any, args: argparse.Namespace) -> int:
     from karung.serve.model_history import current_path
-    from karung.vision.checkpoint import default_model_dir
     from karung.vision.lineage import read_lineage
+    from karung.vision.modeldir import default_model_dir
 
     path = args.path
     if path is None:

@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import argparse
 
-from karung.cli.common import add_reduce_range
+from karung.cli.common import add_dirs, add_reduce_range
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``karung qat``."""
     parser.add_argument("--model", required=True, help="trained checkpoint file or model dir")
     parser.add_argument("--out", required=True, help="run dir for the fine-tuned checkpoint")
-    parser.add_argument(
-        "--data",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="training data (default: the data the checkpoint was trained on)",
-    )
+    add_dirs(parser, "--data", "training data (default: the data the checkpoint was trained on)")
     parser.add_argument("--steps", type=int, default=200, help="optimiser steps (default 200)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5, help="AdamW learning rate")
@@ -48,23 +42,17 @@ def run(args: argparse.Namespace) -> int:
     prefer_passive_threads()  # before torch is imported
     from pathlib import Path
 
-    from karung.cli.common import reduce_range
+    from karung.cli.common import from_args, reduce_range
     from karung.training.qat import QatConfig, run_qat
 
     # a KarungError is reported (code, message, exit status) by karung.cli.main
-    cfg = QatConfig(
+    cfg = from_args(
+        QatConfig,
+        args,
         model=Path(args.model),
         out=Path(args.out),
         data=tuple(args.data),
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        consistency=args.consistency,
-        calibration_images=args.calibration_images,
-        recalibrate_every=args.recalibrate_every,
         reduce_range=reduce_range(args),
-        workers=args.workers,
-        seed=args.seed,
         progress=not args.no_progress,
     )
     result = run_qat(cfg)

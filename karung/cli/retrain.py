@@ -56,19 +56,18 @@ def _actor(args: argparse.Namespace) -> str:
 
 def _champion_path(args: argparse.Namespace, sessions: Any) -> Path:
     """``--model``, else the newest swap's model, else the configured default."""
-    from karung.vision.checkpoint import default_model_dir
-    from karung.vision.lineage import model_folder
+    from karung.vision.modeldir import ModelDir, default_model_dir
 
     if args.model:
-        return model_folder(args.model)
+        return ModelDir.at(args.model).root
     if sessions is not None:
         from karung.serve.model_history import current_path
 
         with sessions() as session:
             here = current_path(session)
         if here:
-            return model_folder(here)
-    return model_folder(args.fallback_model or default_model_dir())
+            return ModelDir.at(here).root
+    return ModelDir.at(args.fallback_model or default_model_dir()).root
 
 
 def _export_reviewed(sessions: Any, out: Path) -> list[str]:

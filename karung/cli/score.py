@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from karung.cli.common import die, error_line, iter_image_paths, print_json_line
-from karung.vision.backend_names import BACKENDS
+from karung.cli.common import add_backend, die, error_line, iter_image_paths, print_json_line
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -18,11 +17,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", help="image files or directories (walked)")
     parser.add_argument("--model", help="checkpoint file or model dir (default: shipped model)")
     parser.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
-    parser.add_argument(
-        "--backend",
-        choices=list(BACKENDS),
-        default="auto",
-        help="auto: the fastest parity-checked ONNX export on this CPU (timed), else torch; "
+    add_backend(
+        parser,
+        "auto",
+        "auto: the fastest parity-checked ONNX export on this CPU (timed), else torch; "
         "onnx: the int8 export with its fp32 fallback, else fp32",
     )
     parser.add_argument("--batch-size", type=int, default=32)
@@ -39,9 +37,9 @@ class _Decoded:
 
 def run(args: argparse.Namespace) -> int:
     """Score every image; exit 0 when all scored, 2 when any failed, 1 on a setup error."""
-    from karung.vision.checkpoint import default_model_dir
     from karung.vision.classifier import Classifier
     from karung.vision.errors import KarungVisionError
+    from karung.vision.modeldir import default_model_dir
 
     try:
         clf = Classifier.from_path(args.model or default_model_dir(), backend=args.backend)

@@ -7,8 +7,7 @@ import os
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from karung.cli.common import die
-from karung.vision.backend_names import BACKENDS
+from karung.cli.common import add_backend, die
 
 if TYPE_CHECKING:  # the service's modules are imported only when it starts
     from karung.serve.settings import Settings
@@ -19,7 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     parser.add_argument("--model", help="checkpoint file or model dir (KARUNG_MODEL)")
-    parser.add_argument("--backend", choices=list(BACKENDS), help="KARUNG_BACKEND")
+    add_backend(parser, None, "KARUNG_BACKEND")
     parser.add_argument("--db", help="SQLAlchemy database URL (KARUNG_DB)")
     parser.add_argument("--data-dir", help="state directory (KARUNG_DATA_DIR)")
     parser.add_argument(

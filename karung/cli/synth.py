@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from karung.cli.common import die
+from karung.cli.common import die, from_args
 
 DEFAULT_SOURCE = "../shared/data/clothing-cc0"
 
@@ -78,17 +78,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"real manifest: {rows} photos -> {real['all']}")
     if args.out is None:
         return 0
-    cfg = SynthConfig(
-        out=args.out,
-        n=args.n,
-        seed=args.seed,
-        source=source,
-        size=args.size,
-        workers=args.workers,
-        val_fraction=args.val_fraction,
-        pool_size=args.pool,
-        contact_count=args.contact,
-        overwrite=args.overwrite,
+    cfg = from_args(
+        SynthConfig, args, source=source, pool_size=args.pool, contact_count=args.contact
     )
     summary = generate(cfg, quiet=args.quiet)
     print(

@@ -30,7 +30,7 @@ from karung.serve.auth.keys import ensure_admin_key
 from karung.serve.bank.service import BankService
 from karung.serve.batcher import MicroBatcher
 from karung.serve.db import make_engine, migrate, schema_lock, session_factory
-from karung.serve.fetch import Fetcher, FetchLimits, Resolver
+from karung.serve.fetch import Fetcher, Resolver
 from karung.serve.intake import IntakePool, auto_mode
 from karung.serve.limits import BodyLimitMiddleware
 from karung.serve.logs import RequestContextMiddleware
@@ -164,21 +164,9 @@ def _scorer(
     app: FastAPI, batcher: MicroBatcher, intake: IntakePool, decode_pool: ThreadPoolExecutor
 ) -> Scorer:
     settings: Settings = app.state.settings
-    limits = FetchLimits(
-        max_bytes=settings.fetch_max_bytes,
-        connect_timeout=settings.fetch_connect_timeout,
-        read_timeout=settings.fetch_read_timeout,
-        total_timeout=settings.fetch_total_timeout,
-        max_redirects=settings.fetch_max_redirects,
-        concurrency=settings.fetch_concurrency,
-        key_share=settings.fetch_key_share,
-        allow_private=settings.allow_private_networks,
-        allowed_networks=settings.fetch_allowed_networks,
-        user_agent=settings.user_agent,
-    )
     return Scorer(
         fetcher=Fetcher(
-            limits,
+            settings.fetch_limits(),
             resolver=app.state.resolver,
             on_slots=lambda key, n: app.state.metrics.fetch_in_flight.labels(key).set(n),
         ),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from karung.serve.swaps import Swap
 from karung.vision.classifier import Classifier
+from karung.vision.modeldir import ModelDir
 
 log = logging.getLogger("karung.serve.runtime")
 
@@ -131,7 +132,8 @@ def build_classifier(path: Path, backend: str, threads: int = 0) -> Classifier:
         import torch
 
         torch.set_num_threads(threads)  # process-wide: the service runs one model at a time
-    return Classifier.from_path(path, backend=backend, threads=threads or None)
+    model_dir = ModelDir.find(path)
+    return Classifier.from_path(model_dir, backend=backend, threads=threads or None)
 
 
 def describe(classifier: Classifier, path: Path) -> ModelInfo:

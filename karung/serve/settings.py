@@ -14,8 +14,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from karung.serve.db import data_dir
+from karung.serve.fetch import FetchLimits
 from karung.serve.intake import IntakeMode
-from karung.vision.checkpoint import default_model_dir
+from karung.vision.modeldir import default_model_dir
 
 Backend = Literal["auto", "torch", "onnx", "onnx-int8", "onnx-fp32"]
 MB = 1024 * 1024
@@ -134,6 +135,22 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     log_json: bool = True
+
+    def fetch_limits(self) -> FetchLimits:
+        """The fetcher's limits (SSRF rules, caps, timeouts, slots): the service's, and the
+        backfill's, which fetches exactly what the service would."""
+        return FetchLimits(
+            max_bytes=self.fetch_max_bytes,
+            connect_timeout=self.fetch_connect_timeout,
+            read_timeout=self.fetch_read_timeout,
+            total_timeout=self.fetch_total_timeout,
+            max_redirects=self.fetch_max_redirects,
+            concurrency=self.fetch_concurrency,
+            key_share=self.fetch_key_share,
+            allow_private=self.allow_private_networks,
+            allowed_networks=self.fetch_allowed_networks,
+            user_agent=self.user_agent,
+        )
 
     @field_validator("fetch_allowed_networks", "trusted_proxies", mode="before")
     @classmethod

@@ -8,8 +8,9 @@ calibrated ``risk = P(bale) + P(sack)`` (positives: bale and sack; negatives: ga
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import numpy as np
 
@@ -73,19 +74,32 @@ def fit_temperature_reference(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(grid[int(np.argmin(losses))])
 
 
+At = TypeVar("At")
+
+
 @dataclass(frozen=True)
-class ThresholdChoice:
-    """The chosen cuts, how they were reached and the validation rates at each."""
+class ThresholdChoice(Generic[At]):
+    """The chosen cuts, how they were reached and what each costs on the data it was chosen
+    on (``At``: validation rates here, real-negative shares in :mod:`~karung.training.negatives`).
+    """
 
     block: float
     review: float
     block_rule: str
     review_rule: str
-    at_block: dict[str, float]
-    at_review: dict[str, float]
+    at_block: At
+    at_review: At
+
+    @classmethod
+    def measured(
+        cls, cuts: tuple[float, float], rules: tuple[str, str], measure: Callable[[float], At]
+    ) -> ThresholdChoice[At]:
+        """The ``(block, review)`` cuts with their ``rules``, measured at each cut."""
+        block, review = cuts
+        return cls(block, review, rules[0], rules[1], measure(block), measure(review))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (stored in the checkpoint's training metadata and metrics.json)."""
+        """JSON-able form (stored in the checkpoint's training record and metrics.json)."""
         return asdict(self)
 
 
@@ -118,7 +132,7 @@ def largest_cut_with_recall(positive: np.ndarray, risk: np.ndarray, target: floa
 
 def choose_thresholds(
     risk: np.ndarray, positive: np.ndarray, policy: ThresholdPolicy | None = None
-) -> ThresholdChoice:
+) -> ThresholdChoice[dict[str, float]]:
     """Pick ``block`` and ``review`` on validation ``risk`` (``positive`` = bale or sack).
 
     Block: the smallest cut with precision >= ``target_precision`` (placed mid-gap below the
@@ -149,11 +163,6 @@ def choose_thresholds(
     review_rule = f"largest cut with recall >= {pol.review_recall} (was {recall_cut:.4f})"
     if review != recall_cut:
         review_rule += f", limited to [min_review, {pol.review_ratio} x block]"
-    return ThresholdChoice(
-        block=block,
-        review=review,
-        block_rule=block_rule,
-        review_rule=review_rule,
-        at_block=rates_at(y, r, block),
-        at_review=rates_at(y, r, review),
+    return ThresholdChoice.measured(
+        (block, review), (block_rule, review_rule), lambda cut: rates_at(y, r, cut)
     )

@@ -6,6 +6,7 @@ Every figure is read from the checkpoint's training record (written by
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from karung.vision.checkpoint import Checkpoint
@@ -28,12 +29,12 @@ def _ci(rate: dict[str, Any]) -> str:
 
 def is_frozen(ckpt: Checkpoint) -> bool:
     """Whether the checkpoint was trained by the frozen recipe."""
-    return str(ckpt.training.get("recipe", "")).startswith("frozen")
+    return ckpt.training.is_frozen_recipe
 
 
 def thresholds_lines(ckpt: Checkpoint) -> list[str]:
     """Thresholds chosen on real negatives, with the expected real false-alarm rates."""
-    cal = ckpt.training.get("calibration", {})
+    cal = ckpt.training.calibration or {}
     chosen = cal.get("thresholds") or {}
     lines = [
         "## Calibration and thresholds",
@@ -58,14 +59,14 @@ def thresholds_lines(ckpt: Checkpoint) -> list[str]:
 
 def proxies_lines(ckpt: Checkpoint) -> list[str]:
     """The real-photo proxies (leave-one-variant-out AUC, false alarms, domain gap)."""
-    proxies = ckpt.training.get("proxies") or {}
+    proxies = ckpt.training.proxies or {}
     lines = ["## Proxies for real-photo accuracy", "", PROXY_NOTE, ""]
     if not proxies:
         return [*lines, "(not computed for this model)", ""]
     return [*lines, *proxy_table(proxies), *synthetic_lines(ckpt), ""]
 
 
-def proxy_table(proxies: dict[str, Any]) -> list[str]:
+def proxy_table(proxies: Mapping[str, Any]) -> list[str]:
     """Markdown table of the proxies (``to_dict`` forms, or ``{"skipped": why}``), then the
     per-family leave-one-variant-out AUCs. Shared by the model card and ``karung evaluate``."""
     lines = ["| proxy | measured | reads as |", "|---|---|---|"]
@@ -104,7 +105,7 @@ def proxy_table(proxies: dict[str, Any]) -> list[str]:
 
 def synthetic_lines(ckpt: Checkpoint) -> list[str]:
     """Decisions per label on synthetic validation images at the chosen cuts (a proxy)."""
-    val = ckpt.training.get("val_metrics") or {}
+    val = ckpt.training.val_metrics or {}
     by_label = val.get("decisions_by_label") or {}
     if not by_label:
         return []
@@ -126,8 +127,8 @@ def synthetic_lines(ckpt: Checkpoint) -> list[str]:
 
 def training_lines(ckpt: Checkpoint) -> list[str]:
     """How long the frozen recipe took, split into feature extraction and the head fit."""
-    timings = ckpt.training.get("timings", {})
-    feats = ckpt.training.get("features", {})
+    timings = ckpt.training.timings or {}
+    feats = ckpt.training.features or {}
     if not timings:
         return []
     return [

@@ -26,8 +26,8 @@ from typing import Any, Final
 
 from karung.training.errors import CalibrationError, ConfigError
 from karung.vision.labels import LABELS
+from karung.vision.modeldir import ModelDir
 
-CONFIG_FILE: Final = "config.json"
 PRECISIONS: Final = ("auto", "fp32", "bf16")
 RECIPES: Final = ("frozen", "finetune")
 # Fields that may differ between an interrupted run and its --resume without breaking it.
@@ -38,11 +38,17 @@ RESUME_FREE: Final = frozenset(
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Strength knobs of the training augmentation (saved in the run config)."""
+    """Strength knobs of the training augmentation (saved in the run config; see
+    :func:`karung.training.augment.train_transform`)."""
 
+    # The mild random crop (half of the time): the smallest share of the photo's area kept.
     min_scale: float = 0.6
+    # Brightness, contrast and saturation jitter (each a factor in 1 +- this).
     jitter: float = 0.35
+    # Distortion of the random perspective (applied to 30 % of the images).
     perspective: float = 0.25
+    # Probabilities: Gaussian blur, a JPEG re-encode at quality 25-90, erasing a patch,
+    # grayscale.
     blur_p: float = 0.2
     jpeg_p: float = 0.4
     erase_p: float = 0.25
@@ -209,7 +215,7 @@ class TrainConfig:
         """
         target = out_dir or self.out_dir
         target.mkdir(parents=True, exist_ok=True)
-        path = target / CONFIG_FILE
+        path = ModelDir(target).config
         body = {**self.to_dict(), "resolved": extra or {}}
         path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
         return path
@@ -218,6 +224,64 @@ class TrainConfig:
         """Names of fields that differ from ``other`` and would make a resume unsound."""
         mine, theirs = self.to_dict(), other.to_dict()
         return sorted(k for k in mine if k not in RESUME_FREE and mine[k] != theirs.get(k))
+
+
+# The plain ``--name VALUE`` options of ``karung train`` in ``--help`` order: (flag, help); each
+# one's default, and its type, is the TrainConfig field of the same name (``--block-rate`` and
+# ``--review-rate``: of its ``negatives``).
+_RECIPE_OPTIONS: Final = (
+    ("--head-l2", "frozen recipe: L2 strength of the linear head (larger = simpler head)"),
+    (
+        "--feature-cache",
+        "frozen recipe: feature cache folder (default $KARUNG_FEATURE_CACHE or the user cache dir)",
+    ),
+    ("--block-rate", "frozen recipe: share of held-out real negatives allowed at block"),
+    (
+        "--review-rate",
+        "frozen recipe: share of held-out real negatives allowed at review or worse",
+    ),
+)
+_EPOCH_OPTIONS: Final = (
+    ("--epochs", "total epochs (stage 1 + stage 2)"),
+    ("--head-epochs", "stage 1 epochs: head only"),
+    ("--unfreeze-from", "stage 2 trains backbone blocks from this index (0-18) upwards"),
+    ("--input-size", None),
+    ("--batch-size", None),
+    ("--epoch-images", "images drawn (class-balanced) per epoch; 0: the training-set size"),
+    (
+        "--val-images",
+        "validation images scored after each epoch (0: all); calibration uses all",
+    ),
+    ("--lr-head", None),
+    ("--lr-backbone", None),
+    ("--weight-decay", None),
+    ("--label-smoothing", None),
+    ("--patience", "early-stopping patience in epochs"),
+    (
+        "--max-minutes",
+        "wall-time budget: skip the remaining epochs when the next would overrun (0: none)",
+    ),
+)
+_RUN_OPTIONS: Final = (
+    (
+        "--val-fraction",
+        "share of senders (or files) put in validation when the data has no split column",
+    ),
+    ("--seed", None),
+    ("--workers", "decode workers"),
+    ("--threads", "torch threads (0: all cores)"),
+)
+
+
+def _add_plain(
+    parser: argparse.ArgumentParser, options: tuple[tuple[str, str | None], ...]
+) -> None:
+    d = TrainConfig(data=("-",), out="-")
+    for flag, text in options:
+        name = flag[2:].replace("-", "_")
+        default = getattr(d.negatives if name.endswith("_rate") else d, name)
+        metavar = {"--feature-cache": "DIR"}.get(flag)
+        parser.add_argument(flag, type=type(default), default=default, metavar=metavar, help=text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -239,65 +303,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="frozen: ImageNet backbone frozen, linear head on cached features (default); "
         "finetune: also train the upper backbone blocks (the epoch options apply to it)",
     )
-    add(
-        "--head-l2",
-        type=float,
-        default=d.head_l2,
-        help="frozen recipe: L2 strength of the linear head (larger = simpler head)",
-    )
-    add(
-        "--feature-cache",
-        default=d.feature_cache,
-        metavar="DIR",
-        help="frozen recipe: feature cache folder (default $KARUNG_FEATURE_CACHE or the user "
-        "cache dir)",
-    )
-    add(
-        "--block-rate",
-        type=float,
-        default=d.negatives.block_rate,
-        help="frozen recipe: share of held-out real negatives allowed at block",
-    )
-    add(
-        "--review-rate",
-        type=float,
-        default=d.negatives.review_rate,
-        help="frozen recipe: share of held-out real negatives allowed at review or worse",
-    )
+    _add_plain(parser, _RECIPE_OPTIONS)
     add("--no-proxies", action="store_true", help="skip the real-photo proxies after training")
-    add("--epochs", type=int, default=d.epochs, help="total epochs (stage 1 + stage 2)")
-    add("--head-epochs", type=int, default=d.head_epochs, help="stage 1 epochs: head only")
-    add(
-        "--unfreeze-from",
-        type=int,
-        default=d.unfreeze_from,
-        help="stage 2 trains backbone blocks from this index (0-18) upwards",
-    )
-    add("--input-size", type=int, default=d.input_size)
-    add("--batch-size", type=int, default=d.batch_size)
-    add(
-        "--epoch-images",
-        type=int,
-        default=d.epoch_images,
-        help="images drawn (class-balanced) per epoch; 0: the training-set size",
-    )
-    add(
-        "--val-images",
-        type=int,
-        default=d.val_images,
-        help="validation images scored after each epoch (0: all); calibration uses all",
-    )
-    add("--lr-head", type=float, default=d.lr_head)
-    add("--lr-backbone", type=float, default=d.lr_backbone)
-    add("--weight-decay", type=float, default=d.weight_decay)
-    add("--label-smoothing", type=float, default=d.label_smoothing)
-    add("--patience", type=int, default=d.patience, help="early-stopping patience in epochs")
-    add(
-        "--max-minutes",
-        type=float,
-        default=d.max_minutes,
-        help="wall-time budget: skip the remaining epochs when the next would overrun (0: none)",
-    )
+    _add_plain(parser, _EPOCH_OPTIONS)
     add(
         "--precision",
         choices=PRECISIONS,
@@ -310,50 +318,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.frozen_engine,
         help="run the frozen lower blocks in ONNX Runtime (about 5x faster) or torch",
     )
-    add(
-        "--val-fraction",
-        type=float,
-        default=d.val_fraction,
-        help="share of senders (or files) put in validation when the data has no split column",
-    )
-    add("--seed", type=int, default=d.seed)
-    add("--workers", type=int, default=d.workers, help="decode workers")
-    add("--threads", type=int, default=d.threads, help="torch threads (0: all cores)")
+    _add_plain(parser, _RUN_OPTIONS)
     add("--no-pretrained", action="store_true", help="random init (tests only)")
     add("--no-progress", action="store_true", help="no progress bars")
     add("--resume", action="store_true", help="continue an interrupted run in --out")
 
 
 def from_args(args: argparse.Namespace) -> TrainConfig:
-    """Build the frozen config from parsed arguments."""
+    """Build the frozen config from parsed arguments (options named after its fields)."""
+    names = {f.name for f in fields(TrainConfig)}
+    given = {k: v for k, v in vars(args).items() if k in names}
     return TrainConfig(
-        data=tuple(str(Path(p).resolve()) for p in args.data),
-        out=str(args.out),
-        recipe=args.recipe,
-        head_l2=args.head_l2,
-        feature_cache=args.feature_cache,
-        proxies=not args.no_proxies,
-        negatives=NegativeRates(block_rate=args.block_rate, review_rate=args.review_rate),
-        input_size=args.input_size,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        head_epochs=args.head_epochs,
-        unfreeze_from=args.unfreeze_from,
-        epoch_images=args.epoch_images,
-        val_images=args.val_images,
-        lr_head=args.lr_head,
-        lr_backbone=args.lr_backbone,
-        weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing,
-        patience=args.patience,
-        max_minutes=args.max_minutes,
-        precision=args.precision,
-        frozen_engine=args.frozen_engine,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        workers=args.workers,
-        threads=args.threads,
-        pretrained=not args.no_pretrained,
-        progress=not args.no_progress,
-        resume=args.resume,
+        **{
+            **given,
+            "data": tuple(str(Path(p).resolve()) for p in args.data),
+            "out": str(args.out),
+            "proxies": not args.no_proxies,
+            "negatives": NegativeRates(block_rate=args.block_rate, review_rate=args.review_rate),
+            "pretrained": not args.no_pretrained,
+            "progress": not args.no_progress,
+        }
     )

@@ -16,7 +16,6 @@ sender's photos share cues, so they must not straddle train and val), else by fi
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,10 +24,10 @@ from typing import Final
 
 from karung.training.errors import DatasetError
 from karung.training.splits import sender_split, unit_hash
+from karung.vision.manifest import MANIFEST_FILE, ManifestError
+from karung.vision.manifest import read_manifest as read_rows
 
-MANIFEST: Final = "manifest.csv"
 IMAGE_SUFFIXES: Final = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"})
-KNOWN_SPLITS: Final = frozenset({"train", "val", "test"})
 
 
 @dataclass(frozen=True)
@@ -69,16 +68,13 @@ def load_dir(root: Path, labels: Sequence[str], val_fraction: float = 0.2) -> li
         return read_manifest(root, labels, val_fraction)
     if not root.is_dir():
         raise DatasetError(f"data directory {root} does not exist")
-    if (root / MANIFEST).is_file():
-        return read_manifest(root / MANIFEST, labels, val_fraction)
+    if (root / MANIFEST_FILE).is_file():
+        return read_manifest(root / MANIFEST_FILE, labels, val_fraction)
     return scan_image_folder(root, labels, val_fraction)
 
 
 def _split_for(split: str, group: str, key: str, val_fraction: float) -> str:
-    split = split.strip().lower()
     if split:
-        if split not in KNOWN_SPLITS:
-            raise DatasetError(f"unknown split {split!r} (train, val or test)")
         return split
     if group:
         return sender_split(group, val_fraction=val_fraction)
@@ -96,26 +92,20 @@ def _label_index(name: str, labels: Sequence[str], where: str) -> int:
 
 def read_manifest(path: Path, labels: Sequence[str], val_fraction: float = 0.2) -> list[Sample]:
     """Parse a ``manifest.csv``; relative ``file`` entries resolve against its folder."""
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        columns = set(reader.fieldnames or ())
-        if not {"file", "label"} <= columns:
-            raise DatasetError(f"{path} needs columns file,label (has {sorted(columns)})")
-        rows = list(reader)
-    samples = []
-    for line, row in enumerate(rows, start=2):
-        file = Path(row["file"])
-        full = file if file.is_absolute() else path.parent / file
-        group = (row.get("sender_id") or "").strip()
-        samples.append(
-            Sample(
-                path=str(full),
-                label=_label_index(row["label"], labels, f"{path}:{line}"),
-                split=_split_for(row.get("split") or "", group, row["file"], val_fraction),
-                group=group,
-                variant=(row.get("variant") or "").strip(),
-            )
+    try:
+        rows = read_rows(path)
+    except ManifestError as exc:
+        raise DatasetError(str(exc)) from exc
+    samples = [
+        Sample(
+            path=str(row.resolve(path)),
+            label=_label_index(row.label, labels, f"{path}:{row.line}"),
+            split=_split_for(row.split, row.sender_id, row.file, val_fraction),
+            group=row.sender_id,
+            variant=row.variant,
         )
+        for row in rows
+    ]
     if not samples:
         raise DatasetError(f"{path} lists no images")
     return samples
@@ -137,7 +127,7 @@ def _scan_labels(
 ) -> list[Sample]:
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
-        raise DatasetError(f"{root} has neither {MANIFEST} nor label sub-folders")
+        raise DatasetError(f"{root} has neither {MANIFEST_FILE} nor label sub-folders")
     samples = []
     for class_dir in class_dirs:
         label = _label_index(class_dir.name, labels, str(class_dir))

@@ -6,7 +6,7 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from karung.training.data import Sample, label_counts, load_samples
 from karung.training.errors import DatasetError
@@ -14,9 +14,8 @@ from karung.training.evaluate import compute_metrics, predict
 from karung.training.report import ModelResult, summary_rows, write_report
 from karung.training.validation import plain
 from karung.vision.backends import InferenceBackend
-from karung.vision.checkpoint import Checkpoint, resolve_checkpoint_path
-
-METRICS_FILE: Final = "metrics.json"
+from karung.vision.checkpoint import Checkpoint
+from karung.vision.modeldir import METRICS_FILE, ModelDir
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ def _backend(path: Path, checkpoint: Checkpoint, kind: str) -> InferenceBackend 
 
 
 def _evaluate_one(job: EvaluateJob, model: str, name: str, samples: list[Sample]) -> ModelResult:
-    path = resolve_checkpoint_path(model)
+    path = ModelDir.find(model).checkpoint
     ckpt = Checkpoint.load(path)
     pred = predict(
         ckpt,
@@ -82,7 +81,7 @@ def _evaluate_one(job: EvaluateJob, model: str, name: str, samples: list[Sample]
 
 def run_evaluation(job: EvaluateJob) -> tuple[Path, str]:
     """Score every model on the same images; write ``metrics.json``, plots and ``report.md``."""
-    first = Checkpoint.load(resolve_checkpoint_path(job.models[0]))
+    first = Checkpoint.load(job.models[0])
     labels = first.labels
     samples = load_eval_samples(job, labels)
     names = ["model", "compare"] if len(job.models) == 2 else ["model"]

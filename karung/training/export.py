@@ -27,8 +27,9 @@ from karung.training.data import Sample
 from karung.training.errors import ExportError, ParityError
 from karung.training.loader import UNREADABLE, ImageDataset, make_loader
 from karung.vision.backends import TorchBackend
-from karung.vision.checkpoint import FP32_ONNX_FILE, Checkpoint
+from karung.vision.checkpoint import Checkpoint
 from karung.vision.fallback import FallbackBand
+from karung.vision.modeldir import ModelDir
 
 if TYPE_CHECKING:
     from karung.vision.backends import InferenceBackend
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 OPSET: Final = 17
 INPUT_NAME: Final = "input"
 OUTPUT_NAME: Final = "logits"
-FP32_FILE: Final = FP32_ONNX_FILE
-PARITY_FILE: Final = "parity.json"
 MIN_AGREEMENT: Final = 0.995
 
 
@@ -373,14 +372,14 @@ def parity(
 def write_parity(
     reports: dict[str, ParityReport],
     out_dir: Path,
-    name: str = PARITY_FILE,
     notes: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
-    """Save the parity reports as JSON; raise :class:`ParityError` if any failed.
+    """Save the parity reports as ``parity.json`` in ``out_dir``; raise
+    :class:`ParityError` if any failed.
 
     ``notes`` adds keys to a report's entry (e.g. the int8 search's excluded nodes).
     """
-    path = out_dir / name
+    path = ModelDir(out_dir).parity
     body = {k: {**r.to_dict(), **(notes or {}).get(k, {})} for k, r in reports.items()}
     path.write_text(json.dumps(body, indent=2) + "\n")
     failed = [f"{k}: {r.summary()}" for k, r in reports.items() if not r.passed]

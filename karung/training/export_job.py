@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from karung.training.data import Sample, load_samples, select
 from karung.training.errors import ExportError
 from karung.training.export import (
-    FP32_FILE,
     MIN_AGREEMENT,
     ParityReport,
     QuantOptions,
@@ -32,14 +31,14 @@ from karung.training.quant_search import (
     TuningSet,
     search_exclusions,
 )
-from karung.vision.checkpoint import ONNX_FILE, Checkpoint
+from karung.vision.checkpoint import Checkpoint
 from karung.vision.fallback import FallbackBackend
+from karung.vision.modeldir import FP32_ONNX_FILE, INT8_ONNX_FILE, ModelDir
 from karung.vision.onnx_backend import load_onnx
 
 if TYPE_CHECKING:
     from karung.vision.backends import InferenceBackend
 
-FAILED_SUFFIX = ".failed.onnx"
 UNGUARDED = "int8_without_fallback"
 
 
@@ -66,11 +65,11 @@ class ExportJob:
 
 
 def recorded_val_samples(ckpt: Checkpoint) -> list[Sample]:
-    """The validation split of the data the checkpoint was trained on (from its metadata)."""
-    dirs = [d for d in ckpt.training.get("data", []) if Path(d).exists()]
+    """The validation split of the data the checkpoint was trained on (from its record)."""
+    dirs = [d for d in ckpt.training.data if Path(d).exists()]
     if not dirs:
         return []
-    samples = load_samples(dirs, ckpt.labels, float(ckpt.training.get("val_fraction", 0.2)))
+    samples = load_samples(dirs, ckpt.labels, ckpt.training.val_fraction)
     return select(samples, "val")
 
 
@@ -152,7 +151,8 @@ class ExportResult:
 
 def _install(tmp_file: Path, out_dir: Path, name: str, passed: bool) -> Path:
     """Copy to the serving name when parity passed, else to ``*.failed.onnx``."""
-    final = out_dir / (name if passed else name.replace(".onnx", FAILED_SUFFIX))
+    model_dir = ModelDir(out_dir)
+    final = model_dir.file(name) if passed else model_dir.failed(name)
     shutil.copyfile(tmp_file, final)
     return final
 
@@ -176,7 +176,7 @@ def make_int8(
     if not batches:
         raise ExportError("no readable calibration images")
     quantizer = CalibratedQuantizer(fp32, batches, job.options, work)
-    out = fp32.parent / ONNX_FILE
+    out = ModelDir(fp32.parent).int8_onnx
     if not (job.search or job.fallback):
         return Int8Build(quantizer.build(out=out))
     samples, disjoint = choose_tuning(job, ckpt, calibration, parity_set)
@@ -228,17 +228,18 @@ def run_export(job: ExportJob) -> ExportResult:
     ckpt = Checkpoint.load(job.checkpoint)
     sets = choose_sets(job, ckpt)
     job.out_dir.mkdir(parents=True, exist_ok=True)
-    for name in (FP32_FILE, ONNX_FILE):
-        drop_stale(job.out_dir / name, ckpt)
+    out = ModelDir(job.out_dir)
+    for stale in (out.fp32_onnx, out.int8_onnx):
+        drop_stale(stale, ckpt)
     build = None
     with tempfile.TemporaryDirectory(prefix="karung-export-") as tmp:
-        made = {"fp32": export_fp32(ckpt, Path(tmp) / FP32_FILE)}
+        made = {"fp32": export_fp32(ckpt, ModelDir(Path(tmp)).fp32_onnx)}
         if job.int8:
             build = make_int8(job, ckpt, made["fp32"], sets, Path(tmp) / "int8")
             made["int8"] = build.path
         reports, unguarded, share = check_parity(job, ckpt, made, sets[1])
         fp32_ok = reports["fp32"].passed
-        names = {"fp32": FP32_FILE, "int8": ONNX_FILE}
+        names = {"fp32": FP32_ONNX_FILE, "int8": INT8_ONNX_FILE}
         files = {
             k: _install(p, job.out_dir, names[k], reports[k].passed and fp32_ok)
             for k, p in made.items()

@@ -41,11 +41,13 @@ from karung.training.proxies import (
     real_false_alarms,
     run_proxies,
 )
-from karung.training.validation import METRICS_FILE, plain
-from karung.vision.checkpoint import CHECKPOINT_FILE, Checkpoint
+from karung.training.validation import plain
+from karung.vision.checkpoint import Checkpoint
 from karung.vision.labels import Thresholds
+from karung.vision.modeldir import ModelDir
 from karung.vision.preprocess import Preprocessing
 from karung.vision.probs import RiskHead, risk_indices
+from karung.vision.training_record import TrainingRecord
 
 RECIPE_NAME = "frozen-imagenet-linear-head"
 
@@ -175,11 +177,12 @@ def train_frozen(cfg: TrainConfig) -> tuple[Path, dict[str, Any]]:
         temperature=temperature,
         thresholds=cut,
         thresholds_calibrated=chosen is not None,
-        training=plain({**meta, "proxies": metrics["proxies"]}),
+        training=TrainingRecord.from_dict(plain({**meta, "proxies": metrics["proxies"]})),
     )
-    path = ckpt.save(cfg.out_dir / CHECKPOINT_FILE)
+    out = ModelDir(cfg.out_dir)
+    path = ckpt.save(out.checkpoint)
     metrics["model_version"] = ckpt.model_version
-    (cfg.out_dir / METRICS_FILE).write_text(json.dumps(plain(metrics), indent=2) + "\n")
+    out.metrics.write_text(json.dumps(plain(metrics), indent=2) + "\n")
     _summary(metrics, cut, timings, fs)
     return path, metrics
 

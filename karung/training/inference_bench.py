@@ -21,8 +21,9 @@ from karung.training.data import load_samples
 from karung.training.export import QuantOptions, export_fp32, image_batches, quantize_int8
 from karung.training.export_job import pick
 from karung.vision.backends import TorchBackend
-from karung.vision.checkpoint import ONNX_FILE, Checkpoint
+from karung.vision.checkpoint import Checkpoint
 from karung.vision.fallback import FallbackBackend
+from karung.vision.modeldir import ModelDir
 from karung.vision.onnx_backend import OnnxBackend, load_onnx
 
 Runner = Callable[[np.ndarray], np.ndarray]
@@ -96,9 +97,9 @@ def onnx_runners(
     formats: tuple[str, ...] = ("qdq", "qoperator"),
 ) -> dict[str, Runner]:
     """ONNX fp32, the shipped int8 file when present, and freshly quantised int8 variants."""
-    fp32 = export_fp32(ckpt, work / "model.fp32.onnx")
+    fp32 = export_fp32(ckpt, ModelDir(work).fp32_onnx)
     runners: dict[str, Runner] = {"onnx fp32": OnnxBackend(fp32, threads).logits}
-    shipped = ckpt_dir / ONNX_FILE if ckpt_dir else None
+    shipped = ModelDir(ckpt_dir).int8_onnx if ckpt_dir else None
     if shipped is not None and shipped.is_file():
         runners["onnx int8 (shipped file)"] = OnnxBackend(shipped, threads).logits
     for fmt in formats:
@@ -113,7 +114,7 @@ def shipped_fallback(
     ckpt: Checkpoint, ckpt_dir: Path | None, threads: int | None
 ) -> FallbackBackend | None:
     """The shipped int8 file as served, with its fp32 fallback (None without a band)."""
-    shipped = ckpt_dir / ONNX_FILE if ckpt_dir else None
+    shipped = ModelDir(ckpt_dir).int8_onnx if ckpt_dir else None
     if shipped is None or not shipped.is_file():
         return None
     guarded = load_onnx(shipped, ckpt.risk_head, threads)
@@ -185,3 +186,38 @@ def run_bench(ckpt: Checkpoint, ckpt_dir: Path | None, opts: BenchOptions) -> li
     )
     base = speed["torch fp32 eager"]
     return [BenchRow(n, speed[n], speed[n] / base, diffs[n], notes.get(n, "")) for n in runners]
+
+
+def bench_checkpoint(model: str | None, input_size: int) -> tuple[Checkpoint, Path | None]:
+    """The checkpoint to time and its file: ``model``, else the shipped model, else the
+    ImageNet backbone with a fresh head at ``input_size`` (no file).
+
+    Raises:
+        KarungVisionError: ``model`` holds no checkpoint (``CheckpointError``), or neither the
+            shipped model nor the ImageNet weights are there.
+    """
+    from karung.vision.errors import KarungVisionError
+    from karung.vision.labels import LABELS
+    from karung.vision.model import build_model
+    from karung.vision.modeldir import default_model_dir
+    from karung.vision.preprocess import Preprocessing
+
+    try:
+        path = ModelDir.find(model or default_model_dir()).checkpoint
+        return Checkpoint.load(path), path
+    except KarungVisionError:
+        if model:
+            raise
+    backbone = build_model(len(LABELS), pretrained=True)
+    prep = Preprocessing(input_size=input_size)
+    return Checkpoint.from_model(backbone, LABELS, preprocessing=prep), None
+
+
+def cpu_name() -> str:
+    """The CPU model from ``/proc/cpuinfo`` (int8 speed depends on it)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "unknown CPU"
+    names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
+    return names[0] if names else "unknown CPU"

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from karung.training import card_sections
-from karung.training.config import CONFIG_FILE, TrainConfig
+from karung.training.card_commands import qat_command, search_flag, shown, train_command
+from karung.training.config import TrainConfig
 from karung.training.errors import KarungTrainingError
-from karung.training.export import FP32_FILE
-from karung.vision.checkpoint import CHECKPOINT_FILE, ONNX_FILE, Checkpoint
+from karung.vision.checkpoint import Checkpoint
+from karung.vision.modeldir import METRICS_FILE, ModelDir
 
 KNOWN_LIMITS: Final = (
     "No real photo of a used-clothing bale or sack was used for training, calibration or "
@@ -61,62 +62,11 @@ class CardInputs:
 def _read_json(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
-    file = path / "metrics.json" if path.is_dir() else path
+    file = path / METRICS_FILE if path.is_dir() else path
     if not file.is_file():
         raise KarungTrainingError(f"model card: {file} does not exist")
     data: dict[str, Any] = json.loads(file.read_text())
     return data
-
-
-# Spelled out even when equal to today's default, so the command survives a change of defaults.
-RECIPE_FLAGS: Final = {
-    "epochs": "--epochs", "head_epochs": "--head-epochs", "unfreeze_from": "--unfreeze-from",
-    "input_size": "--input-size", "batch_size": "--batch-size", "epoch_images": "--epoch-images",
-    "seed": "--seed",
-}  # fmt: skip
-
-
-def _shown(path: str) -> str:
-    """``path`` relative to the working directory when inside it (the repository root)."""
-    p = Path(path)
-    try:
-        return str(p.relative_to(Path.cwd())) if p.is_absolute() else path
-    except ValueError:
-        return path
-
-
-def train_command(cfg: TrainConfig) -> str:
-    """The ``karung train`` command line that reproduces ``cfg``.
-
-    The recipe options are always written out; the others only when they differ from the
-    defaults.
-    """
-    default = TrainConfig(data=cfg.data, out=cfg.out)
-    parts = ["karung", "train"]
-    for d in cfg.data:
-        parts += ["--data", _shown(d)]
-    parts += ["--out", _shown(cfg.out), "--recipe", cfg.recipe]
-    if cfg.recipe == "frozen":
-        neg = cfg.negatives
-        parts += ["--input-size", str(cfg.input_size), "--head-l2", str(cfg.head_l2)]
-        parts += ["--block-rate", str(neg.block_rate), "--review-rate", str(neg.review_rate)]
-        if cfg.val_fraction != default.val_fraction:
-            parts += ["--val-fraction", str(cfg.val_fraction)]
-        return shlex.join(parts)
-    for field_name, flag in RECIPE_FLAGS.items():
-        parts += [flag, str(getattr(cfg, field_name))]
-    flags = {
-        "val_images": "--val-images", "lr_head": "--lr-head",
-        "lr_backbone": "--lr-backbone", "weight_decay": "--weight-decay",
-        "label_smoothing": "--label-smoothing", "patience": "--patience",
-        "precision": "--precision", "val_fraction": "--val-fraction", "seed": "--seed",
-        "max_minutes": "--max-minutes", "frozen_engine": "--frozen-engine",
-    }  # fmt: skip
-    for field_name, flag in flags.items():
-        value = getattr(cfg, field_name)
-        if value != getattr(default, field_name):
-            parts += [flag, str(value)]
-    return shlex.join(parts)
 
 
 def _sha256(path: Path) -> str:
@@ -137,11 +87,11 @@ def _eval_metrics(report: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _files_section(inp: CardInputs, ckpt: Checkpoint) -> list[str]:
     lines = ["## Files", "", "| file | size | sha256 |", "|---|---|---|"]
-    for name in (CHECKPOINT_FILE, ONNX_FILE, FP32_FILE):
-        path = inp.model_dir / name
+    model_dir = ModelDir(inp.model_dir)
+    for path in (model_dir.checkpoint, model_dir.int8_onnx, model_dir.fp32_onnx):
         if path.is_file():
             size = f"{path.stat().st_size / 1e6:.1f} MB"
-            lines.append(f"| `{name}` | {size} | `{_sha256(path)[:16]}...` |")
+            lines.append(f"| `{path.name}` | {size} | `{_sha256(path)[:16]}...` |")
     lines += [
         "",
         f"Model version `{ckpt.model_version}`; labels {', '.join(ckpt.labels)}; "
@@ -149,17 +99,6 @@ def _files_section(inp: CardInputs, ckpt: Checkpoint) -> list[str]:
         "",
     ]
     return lines
-
-
-def qat_command(qat: dict[str, Any]) -> str:
-    """The ``karung qat`` command line recorded in a fine-tuned checkpoint's metadata."""
-    parts = ["karung", "qat", "--model", _shown(qat["model"]), "--out", _shown(qat["out"])]
-    for d in qat.get("data", []):
-        parts += ["--data", _shown(d)]
-    for key in ("steps", "batch_size", "lr", "consistency", "calibration_images", "seed"):
-        parts += ["--" + key.replace("_", "-"), str(qat[key])]
-    parts += ["--reduce-range", "yes" if qat["reduce_range"] else "no"]
-    return shlex.join(parts)
 
 
 def _reproduce_section(
@@ -170,8 +109,8 @@ def _reproduce_section(
     parity: dict[str, Any] | None = None,
 ) -> list[str]:
     model = shlex.quote(str(inp.model_dir))
-    qat = ckpt.training.get("qat")
-    final_run = Path(qat["out"]) if qat else Path(cfg.out)
+    qat = ckpt.training.qat
+    final_run = ModelDir(Path(qat["out"]) if qat else Path(cfg.out))
     if qat:  # the training run is the one the fine-tuning started from
         cfg = replace(cfg, out=str(qat["model"]))
     lines = ["## Reproduce", "", "```sh"]
@@ -180,18 +119,13 @@ def _reproduce_section(
     lines += [
         train_command(cfg),
         *([qat_command(qat)] if qat else []),
-        f"mkdir -p {model} && cp {shlex.quote(_shown(str(final_run / CHECKPOINT_FILE)))} {model}/",
-        f"karung export --model {model} --format onnx --int8{_search_flag(parity)}",
+        f"mkdir -p {model} && cp {shlex.quote(shown(str(final_run.checkpoint)))} {model}/",
+        f"karung export --model {model} --format onnx --int8{search_flag(parity)}",
         *eval_cmds,
         "```",
         "",
     ]
     return lines
-
-
-def _search_flag(parity: dict[str, Any] | None) -> str:
-    """`` --int8-search`` when the installed int8 file keeps some nodes in fp32."""
-    return " --int8-search" if (parity or {}).get("int8", {}).get("mixed_precision") else ""
 
 
 def _data_section(inp: CardInputs, resolved: dict[str, Any]) -> list[str]:
@@ -246,7 +180,7 @@ def _metrics_section(synth: dict[str, Any] | None, real: dict[str, Any] | None) 
 def _thresholds_section(ckpt: Checkpoint) -> list[str]:
     if card_sections.is_frozen(ckpt):
         return card_sections.thresholds_lines(ckpt) + card_sections.proxies_lines(ckpt)
-    cal = ckpt.training.get("calibration", {})
+    cal = ckpt.training.calibration or {}
     choice = cal.get("thresholds", {})
     lines = [
         "## Calibration and thresholds",
@@ -265,16 +199,16 @@ def _speed_section(
     bench: dict[str, Any] | None, ckpt: Checkpoint, parity: dict[str, Any] | None
 ) -> list[str]:
     lines = ["## Speed and export", ""]
-    seconds = ckpt.training.get("wall_seconds", ckpt.training.get("train_seconds"))
+    seconds = ckpt.training.seconds
     if card_sections.is_frozen(ckpt):
         lines += card_sections.training_lines(ckpt)
     elif seconds is not None:
         lines.append(
             f"- training: {float(seconds) / 60:.1f} min wall for "
-            f"{ckpt.training.get('epochs_run')} epochs "
-            f"({ckpt.training.get('precision', {}).get('reason', '')})"
+            f"{ckpt.training.epochs_run} epochs "
+            f"({(ckpt.training.precision or {}).get('reason', '')})"
         )
-    qat = ckpt.training.get("qat")
+    qat = ckpt.training.qat
     if qat:
         total = float(seconds or 0) + float(qat["seconds"])
         lines.append(
@@ -303,7 +237,7 @@ def _speed_section(
 
 def _bench_images(bench: dict[str, Any]) -> str:
     data = bench.get("data") or []
-    return f"images from {', '.join(map(_shown, data))}" if data else "random images"
+    return f"images from {', '.join(map(shown, data))}" if data else "random images"
 
 
 def _parity_lines(kind: str, report: dict[str, Any]) -> list[str]:
@@ -328,10 +262,9 @@ def _parity_lines(kind: str, report: dict[str, Any]) -> list[str]:
 
 def render(inp: CardInputs) -> str:
     """The card's Markdown text."""
-    ckpt = Checkpoint.load(
-        inp.model_dir if (inp.model_dir / CHECKPOINT_FILE).is_file() else inp.run_dir
-    )
-    raw = json.loads((inp.run_dir / CONFIG_FILE).read_text())
+    model_dir, run_dir = ModelDir(inp.model_dir), ModelDir(inp.run_dir)
+    ckpt = Checkpoint.load(model_dir.root if model_dir.checkpoint.is_file() else run_dir.root)
+    raw = json.loads(run_dir.config.read_text())
     resolved = raw.pop("resolved", {})
     cfg = TrainConfig.from_dict(raw)
     synth, real = (
@@ -346,7 +279,7 @@ def render(inp: CardInputs) -> str:
             data = " ".join(f"--data {shlex.quote(d)}" for d in report["data"])
             out = shlex.quote(str(report_dir))
             eval_cmds.append(f"karung evaluate --model {model} {data}{split} --out {out}")
-    parity_path = inp.model_dir / "parity.json"
+    parity_path = model_dir.parity
     parity = json.loads(parity_path.read_text()) if parity_path.is_file() else None
     lines = [
         "# karung default model: MobileNetV2 bale/sack detector",

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from karung.training.calibrate import ThresholdChoice
 from karung.training.errors import CalibrationError
 
 
@@ -112,20 +113,8 @@ class RateAt:
         return cls(cut=cut, flagged=k, n=n, rate=k / n, ci95=clopper_pearson(k, n))
 
 
-@dataclass(frozen=True)
-class NegativeThresholds:
-    """The chosen cuts and what they cost on the real negatives they were chosen on."""
-
-    block: float
-    review: float
-    block_rule: str
-    review_rule: str
-    at_block: RateAt
-    at_review: RateAt
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (checkpoint training record and ``metrics.json``)."""
-        return asdict(self)
+# The chosen cuts and what they cost on the real negatives they were chosen on.
+NegativeThresholds = ThresholdChoice[RateAt]
 
 
 def thresholds_from_negatives(
@@ -147,11 +136,6 @@ def thresholds_from_negatives(
     review_rule = f"lowest cut reached by <= {pol.review_rate:.2%} of real negatives"
     if review != review_cut:
         review_rule += f", kept within [min_review, block] (cut was {review_cut:.4f})"
-    return NegativeThresholds(
-        block=block,
-        review=review,
-        block_rule=block_rule,
-        review_rule=review_rule,
-        at_block=RateAt.measure(neg_risk, block),
-        at_review=RateAt.measure(neg_risk, review),
+    return ThresholdChoice.measured(
+        (block, review), (block_rule, review_rule), lambda cut: RateAt.measure(neg_risk, cut)
     )

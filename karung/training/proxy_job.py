@@ -48,9 +48,9 @@ def data_proxies(
     data: tuple[str, ...], ckpt: Checkpoint, *, threads: int = 2, progress: bool = True
 ) -> dict[str, Any]:
     """Domain gap and leave-one-variant-out AUC of ``data`` (every split), on cached features."""
-    cfg = ckpt.training.get("config") or {}
+    cfg = ckpt.training.config or {}
     l2 = float(cfg.get("head_l2", DEFAULT_L2))
-    samples = load_samples(data, ckpt.labels, float(ckpt.training.get("val_fraction", 0.2)))
+    samples = load_samples(data, ckpt.labels, ckpt.training.val_fraction)
     prep = ckpt.preprocessing
     cache = FeatureCache(Path(default_cache_dir()), backbone_key(prep))
     feats = extract([s.path for s in samples], cache, prep, threads=threads, progress=progress)

@@ -47,7 +47,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,9 +65,8 @@ from karung.training.loader import UNREADABLE, ImageDataset, balanced_sampler, m
 from karung.training.loop import score_batches
 from karung.training.qat_sim import Int8Simulation, fold_batchnorm
 from karung.training.validation import finalize, plain
-from karung.vision.checkpoint import Checkpoint, resolve_checkpoint_path
-
-QAT_CONFIG_FILE: Final = "qat.json"
+from karung.vision.checkpoint import Checkpoint
+from karung.vision.modeldir import ModelDir
 
 
 @dataclass(frozen=True)
@@ -120,15 +119,15 @@ class QatResult:
 
 def _source_config(ckpt: Checkpoint) -> TrainConfig:
     """The training config recorded in the checkpoint."""
-    raw = ckpt.training.get("config")
-    if not isinstance(raw, dict):
+    raw = ckpt.training.config
+    if raw is None:
         raise QatError("the checkpoint records no training config: train it with karung train")
-    return TrainConfig.from_dict(raw)
+    return TrainConfig.from_dict(dict(raw))
 
 
 def _train_config(cfg: QatConfig, ckpt: Checkpoint, source: TrainConfig) -> TrainConfig:
     """The source run's training config, pointed at the new run and data."""
-    data = cfg.data or tuple(ckpt.training.get("data", ()))
+    data = cfg.data or ckpt.training.data
     if not data:
         raise QatError("no training data: pass --data DIR")
     return replace(source, out=str(cfg.out), data=tuple(data), resume=False)
@@ -136,8 +135,9 @@ def _train_config(cfg: QatConfig, ckpt: Checkpoint, source: TrainConfig) -> Trai
 
 def _resolved(ckpt: Checkpoint) -> dict[str, Any]:
     """The source run's resolved facts (label counts, precision), for its ``config.json``."""
-    keys = ("label_counts", "precision")
-    return {k: ckpt.training[k] for k in keys if k in ckpt.training}
+    record = ckpt.training
+    resolved = {"label_counts": record.label_counts, "precision": record.precision}
+    return {k: v for k, v in resolved.items() if v is not None}
 
 
 def _samples(tcfg: TrainConfig) -> tuple[list[Sample], list[Sample]]:
@@ -246,7 +246,7 @@ def run_qat(cfg: QatConfig) -> QatResult:
     started = time.perf_counter()
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    ckpt = Checkpoint.load(resolve_checkpoint_path(cfg.model))
+    ckpt = Checkpoint.load(cfg.model)
     source = _source_config(ckpt)
     tcfg = _train_config(cfg, ckpt, source)
     train, val = _samples(tcfg)
@@ -258,14 +258,15 @@ def run_qat(cfg: QatConfig) -> QatResult:
     scored = score_batches(model, make_loader(val_ds, batch_size=64, workers=cfg.workers))
     settings = {**plain(cfg.to_dict()), "seconds": round(time.perf_counter() - started, 1)}
     meta = {
-        **ckpt.training,
+        **ckpt.training.to_dict(),
         "run_dir": str(cfg.out.resolve()),
         "data": list(tcfg.data),
         "qat": {**settings, "source_version": ckpt.model_version},
     }
     source.save(extra=_resolved(ckpt), out_dir=cfg.out)
     path, metrics = finalize(tcfg, model, prep, scored, meta)
-    (cfg.out / QAT_CONFIG_FILE).write_text(json.dumps(settings, indent=2) + "\n")
-    with (cfg.out / "qat_history.jsonl").open("w") as fh:
+    out = ModelDir(cfg.out)
+    out.qat_config.write_text(json.dumps(settings, indent=2) + "\n")
+    with out.qat_history.open("w") as fh:
         fh.writelines(json.dumps(row) + "\n" for row in history)
     return QatResult(path, metrics, history)

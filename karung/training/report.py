@@ -243,16 +243,11 @@ def summary_rows(metrics: dict[str, Any]) -> dict[str, Any]:
         "share review or worse (all)": metrics["decisions"]["review_or_worse"],
     }
     if metrics["both_classes"]:
-        rows.update(
-            {
-                "risk ROC AUC": metrics["risk_roc_auc"],
-                "risk average precision": metrics["risk_average_precision"],
-                "precision at block": metrics["at_block"]["precision"],
-                "recall at block": metrics["at_block"]["recall"],
-                "precision at review": metrics["at_review"]["precision"],
-                "recall at review": metrics["at_review"]["recall"],
-            }
-        )
+        rows["risk ROC AUC"] = metrics["risk_roc_auc"]
+        rows["risk average precision"] = metrics["risk_average_precision"]
+        for cut in ("block", "review"):
+            for figure in ("precision", "recall"):
+                rows[f"{figure} at {cut}"] = metrics[f"at_{cut}"][figure]
     if "safe_blocked_share" in metrics:
         rows["safe images blocked"] = metrics["safe_blocked_share"]
         rows["safe images review or worse"] = metrics["safe_review_or_worse_share"]

@@ -13,7 +13,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,11 +32,8 @@ from karung.training.precision import choose_precision
 from karung.training.stages import Stage, freeze_for, plan_stages
 from karung.training.validation import epoch_metrics, finalize, val_subset
 from karung.vision.model import build_model
+from karung.vision.modeldir import ModelDir
 from karung.vision.preprocess import Preprocessing
-
-STATE_FILE: Final = "state.pt"
-BEST_FILE: Final = "best_weights.pt"
-HISTORY_FILE: Final = "history.jsonl"
 
 
 @dataclass
@@ -122,7 +119,7 @@ def train_finetune(cfg: TrainConfig) -> TrainResult:
     clock = Clock(started + cfg.max_minutes * 60 if cfg.max_minutes else None)
     for si in range(state.stage_index, len(stages)):
         _run_stage(cfg, model, stages[si], si, state, loaders, bf16, clock)
-    model.load_state_dict(torch.load(cfg.out_dir / BEST_FILE, weights_only=True))
+    model.load_state_dict(torch.load(ModelDir(cfg.out_dir).best_weights, weights_only=True))
     full_val = ImageDataset(val_s, EvalTransform(prep), prep.input_size)
     last = stages[-1].frozen_blocks
     scored = score_batches(
@@ -256,7 +253,7 @@ def _after_epoch(
     improved = improves(key, state.best)
     if improved:
         state.best, state.best_epoch, state.stale_epochs = key, state.global_epoch, 0
-        torch.save(model.state_dict(), cfg.out_dir / BEST_FILE)
+        torch.save(model.state_dict(), ModelDir(cfg.out_dir).best_weights)
     else:
         state.stale_epochs += 1
     row = {
@@ -272,7 +269,7 @@ def _after_epoch(
         "epoch_s": stats.seconds + time.perf_counter() - start,
     }
     state.history.append(row)
-    with (cfg.out_dir / HISTORY_FILE).open("a") as fh:
+    with ModelDir(cfg.out_dir).history.open("a") as fh:
         fh.write(json.dumps(row) + "\n")
     tqdm.write(_metrics_line(row, cfg.epochs))
     return row
@@ -303,15 +300,16 @@ def _save_state(
         "torch_rng": torch.get_rng_state(),
         "run": {**state.__dict__, "best": list(state.best)},
     }
-    tmp = cfg.out_dir / (STATE_FILE + ".tmp")
+    state_file = ModelDir(cfg.out_dir).state
+    tmp = state_file.with_name(state_file.name + ".tmp")
     torch.save(payload, tmp)
-    tmp.replace(cfg.out_dir / STATE_FILE)
+    tmp.replace(state_file)
 
 
 def _read_state(cfg: TrainConfig) -> dict[str, Any]:
-    path = cfg.out_dir / STATE_FILE
+    path = ModelDir(cfg.out_dir).state
     if not path.is_file():
-        raise ResumeError(f"--resume: no {STATE_FILE} in {cfg.out_dir}")
+        raise ResumeError(f"--resume: no {path.name} in {cfg.out_dir}")
     payload: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     return payload
 

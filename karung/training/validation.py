@@ -6,7 +6,7 @@ import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -19,12 +19,12 @@ from karung.training.errors import CalibrationError, MetricError
 from karung.training.evaluate import compute_metrics
 from karung.training.loop import Scored
 from karung.training.metrics import reliability, roc_auc
-from karung.vision.checkpoint import CHECKPOINT_FILE, Checkpoint
+from karung.vision.checkpoint import Checkpoint
 from karung.vision.labels import Thresholds
+from karung.vision.modeldir import ModelDir
 from karung.vision.preprocess import Preprocessing
 from karung.vision.probs import RiskHead
-
-METRICS_FILE: Final = "metrics.json"
+from karung.vision.training_record import TrainingRecord
 
 
 def val_subset(samples: Sequence[Sample], limit: int, seed: int) -> list[Sample]:
@@ -99,11 +99,14 @@ def finalize(
         temperature=temperature,
         thresholds=thresholds,
         thresholds_calibrated=calibrated,
-        training={**meta, "calibration": plain(report), "val_metrics": _headline(metrics)},
+        training=TrainingRecord.from_dict(
+            {**meta, "calibration": plain(report), "val_metrics": _headline(metrics)}
+        ),
     )
-    path = ckpt.save(cfg.out_dir / CHECKPOINT_FILE)
+    out = ModelDir(cfg.out_dir)
+    path = ckpt.save(out.checkpoint)
     metrics["model_version"] = ckpt.model_version
-    (cfg.out_dir / METRICS_FILE).write_text(json.dumps(plain(metrics), indent=2) + "\n")
+    out.metrics.write_text(json.dumps(plain(metrics), indent=2) + "\n")
     tqdm.write(
         f"calibrated: T={temperature:.3f} block={thresholds.block:.4f} "
         f"review={thresholds.review:.4f} risk_auc={metrics.get('risk_roc_auc', float('nan')):.4f}"

@@ -20,17 +20,13 @@ from torch import nn
 from karung.vision.errors import CheckpointError
 from karung.vision.labels import Thresholds
 from karung.vision.model import ARCH, build_model
+from karung.vision.modeldir import ModelDir
 from karung.vision.preprocess import Preprocessing
 from karung.vision.probs import RiskHead
+from karung.vision.training_record import TrainingRecord
 
 FORMAT: Final = "karung-checkpoint"
 FORMAT_VERSION: Final = 1
-CHECKPOINT_FILE: Final = "model.pt"
-ONNX_FILE: Final = "model.int8.onnx"
-FP32_ONNX_FILE: Final = "model.fp32.onnx"
-# Preferred first (int8 with its fp32 fallback); `karung export` installs a file only after
-# it passed the parity check. Which is faster depends on the CPU: see `load_fastest`.
-ONNX_FILES: Final = (ONNX_FILE, FP32_ONNX_FILE)
 
 
 @dataclass(frozen=True)
@@ -44,7 +40,7 @@ class Checkpoint:
     temperature: float = 1.0
     thresholds: Thresholds = field(default_factory=Thresholds)
     thresholds_calibrated: bool = False
-    training: dict[str, Any] = field(default_factory=dict)
+    training: TrainingRecord = field(default_factory=TrainingRecord)
     model_version: str = ""
 
     def __post_init__(self) -> None:
@@ -54,6 +50,8 @@ class Checkpoint:
             raise CheckpointError(f"unsupported architecture {self.arch!r}")
         if not self.temperature > 0:
             raise CheckpointError(f"temperature must be > 0, got {self.temperature}")
+        if not isinstance(self.training, TrainingRecord):  # a dict here fails only at save time
+            raise CheckpointError(f"training must be a TrainingRecord, got {type(self.training)}")
         if not self.model_version:
             object.__setattr__(self, "model_version", default_version(self.state_dict))
 
@@ -96,7 +94,7 @@ class Checkpoint:
             "preprocessing": self.preprocessing.to_dict(),
             "calibration": {"temperature": float(self.temperature)},
             "thresholds": {**self.thresholds.to_dict(), "calibrated": self.thresholds_calibrated},
-            "training": self.training,
+            "training": self.training.to_dict(),
             "model_version": self.model_version,
             "state_dict": self.state_dict,
         }
@@ -113,7 +111,7 @@ class Checkpoint:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Checkpoint:
         """Load a checkpoint file (or a model directory holding ``model.pt``)."""
-        file = resolve_checkpoint_path(path)
+        file = ModelDir.find(path).checkpoint
         try:
             raw = torch.load(file, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types for bad files
@@ -136,7 +134,7 @@ class Checkpoint:
                 temperature=float(raw["calibration"]["temperature"]),
                 thresholds=Thresholds.from_dict(thresholds),
                 thresholds_calibrated=bool(thresholds.get("calibrated", False)),
-                training=dict(raw.get("training", {})),
+                training=TrainingRecord.from_dict(raw.get("training")),
                 model_version=str(raw["model_version"]),
                 state_dict=dict(raw["state_dict"]),
             )
@@ -151,34 +149,3 @@ def default_version(state_dict: dict[str, torch.Tensor]) -> str:
         digest.update(name.encode())
         digest.update(state_dict[name].detach().cpu().contiguous().numpy().tobytes())
     return f"{ARCH}-{digest.hexdigest()[:12]}"
-
-
-def resolve_checkpoint_path(path: str | os.PathLike[str]) -> Path:
-    """Accept a checkpoint file or a directory containing ``model.pt``."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / CHECKPOINT_FILE
-    if not p.is_file():
-        raise CheckpointError(f"no checkpoint at {p}")
-    return p
-
-
-def find_onnx(checkpoint_path: Path) -> Path | None:
-    """The first parity-checked ONNX export beside a checkpoint file (int8, then fp32)."""
-    found = find_onnx_files(checkpoint_path)
-    return found[0] if found else None
-
-
-def find_onnx_files(checkpoint_path: Path) -> list[Path]:
-    """Every parity-checked ONNX export beside a checkpoint file (int8 first)."""
-    return [
-        checkpoint_path.parent / n for n in ONNX_FILES if (checkpoint_path.parent / n).is_file()
-    ]
-
-
-def default_model_dir() -> Path:
-    """Where the shipped model lives: ``$KARUNG_MODEL`` or ``models/default`` of the checkout."""
-    env = os.environ.get("KARUNG_MODEL")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "models" / "default"

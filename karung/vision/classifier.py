@@ -12,13 +12,9 @@ from PIL import Image
 
 from karung.vision.backend_names import BACKENDS
 from karung.vision.backends import InferenceBackend, TorchBackend
-from karung.vision.checkpoint import (
-    ONNX_FILES,
-    Checkpoint,
-    find_onnx_files,
-    resolve_checkpoint_path,
-)
+from karung.vision.checkpoint import Checkpoint
 from karung.vision.labels import Decision, Thresholds
+from karung.vision.modeldir import ONNX_FILES, ModelDir
 from karung.vision.preprocess import Preprocessing
 from karung.vision.probs import softmax as softmax  # re-exported: older imports
 
@@ -57,7 +53,10 @@ class Classifier:
 
     @classmethod
     def from_path(
-        cls, path: str | os.PathLike[str], backend: str = "torch", threads: int | None = None
+        cls,
+        path: str | os.PathLike[str] | ModelDir,
+        backend: str = "torch",
+        threads: int | None = None,
     ) -> Classifier:
         """Load ``path`` (file or model dir) on backend ``torch``, ``auto``, ``onnx``,
         ``onnx-int8`` or ``onnx-fp32``.
@@ -69,14 +68,14 @@ class Classifier:
         """
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r} ({', '.join(BACKENDS)})")
-        ckpt_path = resolve_checkpoint_path(path)
-        checkpoint = Checkpoint.load(ckpt_path)
-        found = find_onnx_files(ckpt_path)
+        model_dir = path if isinstance(path, ModelDir) else ModelDir.find(path)
+        checkpoint = Checkpoint.load(model_dir.checkpoint)
+        found = model_dir.onnx_files()
         if backend == "torch" or (backend == "auto" and not found):
             return cls(checkpoint)
         pinned = {"onnx-int8": ONNX_FILES[0], "onnx-fp32": ONNX_FILES[1]}.get(backend)
         if pinned:
-            candidates = [ckpt_path.parent / pinned]
+            candidates = [model_dir.file(pinned)]
         else:  # "onnx": the preferred file; "auto": every file, timed
             candidates = found[:1] if backend == "onnx" else found
         return cls(checkpoint, _onnx_backend(candidates, checkpoint, threads))

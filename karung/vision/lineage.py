@@ -15,9 +15,9 @@ import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-LINEAGE_FILE: Final = "lineage.json"
+from karung.vision.modeldir import ModelDir
 
 
 @dataclass(frozen=True)
@@ -55,15 +55,9 @@ def content_digest(hashes: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def model_folder(path: str | os.PathLike[str]) -> Path:
-    """The folder of a model given as a folder or a checkpoint file."""
-    p = Path(path)
-    return p if p.is_dir() else p.parent
-
-
 def read_lineage(path: str | os.PathLike[str]) -> Lineage | None:
     """The lineage of a model folder (or checkpoint file), None when it has none."""
-    file = model_folder(path) / LINEAGE_FILE
+    file = ModelDir.at(path).lineage
     try:
         return Lineage.from_dict(json.loads(file.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
@@ -72,9 +66,8 @@ def read_lineage(path: str | os.PathLike[str]) -> Lineage | None:
 
 def write_lineage(path: str | os.PathLike[str], lineage: Lineage) -> Path:
     """Write ``lineage.json`` atomically into a model folder."""
-    folder = model_folder(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / LINEAGE_FILE
+    target = ModelDir.at(path).lineage
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(lineage.to_dict(), indent=2) + "\n", encoding="utf-8")
     tmp.replace(target)

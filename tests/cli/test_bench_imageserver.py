@@ -41,7 +41,7 @@ def test_serves_files_byte_for_byte_and_404s_unknown_names(tmp_path: Path) -> No
     (tmp_path / "photo.jpg").write_bytes(photo)
     (tmp_path / "notes.txt").write_text("not served")
     port = _free_port()
-    cmd = [sys.executable, "-m", "karung.cli.bench_imageserver", str(tmp_path), str(port)]
+    cmd = [sys.executable, "-m", "karung.serve.bench.imageserver", str(tmp_path), str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_listening(port, proc)

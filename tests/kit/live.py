@@ -18,6 +18,9 @@ import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from karung.serve.bench.harness import free_port as free_port
+from karung.serve.bench.harness import stop
+
 
 def start_uvicorn(app: Any, **config: Any) -> tuple[str, Callable[[], None]]:
     """Run ``app`` under uvicorn in a thread on a free 127.0.0.1 port; return its URL and a stop
@@ -60,18 +63,6 @@ def local_app(app: FastAPI) -> Iterator[Callable[..., httpx.Client]]:
         yield client
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM a ``karung serve`` process and wait for it (SIGKILL after 30 s)."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop(proc, timeout=30)

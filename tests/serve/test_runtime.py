@@ -10,7 +10,7 @@ from imagegen import textured
 from kit.models import INPUT_SIZE, tiny_checkpoint
 
 from karung.serve.runtime import ModelHolder, build_classifier
-from karung.vision.checkpoint import ONNX_FILE
+from karung.vision.modeldir import INT8_ONNX_FILE
 
 
 def test_auto_uses_torch_without_an_export(model_dirs: tuple[Path, Path]) -> None:
@@ -32,7 +32,7 @@ def test_auto_prefers_the_exported_onnx_model(tmp_path: Path) -> None:
     torch.onnx.export(
         checkpoint.build_model(),
         dummy,
-        str(tmp_path / ONNX_FILE),
+        str(tmp_path / INT8_ONNX_FILE),
         input_names=["input"],
         output_names=["logits"],
         dynamic_axes={"input": {0: "n"}},

@@ -13,7 +13,6 @@ import pytest
 from karung.cli.main import main
 from karung.training.errors import ParityError
 from karung.training.export import (
-    FP32_FILE,
     ParityReport,
     QuantOptions,
     export_fp32,
@@ -25,15 +24,16 @@ from karung.training.export import (
 from karung.training.export_job import ExportJob, drop_stale, run_export
 from karung.training.fallback_fit import FallbackOptions
 from karung.vision.backends import TorchBackend
-from karung.vision.checkpoint import ONNX_FILE, Checkpoint
+from karung.vision.checkpoint import Checkpoint
 from karung.vision.classifier import Classifier
 from karung.vision.errors import CheckpointError
+from karung.vision.modeldir import FP32_ONNX_FILE, INT8_ONNX_FILE, ModelDir
 from karung.vision.onnx_backend import OnnxBackend
 
 
 def tiny_data_dir(ckpt: Checkpoint) -> str:
     """The data directory the tiny model was trained on (recorded in the checkpoint)."""
-    return str(ckpt.training["data"][0])
+    return str(ckpt.training.data[0])
 
 
 def tiny_job(model_dir: Path, **overrides: Any) -> ExportJob:
@@ -46,21 +46,21 @@ def test_export_fp32_exact_and_int8_installed_by_the_gate(model_dir: Path, gen: 
     # on a 2-epoch toy model is rough, so this test lowers the gate to see the install path;
     # the gate itself is tested below and on real models by `karung export`.
     result = run_export(tiny_job(model_dir, min_agreement=0.5))
-    assert result.files == {"fp32": model_dir / FP32_FILE, "int8": model_dir / ONNX_FILE}
+    assert result.files == {"fp32": model_dir / FP32_ONNX_FILE, "int8": model_dir / INT8_ONNX_FILE}
     fp32, int8 = result.reports["fp32"], result.reports["int8"]
     assert fp32.n == int8.n == 24
     assert fp32.decision_agreement == 1.0 and fp32.max_abs_prob_diff < 1e-4
     assert int8.passed and int8.label_agreement >= 0.75
     saved = json.loads((model_dir / "parity.json").read_text())
-    assert saved["fp32"]["passed"] and saved["int8"]["onnx_file"] == str(model_dir / ONNX_FILE)
+    assert saved["fp32"]["passed"] and saved["int8"]["onnx_file"] == str(model_dir / INT8_ONNX_FILE)
     ckpt = Checkpoint.load(model_dir)
-    assert onnx_model_version(model_dir / ONNX_FILE) == ckpt.model_version
+    assert onnx_model_version(model_dir / INT8_ONNX_FILE) == ckpt.model_version
 
     batch = ckpt.preprocessing.to_array(
         [gen.make_image(n, 50 + i) for i, n in enumerate(gen.labels)]
     )
     ref = TorchBackend(ckpt.build_model()).logits(batch)
-    onnx32 = OnnxBackend(model_dir / FP32_FILE, threads=1).logits(batch)
+    onnx32 = OnnxBackend(model_dir / FP32_ONNX_FILE, threads=1).logits(batch)
     assert onnx32.shape == (4, 4) and onnx32.dtype == np.float32
     np.testing.assert_allclose(onnx32, ref, atol=1e-4)
     clf = Classifier.from_path(model_dir, backend="onnx")
@@ -92,7 +92,7 @@ def test_export_fp32_exact_and_int8_installed_by_the_gate(model_dir: Path, gen: 
 def test_export_cli_gate_refuses_to_install(model_dir: Path, tiny_data: Path, capsys: Any) -> None:
     assert main(["export", "--model", str(model_dir), "--workers", "0"]) == 0
     assert "fp32: parity PASS" in capsys.readouterr().out
-    assert (model_dir / FP32_FILE).is_file() and not (model_dir / ONNX_FILE).exists()
+    assert (model_dir / FP32_ONNX_FILE).is_file() and not (model_dir / INT8_ONNX_FILE).exists()
     code = main(
         ["export", "--model", str(model_dir), "--int8", "--calibration", str(tiny_data),
          "--calibration-images", "16", "--quant-format", "qoperator", "--workers", "0",
@@ -100,7 +100,7 @@ def test_export_cli_gate_refuses_to_install(model_dir: Path, tiny_data: Path, ca
     )  # fmt: skip
     assert code == 3
     assert "NOT installed" in capsys.readouterr().err
-    assert not (model_dir / ONNX_FILE).exists()
+    assert not (model_dir / INT8_ONNX_FILE).exists()
     assert (model_dir / "model.int8.failed.onnx").is_file()
     assert not json.loads((model_dir / "parity.json").read_text())["int8"]["passed"]
 
@@ -117,7 +117,7 @@ def test_failed_parity_raises_and_is_recorded(tmp_path: Path) -> None:
 
 def test_stale_int8_file_from_other_weights_is_dropped(model_dir: Path) -> None:
     ckpt = Checkpoint.load(model_dir)
-    fresh = export_fp32(ckpt, model_dir / ONNX_FILE)
+    fresh = export_fp32(ckpt, model_dir / INT8_ONNX_FILE)
     drop_stale(fresh, ckpt)
     assert fresh.exists()
     stamp_metadata(fresh, ckpt.with_updates(model_version="old-weights"))
@@ -158,9 +158,12 @@ def test_fallback_band_guards_the_gate_and_needs_the_fp32_file(model_dir: Path) 
     saved = json.loads((model_dir / "parity.json").read_text())["int8"]
     assert saved["fallback"]["parity_rechecked_share"] == 1.0
     assert saved["fallback"]["tuning_guarded_agreement"] == 1.0
-    meta = {p.key: p.value for p in onnx.load(str(model_dir / ONNX_FILE)).metadata_props}
-    assert meta["karung_fallback_model"] == FP32_FILE and float(meta["karung_fallback_low"]) < 1e-9
-    (model_dir / FP32_FILE).unlink()
+    meta = {p.key: p.value for p in onnx.load(str(model_dir / INT8_ONNX_FILE)).metadata_props}
+    assert (
+        meta["karung_fallback_model"] == FP32_ONNX_FILE
+        and float(meta["karung_fallback_low"]) < 1e-9
+    )
+    (model_dir / FP32_ONNX_FILE).unlink()
     with pytest.raises(CheckpointError, match="missing beside it"):
         Classifier.from_path(model_dir, backend="onnx-int8")
 
@@ -170,3 +173,19 @@ def test_no_fallback_installs_plain_int8(model_dir: Path) -> None:
     assert result.fallback is None and result.unguarded is None
     assert "fallback" not in json.loads((model_dir / "parity.json").read_text())["int8"]
     assert Classifier.from_path(model_dir, backend="onnx-int8").backend.name == "onnx-int8"
+
+
+def test_the_folder_export_writes_is_the_folder_serve_loads(model_dir: Path) -> None:
+    from karung.serve.runtime import ModelHolder
+
+    result = run_export(tiny_job(model_dir, int8=False))
+    layout = ModelDir.find(model_dir)
+    assert result.files == {"fp32": layout.fp32_onnx}
+    assert layout.onnx_files() == [layout.fp32_onnx] and layout.parity.is_file()
+    holder = ModelHolder(model_dir, backend="onnx")
+    info = holder.load()
+    assert info.backend == "onnx" and info.path == str(model_dir)
+    assert info.model_version == Checkpoint.load(layout.checkpoint).model_version
+    # A file that failed its parity check is never what serve loads.
+    layout.fp32_onnx.rename(layout.failed(layout.fp32_onnx.name))
+    assert holder.load(backend="auto").backend == "torch"

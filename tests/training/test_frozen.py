@@ -80,9 +80,9 @@ def test_frozen_run_writes_a_calibrated_checkpoint(frozen_run: dict[str, Any]) -
     first = frozen_run["first"]
     ckpt = Checkpoint.load(first.checkpoint)
     assert ckpt.preprocessing.input_size == SIZE
-    assert ckpt.training["recipe"] == "frozen-imagenet-linear-head"
+    assert ckpt.training.recipe == "frozen-imagenet-linear-head"
     assert ckpt.thresholds_calibrated
-    cal = ckpt.training["calibration"]
+    cal = ckpt.training.calibration
     assert cal["thresholds_from"] == "real negatives"
     # The cuts were chosen on the 12 real val negatives: at most floor(rate * n) reach block.
     assert cal["thresholds"]["at_block"]["n"] == 12

@@ -6,9 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
+from karung.training.card_commands import train_command
 from karung.training.config import TrainConfig
 from karung.training.inference_bench import BenchOptions, run_bench
-from karung.training.model_card import train_command, write_model_card
+from karung.training.model_card import write_model_card
 from karung.vision.checkpoint import Checkpoint
 
 
@@ -59,7 +60,7 @@ def test_model_card_has_command_metrics_thresholds_and_limits(
     text = card.read_text()
     ckpt = Checkpoint.load(model_dir)
     assert "karung synth --out /data/synth --n 24000" in text
-    assert f"karung train --data {ckpt.training['data'][0]}" in text
+    assert f"karung train --data {ckpt.training.data[0]}" in text
     assert "--input-size 64" in text and "--epoch-images 96" in text and "--lr-head 0.01" in text
     assert "| synthetic val: risk ROC AUC | proxy only | 0.9954 |" in text
     assert "blocked | <= 1% | 0.40% |" in text and "review or worse | <= 5% | 3.10% |" in text
@@ -93,7 +94,7 @@ def test_train_command_of_the_frozen_recipe() -> None:
 
 def test_inference_bench_measures_every_backend(tiny_run: Path) -> None:
     ckpt = Checkpoint.load(tiny_run)
-    data = (str(ckpt.training["data"][0]),)  # real images of the tiny data set
+    data = (str(ckpt.training.data[0]),)  # real images of the tiny data set
     opts = BenchOptions(batch_size=4, seconds=0.3, threads=1, bf16=False, formats=(), data=data)
     rows = run_bench(ckpt, tiny_run, opts)
     names = [r.name for r in rows]
@@ -104,10 +105,10 @@ def test_inference_bench_measures_every_backend(tiny_run: Path) -> None:
 
 
 def test_reproduce_command_names_the_int8_search_when_the_file_used_it() -> None:
-    from karung.training.model_card import _search_flag
+    from karung.training.card_commands import search_flag
 
-    assert _search_flag({"int8": {"mixed_precision": {"excluded": ["/GlobalAveragePool"]}}}) == (
+    assert search_flag({"int8": {"mixed_precision": {"excluded": ["/GlobalAveragePool"]}}}) == (
         " --int8-search"
     )
-    assert _search_flag({"int8": {"passed": True}}) == ""
-    assert _search_flag(None) == ""
+    assert search_flag({"int8": {"passed": True}}) == ""
+    assert search_flag(None) == ""

@@ -19,6 +19,7 @@ from karung.training.qat import QatConfig, qat_loss
 from karung.training.qat_sim import Int8Simulation, fold_batchnorm, weight_range
 from karung.vision.checkpoint import Checkpoint
 from karung.vision.onnx_backend import OnnxBackend
+from karung.vision.training_record import TrainingRecord
 
 
 def _batches(model_dir: Path) -> tuple[Checkpoint, list[np.ndarray], list[np.ndarray]]:
@@ -177,8 +178,8 @@ def test_cli_qat_saves_a_recalibrated_checkpoint(
     tuned = Checkpoint.load(out / "model.pt")
     assert tuned.model_version != source.model_version
     assert tuned.labels == source.labels and tuned.preprocessing == source.preprocessing
-    assert tuned.training["qat"]["source_version"] == source.model_version
-    assert tuned.training["data"] == source.training["data"]  # export finds its val split
+    assert (tuned.training.qat or {})["source_version"] == source.model_version
+    assert tuned.training.data == source.training.data  # export finds its val split
     history = [json.loads(line) for line in (out / "qat_history.jsonl").read_text().splitlines()]
     assert [r["step"] for r in history] == [1, 2, 3, 4]
     assert all(np.isfinite(r["gap"]) and 0 <= r["agree"] <= 1 for r in history)
@@ -203,7 +204,7 @@ def test_cli_qat_refuses_a_checkpoint_without_training_config(
     model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ckpt = Checkpoint.load(model_dir / "model.pt")
-    bare = ckpt.with_updates(training={})
+    bare = ckpt.with_updates(training=TrainingRecord())
     bare.save(tmp_path / "bare" / "model.pt")
     code = main(["qat", "--model", str(tmp_path / "bare"), "--out", str(tmp_path / "o")])
     assert code == 1

@@ -20,7 +20,8 @@ from karung.training.quant_search import (
     search_exclusions,
     union,
 )
-from karung.vision.checkpoint import ONNX_FILE, Checkpoint
+from karung.vision.checkpoint import Checkpoint
+from karung.vision.modeldir import INT8_ONNX_FILE
 
 # Few candidates keep each test to seconds: every candidate is one quantisation pass. The head
 # is quantised here (fp32_head=False) so that excluding it makes a difference.
@@ -120,14 +121,14 @@ def test_export_records_exclusions_and_installs_passing_file(model_dir: Path) ->
         model_dir, min_agreement=0.5, search_options=SearchOptions(margin=0.45, op_types=FEW_OPS)
     )
     result = run_export(job)
-    assert result.reports["int8"].passed and result.files["int8"] == model_dir / ONNX_FILE
+    assert result.reports["int8"].passed and result.files["int8"] == model_dir / INT8_ONNX_FILE
     saved = json.loads((model_dir / "parity.json").read_text())
     mixed = saved["int8"]["mixed_precision"]
     assert result.search is not None and mixed["excluded"] == list(result.search.excluded)
     assert mixed["n_tuning"] == 8 and mixed["tuning_disjoint"]
     assert mixed["target"] == pytest.approx(0.95)
     assert mixed["mixed"]["decision_agreement"] >= mixed["full_int8"]["decision_agreement"]
-    graph_nodes = {n.name for n in onnx.load(str(model_dir / ONNX_FILE)).graph.node}
+    graph_nodes = {n.name for n in onnx.load(str(model_dir / INT8_ONNX_FILE)).graph.node}
     assert set(result.search.excluded) <= graph_nodes and mixed["groups"] == list(
         result.search.groups
     )

@@ -50,7 +50,7 @@ def test_loss_falls_and_checkpoint_scores(tiny_run: Path, tiny_data: Path, gen: 
     assert ckpt.thresholds_calibrated
     assert ckpt.thresholds == Thresholds(**metrics["thresholds"])
     assert ckpt.temperature == pytest.approx(metrics["calibration"]["temperature"])
-    assert ckpt.training["data"] == [str(tiny_data)]
+    assert ckpt.training.data == (str(tiny_data),)
     assert metrics["risk_roc_auc"] > 0.9
 
     clf = Classifier.from_path(tiny_run)

@@ -24,12 +24,13 @@ from serve.servekit import jpeg
 from karung.training.export_job import ExportJob, run_export
 from karung.training.fallback_fit import FallbackOptions
 from karung.vision.backends import InferenceBackend, TorchBackend
-from karung.vision.checkpoint import FP32_ONNX_FILE, ONNX_FILE, Checkpoint
+from karung.vision.checkpoint import Checkpoint
 from karung.vision.classifier import Classifier
 from karung.vision.errors import InvalidBatch
 from karung.vision.fallback import FallbackBackend
 from karung.vision.labels import LABELS, Thresholds
 from karung.vision.model import build_model
+from karung.vision.modeldir import FP32_ONNX_FILE, INT8_ONNX_FILE
 from karung.vision.onnx_backend import OnnxBackend, load_onnx
 from karung.vision.preprocess import Preprocessing
 
@@ -84,11 +85,11 @@ def _fp32(_: Checkpoint, model: Path) -> InferenceBackend:
 
 
 def _int8(_: Checkpoint, model: Path) -> InferenceBackend:
-    return OnnxBackend(model / ONNX_FILE, threads=1)
+    return OnnxBackend(model / INT8_ONNX_FILE, threads=1)
 
 
 def _int8_fallback(ckpt: Checkpoint, model: Path) -> InferenceBackend:
-    backend = load_onnx(model / ONNX_FILE, ckpt.risk_head, threads=1)
+    backend = load_onnx(model / INT8_ONNX_FILE, ckpt.risk_head, threads=1)
     assert isinstance(backend, FallbackBackend)
     return backend
 

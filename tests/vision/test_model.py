@@ -9,13 +9,15 @@ import pytest
 import torch
 from imagegen import textured
 
-from karung.vision.checkpoint import Checkpoint, resolve_checkpoint_path
+from karung.vision.checkpoint import Checkpoint
 from karung.vision.classifier import Classifier, softmax
 from karung.vision.errors import CheckpointError
 from karung.vision.labels import LABELS, Decision, Thresholds
 from karung.vision.model import build_model
+from karung.vision.modeldir import ModelDir
 from karung.vision.preprocess import Preprocessing
 from karung.vision.pretrained import imagenet_weights_path
+from karung.vision.training_record import TrainingRecord
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def checkpoint() -> Checkpoint:
         preprocessing=Preprocessing(input_size=64),
         temperature=1.5,
         thresholds=Thresholds(block=0.8, review=0.4),
-        training={"epochs": 0, "note": "test"},
+        training=TrainingRecord(data=("data/x",), epochs_run=0, extra={"note": "test"}),
     )
 
 
@@ -49,7 +51,8 @@ def test_checkpoint_round_trip(tmp_path: Path, checkpoint: Checkpoint) -> None:
     assert loaded.preprocessing == Preprocessing(input_size=64)
     assert loaded.temperature == 1.5
     assert loaded.thresholds == Thresholds(block=0.8, review=0.4)
-    assert loaded.training == {"epochs": 0, "note": "test"}
+    assert loaded.training == checkpoint.training
+    assert loaded.training.val_fraction == 0.2 and loaded.training.extra == {"note": "test"}
     assert loaded.model_version == checkpoint.model_version
     assert loaded.model_version.startswith("mobilenet_v2-")
     for key, value in checkpoint.state_dict.items():
@@ -82,7 +85,7 @@ def test_foreign_dict_rejected(tmp_path: Path) -> None:
 
 def test_missing_path() -> None:
     with pytest.raises(CheckpointError):
-        resolve_checkpoint_path("/nonexistent/model.pt")
+        ModelDir.find("/nonexistent/model.pt")
 
 
 def test_classifier_shapes_sum_and_determinism(checkpoint: Checkpoint) -> None:

@@ -9,7 +9,6 @@ trainer's input size. When the same photo was decided more than once, the latest
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 from collections import Counter
@@ -24,24 +23,9 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from karung.serve.review.models import ReviewItem
+from karung.vision.manifest import MANIFEST_FILE, REVIEW_COLUMNS, write_manifest
 
-MANIFEST: Final = "manifest.csv"
 IMAGES_DIR: Final = "images"
-COLUMNS: Final = (
-    "file",
-    "label",
-    "split",
-    "sender_id",
-    "sha256",
-    "item_id",
-    "listing_id",
-    "decided_at",
-    "reviews_required",
-    "queue_reason",
-    "model_decision",
-    "model_risk",
-    "model_version",
-)
 
 
 @dataclass(frozen=True)
@@ -105,13 +89,7 @@ def export_dataset(
         rel = f"{IMAGES_DIR}/{item.sha256}.jpg"
         _write_once(out / rel, item.thumbnail)
         rows.append(_row(item, rel, val_fraction))
-    manifest = out / MANIFEST
-    tmp = manifest.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, manifest)  # readers never see half a manifest
+    manifest = write_manifest(out / MANIFEST_FILE, REVIEW_COLUMNS, rows)
     return ExportSummary(
         images=len(rows),
         labels=dict(Counter(r["label"] for r in rows)),

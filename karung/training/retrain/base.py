@@ -31,7 +31,6 @@ from karung.training.features import default_cache_dir
 from karung.training.retrain.encoder import backbone_digest, model_features
 from karung.vision.checkpoint import Checkpoint
 
-BASE_FILE: Final = "retrain_base.npz"
 BASE_FORMAT: Final = "karung-retrain-base-v1"
 
 

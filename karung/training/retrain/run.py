@@ -23,13 +23,15 @@ from karung.training.errors import ExportError
 from karung.training.export_job import ExportJob, run_export
 from karung.training.features import default_cache_dir
 from karung.training.head import LinearHead
-from karung.training.retrain.base import BASE_FILE, BaseSet, load_base
+from karung.training.retrain.base import BaseSet, load_base
 from karung.training.retrain.compare import Comparison, GatePolicy, Scored, compare
 from karung.training.retrain.encoder import champion_head, model_features
 from karung.training.retrain.fit import FitOptions, Fitted, Rows, fit_challenger, risk_with
 from karung.training.retrain.report import write_report
-from karung.vision.checkpoint import CHECKPOINT_FILE, Checkpoint, default_version
+from karung.vision.checkpoint import Checkpoint, default_version
 from karung.vision.lineage import Lineage, content_digest, write_lineage
+from karung.vision.modeldir import ModelDir
+from karung.vision.training_record import TrainingRecord
 
 CHALLENGER_DIR = "challenger"
 
@@ -136,7 +138,7 @@ def challenger_checkpoint(ckpt: Checkpoint, fitted: Fitted, record: dict[str, An
         temperature=float(fitted.temperature),
         thresholds=fitted.thresholds,
         thresholds_calibrated=fitted.chosen is not None,
-        training=record,
+        training=TrainingRecord.from_dict(record),
         model_version=default_version(state),
     )
 
@@ -152,7 +154,7 @@ def _export(job: RetrainJob, folder: Path, calib: tuple[str, ...]) -> str:
         try:
             run_export(
                 ExportJob(
-                    checkpoint=folder / CHECKPOINT_FILE,
+                    checkpoint=ModelDir(folder).checkpoint,
                     out_dir=folder,
                     int8=int8,
                     calibration=calib,
@@ -204,7 +206,7 @@ def retrain(job: RetrainJob) -> Outcome:
     """Fit, compare, export and report; promotion is the caller's (it owns the database)."""
     clock = _Clock()
     ckpt = Checkpoint.load(job.champion)
-    base_path = job.base or Path(job.champion) / BASE_FILE
+    base_path = job.base or ModelDir.at(job.champion).retrain_base
     base = load_base(base_path, ckpt) if base_path.is_file() else None
     lab = load_labelled(job, ckpt)
     clock.lap("features_s")
@@ -220,11 +222,11 @@ def retrain(job: RetrainJob) -> Outcome:
     data = _data_record(job, lab, base, train, ev)
     folder = job.out / CHALLENGER_DIR
     new = challenger_checkpoint(ckpt, fitted, {"recipe": "retrain", "data": list(job.data), **data})
-    new.save(folder / CHECKPOINT_FILE)
+    new.save(ModelDir(folder).checkpoint)
     error = _export(job, folder, job.data)
     clock.lap("export_s")
     if base is not None:
-        shutil.copyfile(base_path, folder / BASE_FILE)
+        shutil.copyfile(base_path, ModelDir(folder).retrain_base)
     lineage = Lineage(
         model_version=new.model_version,
         parent_version=ckpt.model_version,

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from karung.training.synth.config import SynthConfig
 from karung.training.synth.contact import contact_sheet
-from karung.training.synth.runner import MANIFEST, generate
+from karung.training.synth.runner import generate
 from karung.vision.labels import LABELS
+from karung.vision.manifest import MANIFEST_FILE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         n = args.per_label * len(LABELS)
         cfg = SynthConfig(out=Path(tmp), n=n, seed=args.seed, source=source, workers=args.workers)
         generate(cfg, quiet=True)
-        with (Path(tmp) / MANIFEST).open(newline="") as fh:
+        with (Path(tmp) / MANIFEST_FILE).open(newline="") as fh:
             rows = list(csv.DictReader(fh))
         for label in LABELS:
             files = [Path(tmp) / r["file"] for r in rows if r["label"] == label]

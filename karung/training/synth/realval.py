@@ -3,17 +3,11 @@ or validation senders only (the held-out false-positive check)."""
 
 from __future__ import annotations
 
-import csv
-import os
 from pathlib import Path
-from typing import Final
 
 from karung.training.splits import sender_split
 from karung.training.synth.sources import read_source
-
-# sender_id is what the trainer's manifest reader groups by; source_ids/sender_ids match the
-# synthetic manifest.
-COLUMNS: Final = ("file", "label", "split", "sender_id", "source_ids", "sender_ids", "category")
+from karung.vision.manifest import REAL_COLUMNS, write_manifest
 
 
 def write_real_val_manifest(source: Path, path: Path, val_fraction: float) -> int:
@@ -38,22 +32,18 @@ def write_real_manifest(
         (p, sender_split(p.sender_id, val_fraction=val_fraction)) for p in read_source(source)
     ]
     photos = [(p, split) for p, split in photos if split in splits]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(COLUMNS)
-        for p, split in photos:
-            writer.writerow(
-                [
-                    str(p.path.resolve()),
-                    "garment",
-                    split,
-                    p.sender_id,
-                    p.image_id,
-                    p.sender_id,
-                    p.category,
-                ]
-            )
-    os.replace(tmp, path)
+    # sender_id is what the trainer groups by; source_ids/sender_ids match the synthetic set.
+    rows = [
+        {
+            "file": str(p.path.resolve()),
+            "label": "garment",
+            "split": split,
+            "sender_id": p.sender_id,
+            "source_ids": p.image_id,
+            "sender_ids": p.sender_id,
+            "category": p.category,
+        }
+        for p, split in photos
+    ]
+    write_manifest(path, REAL_COLUMNS, rows)
     return len(photos)

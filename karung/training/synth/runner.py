@@ -7,10 +7,8 @@ serial path (``workers=1``) is the reference the parallel one is tested against.
 
 from __future__ import annotations
 
-import csv
 import json
 import multiprocessing as mp
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -31,9 +29,10 @@ from karung.training.synth.context import SplitAssets
 from karung.training.synth.errors import OutputError
 from karung.training.synth.scene import Scene
 from karung.vision.labels import LABELS
+from karung.vision.manifest import MANIFEST_FILE, SYNTH_LEAD_COLUMNS
+from karung.vision.manifest import write_manifest as write_manifest_file
 
-MANIFEST: Final = "manifest.csv"
-LEAD_COLUMNS: Final = ("file", "label", "split", "index", "variant", "source_ids", "sender_ids")
+LEAD_COLUMNS: Final = SYNTH_LEAD_COLUMNS
 SCENE_COLUMNS: Final = tuple(f.name for f in fields(Scene))
 TAIL_COLUMNS: Final = ("image_width", "image_height", "extra")
 COLUMNS: Final = LEAD_COLUMNS + SCENE_COLUMNS + TAIL_COLUMNS
@@ -107,7 +106,7 @@ def check_out(cfg: SynthConfig) -> None:
     """
     if cfg.out.exists() and not cfg.out.is_dir():
         raise OutputError(f"{cfg.out} is a file, not a folder")
-    if (cfg.out / MANIFEST).exists() and not cfg.overwrite:
+    if (cfg.out / MANIFEST_FILE).exists() and not cfg.overwrite:
         raise OutputError(f"{cfg.out} already holds a synthetic set (pass --overwrite)")
 
 
@@ -175,14 +174,7 @@ def render_all(
 
 def write_manifest(out: Path, rows: Sequence[dict[str, str]]) -> Path:
     """Write ``out/manifest.csv`` (atomically: a temp file renamed into place)."""
-    path = out / MANIFEST
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-    return path
+    return write_manifest_file(out / MANIFEST_FILE, COLUMNS, rows)
 
 
 def write_contact_sheets(cfg: SynthConfig, rows: Sequence[dict[str, str]]) -> list[Path]:

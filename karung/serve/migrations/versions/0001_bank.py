@@ -1,11 +1,7 @@
 """hash bank: banks, entries, version state, change log, match events
 
-Revision ID: 0001_bank
-Revises:
 Create Date: 2026-11-23
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,7 +9,6 @@ from alembic import op
 revision = "0001_bank"
 down_revision = None
 branch_labels = ("bank",)
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,11 +1,7 @@
 """review queue: review_items
 
-Revision ID: 0001_review
-Revises:
 Create Date: 2026-11-23
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,7 +9,6 @@ from alembic import op
 revision = "0001_review"
 down_revision = None
 branch_labels = ("review",)
-depends_on = None
 
 
 def upgrade() -> None:

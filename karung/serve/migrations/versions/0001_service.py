@@ -1,11 +1,7 @@
 """service: api_keys
 
-Revision ID: 0001_service
-Revises:
 Create Date: 2026-11-23
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,7 +9,6 @@ from alembic import op
 revision = "0001_service"
 down_revision = None
 branch_labels = ("service",)
-depends_on = None
 
 
 def upgrade() -> None:

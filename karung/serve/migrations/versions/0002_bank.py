@@ -1,19 +1,13 @@
 """hash bank: crop variants of each entry (``bank_entries.crop_hashes``)
 
-Revision ID: 0002_bank
-Revises: 0001_bank
 Create Date: 2026-11-24
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_bank"
 down_revision = "0001_bank"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

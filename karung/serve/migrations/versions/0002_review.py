@@ -1,19 +1,13 @@
 """review: moderators, sessions, decisions, append-only audit log, webhook outbox
 
-Revision ID: 0002_review
-Revises: 0001_review
 Create Date: 2026-11-23
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_review"
 down_revision = "0001_review"
-branch_labels = None
-depends_on = None
 
 TZ = sa.DateTime(timezone=True)
 

@@ -1,19 +1,13 @@
 """service: model_swaps (hot model swaps, followed by every replica)
 
-Revision ID: 0002_service
-Revises: 0001_service
 Create Date: 2026-12-02
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_service"
 down_revision = "0001_service"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -5,20 +5,14 @@ this revision); version 2 is PDQ of the 64 x 64 normalised image with one stored
 (``karung.vision.hashing.HASH_VERSION``). The matcher never compares hashes of different
 versions; ``karung bank rehash`` moves entries to version 2 from the original photos.
 
-Revision ID: 0003_bank
-Revises: 0002_bank
 Create Date: 2026-12-06
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_bank"
 down_revision = "0002_bank"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,19 +1,13 @@
 """review: login throttle in the database (shared by every worker and replica)
 
-Revision ID: 0003_review
-Revises: 0002_review
 Create Date: 2026-12-06
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_review"
 down_revision = "0002_review"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

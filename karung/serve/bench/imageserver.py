@@ -1,4 +1,4 @@
-"""A lean static image server for ``karung bench serve``: the platform's CDN stand-in.
+"""A lean static image server for ``karung bench serve`` and ``hostile``: the platform's CDN.
 
 In production the images come from a CDN on other machines; on the benchmark's two cores the
 image server competes with the service for CPU, so it should cost as little as possible.
@@ -7,7 +7,7 @@ and copies it in 64 KB chunks); this server holds every file in memory and answe
 ``GET`` with one ``write``. It is for loopback benchmarks only: no directory listing, no
 ranges, ``GET``/``HEAD`` of known names only.
 
-Run: ``python -m karung.cli.bench_imageserver DIR PORT``.
+Run: ``python -m karung.serve.bench.imageserver DIR PORT``.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: ``DIR PORT``."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m karung.cli.bench_imageserver DIR PORT", file=sys.stderr)
+        print("usage: python -m karung.serve.bench.imageserver DIR PORT", file=sys.stderr)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(Path(args[0]), int(args[1])))
