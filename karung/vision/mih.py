@@ -26,6 +26,7 @@ from typing import Final
 
 import numpy as np
 
+from karung.vision import mih_kernel
 from karung.vision.hash_index import (
     HashIndexError,
     Hit,
@@ -79,6 +80,20 @@ def chunk_values(words: np.ndarray, start: int, width: int) -> np.ndarray:
     return (values & mask).astype(np.int64)
 
 
+def table_radii(radius: int, m: int) -> tuple[int, ...]:
+    """How far to probe in each of ``m`` tables so that no hash within ``radius`` is missed.
+
+    Generalised pigeonhole: if every substring were at least ``r_i + 1`` away, the whole hash
+    would be at least ``sum(r_i) + m`` away, so ``sum(r_i) >= radius - m + 1`` suffices. That is
+    ``radius // m`` in some tables and one less in others (for a pHash at radius 10 in 3 tables:
+    3, 3, 2 instead of 3, 3, 3, a third fewer probes). The narrower (last) tables get the
+    smaller radii; a negative need means an exact substring match in one table suffices.
+    """
+    need = max(0, radius - m + 1)
+    base, extra = divmod(need, m)
+    return tuple(base + (1 if i < extra else 0) for i in range(m))
+
+
 @functools.cache
 def probe_masks(width: int, radius: int) -> np.ndarray:
     """Every ``width``-bit XOR mask of at most ``radius`` set bits (the buckets to probe)."""
@@ -110,11 +125,15 @@ class MultiIndexHashing:
         merge_at: int = 4096,
         merge_fraction: float = 1 / 16,
         chunk_bits: int | None = None,
+        compiled: bool = True,
     ) -> None:
         if nbits <= 0 or nbits % 64:
             raise HashIndexError(f"nbits must be a positive multiple of 64, got {nbits}")
         self.nbits = nbits
         self._chunk_bits = chunk_bits
+        # The compiled search (mih_kernel) when numba is there; tests turn it off to hold the
+        # NumPy path to the same contract.
+        self.compiled = compiled and mih_kernel.AVAILABLE
         self._merge_at = merge_at
         self._merge_fraction = merge_fraction
         self._pending = LinearIndex(nbits)
@@ -128,10 +147,12 @@ class MultiIndexHashing:
         nbits: int,
         *,
         chunk_bits: int | None = None,
+        compiled: bool = True,
     ) -> MultiIndexHashing:
         """An index holding ``hashes`` under ``ids``, tables built in one go (``chunk_bits``
-        fixes the substring width instead of deriving it from the size)."""
-        index = cls(nbits, chunk_bits=chunk_bits)
+        fixes the substring width instead of deriving it from the size; ``compiled`` False
+        keeps to the NumPy search)."""
+        index = cls(nbits, chunk_bits=chunk_bits, compiled=compiled)
         words = check_words(hashes, nbits)
         index._set_base(as_ids(ids, words.shape[0]), words)
         return index
@@ -177,12 +198,18 @@ class MultiIndexHashing:
         """
         qs = check_words(queries, self.nbits)
         r = check_radius(radius, self.nbits)
-        which, pos = self._candidates(qs, r)
-        dists = _row_distances(self._words, pos, qs, which)
-        keep = dists <= r  # almost every candidate goes here, before any other pass
-        which, pos, dists = which[keep], pos[keep], dists[keep]
-        live = self._alive[pos]
-        which, pos, dists = which[live], pos[live], dists[live]
+        if self.compiled and not self._scan_is_cheaper(qs.shape[0], r):
+            which, pos, dists = mih_kernel.search(
+                self._words, self._alive, self._order, self._offsets, self._bases,
+                self._plan, self._masks(r), qs, r,
+            )  # fmt: skip
+        else:
+            which, pos = self._candidates(qs, r)
+            dists = _row_distances(self._words, pos, qs, which)
+            keep = dists <= r  # almost every candidate goes here, before any other pass
+            which, pos, dists = which[keep], pos[keep], dists[keep]
+            live = self._alive[pos]
+            which, pos, dists = which[live], pos[live], dists[live]
         pair = which * max(1, self._ids.shape[0]) + pos  # a hash found through several tables
         _, first = np.unique(pair, return_index=True)
         which, ids, dists = which[first], self._ids[pos[first]], dists[first]
@@ -208,6 +235,19 @@ class MultiIndexHashing:
     def __len__(self) -> int:
         return int(self._ids.shape[0] - self._dead + len(self._pending))
 
+    def _masks(self, r: int) -> tuple[np.ndarray, ...]:
+        """Each table's probe masks (:func:`table_radii`)."""
+        radii = table_radii(r, len(self._plan))
+        return tuple(
+            probe_masks(width, sub) for (_, width), sub in zip(self._plan, radii, strict=True)
+        )
+
+    def _scan_is_cheaper(self, k: int, r: int) -> bool:
+        """Whether the probes would visit more than a quarter of the index (or it is empty)."""
+        n = self._ids.shape[0]
+        per_query = sum(m.shape[0] for m in self._masks(r))
+        return n == 0 or per_query * n / (1 << self._plan[0][1]) > _LINEAR_FALLBACK_FRACTION * n
+
     def _candidates(self, qs: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
         """(query row, position) pairs, with repeats, sharing a substring within ``r // m``.
 
@@ -216,13 +256,14 @@ class MultiIndexHashing:
         probes of all tables and all queries cost a handful of NumPy calls.
         """
         n, k = self._ids.shape[0], qs.shape[0]
-        sub = r // len(self._plan)
         keys = [
-            (chunk_values(qs, bit, width)[:, None] ^ probe_masks(width, sub)[None, :]) + int(base)
-            for (bit, width), base in zip(self._plan, self._bases, strict=True)
+            (chunk_values(qs, bit, width)[:, None] ^ masks[None, :]) + int(base)
+            for (bit, width), base, masks in zip(
+                self._plan, self._bases, self._masks(r), strict=True
+            )
         ]
         per_query = sum(key.shape[1] for key in keys)
-        if n == 0 or per_query * n / (1 << self._plan[0][1]) > _LINEAR_FALLBACK_FRACTION * n:
+        if self._scan_is_cheaper(k, r):
             which = np.repeat(np.arange(k, dtype=np.int64), n)  # a scan is cheaper
             return which, np.tile(np.arange(n, dtype=np.int64), k)
         flat_keys = np.concatenate(keys, axis=1).ravel()  # (k, probes) row-major
