@@ -33,10 +33,11 @@ from PIL import Image
 from karung.vision import partial_hash, pdq_native
 from karung.vision.decode import DEFAULT_MAX_DECODE_BYTES, decode_image
 from karung.vision.errors import KarungVisionError
+from karung.vision.hash_kinds import KINDS
 
 HashKind = Literal["pdq", "phash"]
 HASH_KINDS: Final[tuple[HashKind, ...]] = get_args(HashKind)
-HASH_BITS: Final[dict[str, int]] = {"pdq": 256, "phash": 64}
+HASH_BITS: Final[dict[str, int]] = {k.name: k.bits for k in KINDS.values()}
 # Meta's guidance: PDQ hashes of quality below 50 come from near-featureless images and match
 # everything, so they must not be used for matching.
 MIN_PDQ_QUALITY: Final = 50

@@ -21,6 +21,7 @@ import numpy as np
 from karung.serve.bank.store import BankStore, IndexRow
 from karung.vision.crops import decode_crops
 from karung.vision.hash_index import HashIndexError, WordStore
+from karung.vision.hash_kinds import PDQ, PHASH, hash_kind
 from karung.vision.hashing import HASH_VERSION, MIN_PDQ_QUALITY
 from karung.vision.mih import MultiIndexHashing
 
@@ -109,7 +110,7 @@ class Banks:
 
     def radius(self, kind: str) -> int:
         """The widest threshold of ``kind`` among enabled banks (-1: no bank enabled)."""
-        thresholds = self.pdq if kind == "pdq" else self.phash
+        thresholds = {PDQ.name: self.pdq, PHASH.name: self.phash}[hash_kind(kind).name]
         live = thresholds[self.enabled]
         return int(live.max()) if live.size else -1
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from karung.serve.bank.transforms import TARGETS, TRANSFORMS, encode_upload
+from karung.vision.hash_kinds import KINDS, hash_kind
 
 IMAGE_SUFFIXES: Final = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"})
 
@@ -164,7 +165,7 @@ def _bench_distractors(
 
 def _kind_index(stored: list[dict[str, Any]], kind: str) -> Any:
     """A brute-force index of the originals' hashes of one kind (plain and trimmed)."""
-    from karung.vision.hash_index import LinearIndex, words_of
+    from karung.vision.hash_index import words_of
 
     keys, values = [], []
     for i, item in enumerate(stored):
@@ -172,7 +173,7 @@ def _kind_index(stored: list[dict[str, Any]], kind: str) -> Any:
             if kind == "phash" or hashes.pdq_usable:
                 keys.append(i * 2 + variant)
                 values.append(hashes.phash if kind == "phash" else hashes.pdq)
-    index = LinearIndex(256 if kind == "pdq" else 64)
+    index = hash_kind(kind).brute_index()
     if values:
         index.add(keys, words_of(values))
     return index
@@ -189,7 +190,7 @@ def _query_values(query: Any, kind: str) -> list[Any]:
     return out
 
 
-_THRESHOLDS: Final = {"pdq": 31, "phash": 10}
+_THRESHOLDS: Final = {k.name: k.default_threshold for k in KINDS.values()}
 
 
 def _query_hashes(data: bytes) -> Any:

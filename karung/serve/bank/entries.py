@@ -14,8 +14,8 @@ from PIL import Image
 from karung.serve.bank.errors import InvalidBankSetting, InvalidEntry
 from karung.serve.bank.models import BankRow, EntryRow, MatchEventRow
 from karung.vision.crops import MAX_CROPS, CropHashes, decode_crops, encode_crops
+from karung.vision.hash_kinds import PDQ, PHASH, hash_kind
 from karung.vision.hashing import (
-    HASH_BITS,
     HASH_VERSION,
     REFERENCE_VERSION,
     HashValue,
@@ -46,7 +46,7 @@ def validate_bank_name(name: str) -> str:
 
 def validate_threshold(kind: str, value: int) -> int:
     """Return ``value`` when it is a sensible Hamming threshold for ``kind`` (0..half the bits)."""
-    top = HASH_BITS[kind] // 2
+    top = hash_kind(kind).max_threshold
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
         raise InvalidBankSetting(f"{kind} threshold must be an integer in 0..{top}, got {value!r}")
     return value
@@ -87,7 +87,7 @@ class NewEntry:
         _check_hash_pair("pdq", self.pdq, self.pdq_quality)
         _check_hash_pair("pdq", self.trim_pdq, self.trim_pdq_quality)
         for name, value in (("phash", self.phash), ("trim_phash", self.trim_phash)):
-            if value is not None and value.kind != "phash":
+            if value is not None and value.kind != PHASH.name:
                 raise InvalidEntry(f"{name} must be a phash, got a {value.kind} hash")
         if not isinstance(self.crops, tuple) or len(self.crops) > MAX_CROPS:
             raise InvalidEntry(f"crops must be a tuple of at most {MAX_CROPS} crop variants")
@@ -137,7 +137,7 @@ def _check_hash_pair(name: str, value: HashValue | None, quality: int | None) ->
         if quality is not None:
             raise InvalidEntry(f"{name} quality given without a {name} hash")
         return
-    if value.kind != "pdq":
+    if value.kind != PDQ.name:
         raise InvalidEntry(f"{name} must be a pdq hash, got a {value.kind} hash")
     if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
         raise InvalidEntry(f"{name} quality must be an integer in 0..100, got {quality!r}")
@@ -172,12 +172,12 @@ class Entry:
             id=int(row.id),
             bank=row.bank,
             sha256=row.sha256,
-            pdq=_hash("pdq", row.pdq),
+            pdq=_hash(PDQ.name, row.pdq),
             pdq_quality=row.pdq_quality,
-            phash=_hash("phash", row.phash),
-            trim_pdq=_hash("pdq", row.trim_pdq),
+            phash=_hash(PHASH.name, row.phash),
+            trim_pdq=_hash(PDQ.name, row.trim_pdq),
             trim_pdq_quality=row.trim_pdq_quality,
-            trim_phash=_hash("phash", row.trim_phash),
+            trim_phash=_hash(PHASH.name, row.trim_phash),
             listing_id=row.listing_id,
             seller_id=row.seller_id,
             source_url=row.source_url,
@@ -217,7 +217,7 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def _hash(kind: str, text: str | None) -> HashValue | None:
-    return None if text is None else HashValue.from_hex(kind, text)
+    return None if text is None else hash_kind(kind).parse(text)
 
 
 @dataclass(frozen=True)
