@@ -5,7 +5,7 @@ the repository that reads and writes them)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -168,47 +168,51 @@ class Entry:
     @classmethod
     def from_row(cls, row: EntryRow) -> Entry:
         """Convert an ORM row (hex columns become :class:`HashValue`)."""
+        values = {name: getattr(row, name) for name in _ROW_FIELDS}
+        for name, kind in _HASH_FIELDS.items():
+            values[name] = _hash(kind, values[name])
         return cls(
+            **values,
             id=int(row.id),
-            bank=row.bank,
-            sha256=row.sha256,
-            pdq=_hash(PDQ.name, row.pdq),
-            pdq_quality=row.pdq_quality,
-            phash=_hash(PHASH.name, row.phash),
-            trim_pdq=_hash(PDQ.name, row.trim_pdq),
-            trim_pdq_quality=row.trim_pdq_quality,
-            trim_phash=_hash(PHASH.name, row.trim_phash),
-            listing_id=row.listing_id,
-            seller_id=row.seller_id,
-            source_url=row.source_url,
             added_at=as_utc(row.added_at),
-            added_by=row.added_by,
-            note=row.note,
             crops=decode_crops(row.crop_hashes),
             hash_version=int(row.hash_version),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (hashes as hex, time as ISO 8601)."""
-        return {
-            "id": self.id,
-            "bank": self.bank,
-            "sha256": self.sha256,
-            "pdq": self.pdq.hex() if self.pdq else None,
-            "pdq_quality": self.pdq_quality,
-            "phash": self.phash.hex() if self.phash else None,
-            "trim_pdq": self.trim_pdq.hex() if self.trim_pdq else None,
-            "trim_pdq_quality": self.trim_pdq_quality,
-            "trim_phash": self.trim_phash.hex() if self.trim_phash else None,
-            "listing_id": self.listing_id,
-            "seller_id": self.seller_id,
-            "source_url": self.source_url,
-            "added_at": self.added_at.isoformat(),
-            "added_by": self.added_by,
-            "note": self.note,
-            "crop_hashes": encode_crops(self.crops),
-            "hash_version": self.hash_version,
-        }
+        """JSON-ready form (hashes as hex, time as ISO 8601, crops in their stored text)."""
+        out = json_ready(self)
+        out.pop("crops")
+        out["crop_hashes"] = encode_crops(self.crops)
+        out["hash_version"] = out.pop("hash_version")  # keeps its place after crop_hashes
+        return out
+
+
+# Hash fields of an entry and their kinds; fields stored as they are (hashes as hex).
+_HASH_FIELDS: Final = {
+    "pdq": PDQ.name,
+    "phash": PHASH.name,
+    "trim_pdq": PDQ.name,
+    "trim_phash": PHASH.name,
+}
+_ROW_FIELDS: Final = (
+    *_HASH_FIELDS,
+    *("bank", "sha256", "pdq_quality", "trim_pdq_quality"),
+    *("listing_id", "seller_id", "source_url", "added_by", "note"),
+)
+
+
+def json_ready(record: Any) -> dict[str, Any]:
+    """A dataclass's fields in order, hashes as hex and times in ISO 8601 (the JSON forms)."""
+    out: dict[str, Any] = {}
+    for item in fields(record):
+        value = getattr(record, item.name)
+        if isinstance(value, HashValue):
+            value = value.hex()
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        out[item.name] = value
+    return out
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -242,15 +246,7 @@ class BankInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
-            "name": self.name,
-            "enabled": self.enabled,
-            "pdq_threshold": self.pdq_threshold,
-            "phash_threshold": self.phash_threshold,
-            "created_at": self.created_at.isoformat(),
-            "description": self.description,
-            "entries": self.entries,
-        }
+        return json_ready(self)
 
 
 @dataclass(frozen=True)
@@ -281,10 +277,7 @@ class MatchEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        out: dict[str, Any] = {k: getattr(self, k) for k in EVENT_FIELDS}
-        out["id"] = self.id
-        out["created_at"] = self.created_at.isoformat() if self.created_at else None
-        return out
+        return json_ready(self)
 
 
 EVENT_FIELDS: Final = (
@@ -319,23 +312,10 @@ class IndexRow:
 
 def entry_row(item: NewEntry) -> EntryRow:
     """The ORM row that stores ``item`` (hashes as hex, crops in their text form)."""
-    row = EntryRow(
-        bank=item.bank,
-        sha256=item.sha256,
-        pdq=item.pdq.hex() if item.pdq else None,
-        pdq_quality=item.pdq_quality,
-        phash=item.phash.hex() if item.phash else None,
-        trim_pdq=item.trim_pdq.hex() if item.trim_pdq else None,
-        trim_pdq_quality=item.trim_pdq_quality,
-        trim_phash=item.trim_phash.hex() if item.trim_phash else None,
-        crop_hashes=encode_crops(item.crops),
-        hash_version=item.hash_version,
-        listing_id=item.listing_id,
-        seller_id=item.seller_id,
-        source_url=item.source_url,
-        added_by=item.added_by,
-        note=item.note,
-    )
+    values = {name: getattr(item, name) for name in _ROW_FIELDS}
+    for name in _HASH_FIELDS:
+        values[name] = values[name].hex() if values[name] is not None else None
+    row = EntryRow(**values, crop_hashes=encode_crops(item.crops), hash_version=item.hash_version)
     if item.added_at is not None:
         row.added_at = item.added_at
     return row
