@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from hashing.hashkit import scene
+
 from karung.vision.hash_index import LinearIndex
 from karung.vision.hash_kinds import KINDS, PDQ, PHASH, UnknownHashKind, hash_kind
 from karung.vision.hashing import HASH_BITS, MalformedHash, compute_hashes
