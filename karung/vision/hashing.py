@@ -221,6 +221,10 @@ class ImageHashes:
         order queries try them; a bank entry stores the first two only)."""
         return (self, *(v for v in (self.trimmed, self.evened) if v is not None))
 
+    def stored_variants(self) -> tuple[ImageHashes, ...]:
+        """The variants a bank entry keeps: this set of hashes and the trimmed one."""
+        return (self,) if self.trimmed is None else (self, self.trimmed)
+
     @property
     def stored_crop(self) -> CropHashes | None:
         """The centred crop's hashes a bank entry keeps (None when its PDQ is not usable)."""

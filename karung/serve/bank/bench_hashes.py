@@ -169,7 +169,7 @@ def _kind_index(stored: list[dict[str, Any]], kind: str) -> Any:
 
     keys, values = [], []
     for i, item in enumerate(stored):
-        for variant, hashes in enumerate(item["hashes"].variants()):
+        for variant, hashes in enumerate(item["hashes"].stored_variants()):
             if kind == "phash" or hashes.pdq_usable:
                 keys.append(i * 2 + variant)
                 values.append(hashes.phash if kind == "phash" else hashes.pdq)
@@ -204,7 +204,7 @@ def kind_distance(query: Any, stored: Any, kind: str) -> int:
     hash kind, as the matcher computes it (PDQ: 8 dihedral variants, quality >= 50)."""
     best = 10**6
     for q in query.variants():
-        for s in stored.variants():
+        for s in stored.stored_variants():
             if kind == "phash":
                 best = min(best, q.phash.distance(s.phash))
             elif q.pdq_usable and s.pdq_usable:
