@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
 from karung.serve.bank.errors import BankError, InvalidEntry, MalformedCsvRow
-from karung.serve.bank.store import Entry, NewEntry
+from karung.serve.bank.store import HASH_COLUMNS, Entry, NewEntry
 from karung.vision.crops import decode_crops
 from karung.vision.errors import KarungVisionError
 from karung.vision.hash_kinds import PDQ, PHASH
@@ -36,12 +36,7 @@ from karung.vision.hashing import REFERENCE_VERSION
 COLUMNS: Final = (
     "bank",
     "sha256",
-    "pdq",
-    "pdq_quality",
-    "phash",
-    "trim_pdq",
-    "trim_pdq_quality",
-    "trim_phash",
+    *HASH_COLUMNS,
     "listing_id",
     "seller_id",
     "source_url",

@@ -188,6 +188,8 @@ class Entry:
         return out
 
 
+# The hash columns of an entry (hashes and qualities), in the order tables and files list them.
+HASH_COLUMNS: Final = ("pdq", "pdq_quality", "phash", "trim_pdq", "trim_pdq_quality", "trim_phash")
 # Hash fields of an entry and their kinds; fields stored as they are (hashes as hex).
 _HASH_FIELDS: Final = {
     "pdq": PDQ.name,

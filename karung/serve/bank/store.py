@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from karung.serve.bank.entries import (
     EVENT_FIELDS,
+    HASH_COLUMNS,
     AddResult,
     BankInfo,
     Change,
@@ -62,16 +63,7 @@ _INDEX_COLUMNS: Final = (
 )
 
 
-_HASH_COLUMNS: Final = (
-    "pdq",
-    "pdq_quality",
-    "phash",
-    "trim_pdq",
-    "trim_pdq_quality",
-    "trim_phash",
-    "crop_hashes",
-    "hash_version",
-)
+_HASH_COLUMNS: Final = (*HASH_COLUMNS, "crop_hashes", "hash_version")
 
 
 class BankStore:
@@ -399,6 +391,7 @@ def _delete(session: Session, rows: Sequence[EntryRow], version: int) -> None:
 
 
 __all__ = [
+    "HASH_COLUMNS",
     "AddResult",
     "BankInfo",
     "BankStore",
