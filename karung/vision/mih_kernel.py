@@ -157,6 +157,30 @@ if AVAILABLE:
     _search = numba.njit(cache=True, nogil=True)(_search)
 
 
+def warm() -> None:
+    """Compile (or load from the on-disk cache) both search paths now, so the first query a
+    service answers does not pay for it (a few seconds cold, a fraction of one cached)."""
+    if not AVAILABLE:
+        return
+    words = np.zeros((1, 1), dtype=np.uint64)
+    for nbits_words in (words, np.zeros((1, 4), dtype=np.uint64)):
+        order = np.zeros(1, dtype=np.int32)
+        offsets = np.array([0, 1, 1], dtype=np.int32)
+        inline = nbits_words[:, 0] if nbits_words.shape[1] == 1 else np.zeros(0, np.uint64)
+        search(
+            nbits_words,
+            np.ones(1, dtype=np.bool_),
+            order,
+            offsets,
+            np.zeros(1, dtype=np.int64),
+            ((0, 1),),
+            (np.array([0, 1], dtype=np.int64),),
+            nbits_words,
+            0,
+            inline,
+        )
+
+
 def search(
     words: np.ndarray,
     alive: np.ndarray,

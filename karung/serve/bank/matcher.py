@@ -40,6 +40,7 @@ from karung.serve.bank.bank_state import (
 from karung.serve.bank.store import BankStore, Change, Entry
 from karung.serve.verdict import Match as Match  # the type lives with the verdict it travels in
 from karung.serve.verdict import MatchKind as MatchKind
+from karung.vision import mih_kernel
 from karung.vision.hash_index import popcount_rows, words_of
 from karung.vision.hashing import MIN_PDQ_QUALITY, HashValue, ImageHashes
 from karung.vision.mih import MultiIndexHashing
@@ -236,6 +237,7 @@ class Matcher:
         version = self.store.version()  # read first: changes racing the load are re-applied
         banks = Banks.from_store(self.store)
         state = BankState.build(banks, version, self.store.index_rows())
+        mih_kernel.warm()
         with self._lock:
             self._state = state
         return state
