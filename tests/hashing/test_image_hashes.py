@@ -15,10 +15,9 @@ from karung.vision.hashing import (
     MIN_PDQ_QUALITY,
     MalformedHash,
     compute_hashes,
-    even_box,
     hash_input,
-    trim_border,
 )
+from karung.vision.trim import even_box, trim_border
 
 # Pinned hashes of generated images: a pdqhash or imagehash upgrade that changes hashes (and so
 # silently breaks every stored bank and shared hash list) fails here. Version 2 PDQ (the 64 x 64
