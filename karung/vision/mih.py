@@ -3,14 +3,18 @@
 Norouzi et al., "Fast Search in Hamming Space with Multi-Index Hashing" (CVPR 2012). Every hash
 is cut into ``m`` substrings and each substring position gets a bucket table: a CSR array of
 positions sorted by substring value. Pigeonhole: if ``dist(q, h) <= r`` then some substring of
-``h`` is within ``r // m`` of the same substring of ``q``, so probing every bucket within
-``r // m`` of each query substring yields a superset of the answer, which full distances verify.
+``h`` is within its table's radius of the same substring of ``q`` (:func:`table_radii`), so
+probing every bucket within those radii yields a superset of the answer, which full distances
+verify.
 
-The substring width follows the index size (:func:`chunk_plan`): about ``log2(n)`` bits, so a
-bucket holds about one hash whatever the size (for 10 million PDQ hashes: 11 substrings of 23-24
-bits, a radius-31 query probes about 3,000 buckets and verifies a few thousand candidates; fixed
-16-bit substrings would verify ~40,000). Queries are answered in batches (:meth:`search_many`):
-all hashes of one query image (dihedral variants, partial images) cost one pass of NumPy calls.
+For PDQ the substring width follows the index size (:func:`chunk_plan`): about ``log2(n)`` bits,
+so a bucket holds about one hash whatever the size (for 10 million PDQ hashes: 11 substrings of
+23-24 bits, a radius-31 query probes about 3,000 buckets and verifies a few thousand candidates;
+fixed 16-bit substrings would verify ~40,000). One-word hashes (pHash) keep their words inline in
+each table's bucket order and use 4 tables of 16 bits (:data:`SINGLE_WORD_CHUNK_BITS`). Queries
+are answered in batches (:meth:`search_many`): all hashes of one query image (dihedral variants,
+partial images) in one call of the compiled loop (:mod:`karung.vision.mih_kernel`), or of a few
+NumPy calls where numba is missing.
 
 Adds go to a linear buffer merged into the tables when it exceeds 1/16 of the index (amortised
 rebuild, with a plan for the new size); removals are tombstones compacted at 25%, so replicas
@@ -93,9 +97,10 @@ def table_radii(radius: int, m: int) -> tuple[int, ...]:
 
     Generalised pigeonhole: if every substring were at least ``r_i + 1`` away, the whole hash
     would be at least ``sum(r_i) + m`` away, so ``sum(r_i) >= radius - m + 1`` suffices. That is
-    ``radius // m`` in some tables and one less in others (for a pHash at radius 10 in 3 tables:
-    3, 3, 2 instead of 3, 3, 3, a third fewer probes). The narrower (last) tables get the
-    smaller radii; a negative need means an exact substring match in one table suffices.
+    ``radius // m`` in some tables and one less in others (for a pHash at radius 10 in 4 tables:
+    2, 2, 2, 1 instead of 2, 2, 2, 2; in 3 tables 3, 3, 2, a third fewer probes). The narrower
+    (last) tables get the smaller radii; a negative need means an exact substring match in one
+    table suffices.
     """
     need = max(0, radius - m + 1)
     base, extra = divmod(need, m)
@@ -122,8 +127,9 @@ class MultiIndexHashing:
     :class:`~karung.vision.hash_index.LinearIndex`, in the same order.
 
     Memory per hash: ``nbits / 8`` bytes of words, 8 of id, 1 of tombstone and 4 per substring
-    table, plus ``4 * 2**width`` bytes of offsets per table (for PDQ at 10 million hashes: 93
-    bytes a hash and about 470 MiB of offsets).
+    table (12 for one-word hashes: their words are kept inline too), plus ``4 * 2**width`` bytes
+    of offsets per table (for PDQ at 10 million hashes: 93 bytes a hash and about 470 MiB of
+    offsets; for pHash 65 bytes a hash and 1 MiB of offsets).
     """
 
     def __init__(
@@ -206,7 +212,7 @@ class MultiIndexHashing:
         """
         qs = check_words(queries, self.nbits)
         r = check_radius(radius, self.nbits)
-        if self.compiled and not self._scan_is_cheaper(qs.shape[0], r):
+        if self.compiled and not self._scan_is_cheaper(r):
             which, pos, dists = mih_kernel.search(
                 self._words, self._alive, self._order, self._offsets, self._bases,
                 self._plan, self._masks(r), qs, r, self._inline,
@@ -250,14 +256,15 @@ class MultiIndexHashing:
             probe_masks(width, sub) for (_, width), sub in zip(self._plan, radii, strict=True)
         )
 
-    def _scan_is_cheaper(self, k: int, r: int) -> bool:
+    def _scan_is_cheaper(self, r: int) -> bool:
         """Whether the probes would visit more than a quarter of the index (or it is empty)."""
         n = self._ids.shape[0]
         per_query = sum(m.shape[0] for m in self._masks(r))
         return n == 0 or per_query * n / (1 << self._plan[0][1]) > _LINEAR_FALLBACK_FRACTION * n
 
     def _candidates(self, qs: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
-        """(query row, position) pairs, with repeats, sharing a substring within ``r // m``.
+        """(query row, position) pairs, with repeats, sharing a substring within its table's
+        radius (:func:`table_radii`): the NumPy path (the compiled one is :mod:`mih_kernel`).
 
         Every table's buckets live in one flat offsets array (table ``c`` starts at
         ``self._bases[c]`` and its offsets already point into the flat order array), so the
@@ -271,7 +278,7 @@ class MultiIndexHashing:
             )
         ]
         per_query = sum(key.shape[1] for key in keys)
-        if self._scan_is_cheaper(k, r):
+        if self._scan_is_cheaper(r):
             which = np.repeat(np.arange(k, dtype=np.int64), n)  # a scan is cheaper
             return which, np.tile(np.arange(n, dtype=np.int64), k)
         flat_keys = np.concatenate(keys, axis=1).ravel()  # (k, probes) row-major
