@@ -1,6 +1,6 @@
 """``karung bench hashes``: how well the bank catches edited re-uploads, and what it falsely hits.
 
-The engine is :mod:`karung.serve.bank.bench_hashes` (the edits: :mod:`karung.serve.bank.
+The engine is :mod:`karung.serve.bench.hashes` (the edits: :mod:`karung.serve.bank.
 transforms`); this module parses the arguments, writes the JSON report and prints the table.
 """
 
@@ -27,8 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; exit 0 when every target is met, 3 when one is missed."""
-    from karung.serve.bank.bench_hashes import pick_images, run_benchmark
-    from karung.serve.bank.transforms import FALSE_MATCH_TARGET, TRANSFORMS
+    from karung.serve.bench.hashes import pick_images, run_benchmark
+    from karung.serve.bench.transforms import FALSE_MATCH_TARGET, TRANSFORMS
 
     originals, distractors = pick_images(
         args.images,
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
 def print_report(report: dict[str, Any]) -> None:
     """The results as a fixed-width table."""
-    from karung.serve.bank.transforms import FALSE_MATCH_TARGET
+    from karung.serve.bench.transforms import FALSE_MATCH_TARGET
 
     print(f"originals: {report['originals']}   distractors: {report['distractors']}")
     if "index" in report:

@@ -1,5 +1,5 @@
 """``karung bench index``: the bank's indexes at 1 and 10 million entries (the engine is
-:mod:`karung.serve.bank.bench_index`; this module parses the arguments and prints the table)."""
+:mod:`karung.serve.bench.index`; this module parses the arguments and prints the table)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark for each size and print one table; 1 when parity fails."""
-    from karung.serve.bank.bench_index import bench_size
+    from karung.serve.bench.index import bench_size
 
     sizes = [args.n] + ([10_000_000] if args.also_10m and args.n != 10_000_000 else [])
     results = []
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(results: list[dict[str, Any]]) -> None:
-    from karung.serve.bank.bench_index import DIHEDRAL, FAR_BAND, PARTIALS, PDQ_RADIUS, PHASH_RADIUS
+    from karung.serve.bench.index import DIHEDRAL, FAR_BAND, PARTIALS, PDQ_RADIUS, PHASH_RADIUS
 
     print(
         f"bank indexes, per query image {DIHEDRAL} PDQ (radius {PDQ_RADIUS}), 1 pHash "

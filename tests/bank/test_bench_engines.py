@@ -7,8 +7,8 @@ from pathlib import Path
 
 from hashing.hashkit import jpeg, scene
 
-from karung.serve.bank.bench_hashes import pick_images, run_benchmark
-from karung.serve.bank.bench_index import bench_size
+from karung.serve.bench.hashes import pick_images, run_benchmark
+from karung.serve.bench.index import bench_size
 
 
 def test_index_bench_agrees_with_brute_force_on_a_small_bank() -> None:

@@ -3,7 +3,7 @@ it falsely hits (``karung.cli.bench_hashes`` parses the arguments and prints the
 
 Originals are added to a throw-away SQLite bank through the real
 :class:`~karung.serve.bank.service.BankService`. Every original is then edited by each transform
-of :data:`~karung.serve.bank.transforms.TRANSFORMS`, saved as a JPEG (quality 90, as a re-upload
+of :data:`~karung.serve.bench.transforms.TRANSFORMS`, saved as a JPEG (quality 90, as a re-upload
 would be) and matched as bytes. Recall is reported per transform for PDQ alone (8 dihedral
 variants, threshold 31), pHash alone (threshold 10) and the combined matcher (the service's
 answer). Unrelated distractor photos are matched too: any match at all is a false match. Use
@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Final
 
-from karung.serve.bank.transforms import TARGETS, TRANSFORMS, encode_upload
+from karung.serve.bench.transforms import TARGETS, TRANSFORMS, encode_upload
 from karung.vision.hash_kinds import KINDS, hash_kind
 
 IMAGE_SUFFIXES: Final = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"})
