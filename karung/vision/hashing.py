@@ -33,10 +33,12 @@ from PIL import Image
 from karung.vision import partial_hash, pdq_native
 from karung.vision.decode import DEFAULT_MAX_DECODE_BYTES, decode_image
 from karung.vision.errors import KarungVisionError
+from karung.vision.hash_kinds import KINDS
+from karung.vision.trim import even_box, trim_box
 
 HashKind = Literal["pdq", "phash"]
 HASH_KINDS: Final[tuple[HashKind, ...]] = get_args(HashKind)
-HASH_BITS: Final[dict[str, int]] = {"pdq": 256, "phash": 64}
+HASH_BITS: Final[dict[str, int]] = {k.name: k.bits for k in KINDS.values()}
 # Meta's guidance: PDQ hashes of quality below 50 come from near-featureless images and match
 # everything, so they must not be used for matching.
 MIN_PDQ_QUALITY: Final = 50
@@ -67,12 +69,6 @@ DIHEDRAL_NAMES: Final = (
     "r90_flip_v",
     "r90_flip_h",
 )
-# Border trimming: a line (row or column) belongs to a border when this share of its pixels is
-# within the tolerance of the line's edge colour; JPEG ringing keeps it from being 100%.
-TRIM_TOLERANCE: Final = 24
-TRIM_LINE_SHARE: Final = 0.97
-TRIM_MIN_SHARE: Final = 0.02  # a border thinner than this on every side is not worth a hash
-TRIM_MIN_KEEP: Final = 0.3  # never trim an image down to less than this share of a side
 _HEX_DIGITS: Final = frozenset(string.hexdigits)
 
 
@@ -189,6 +185,11 @@ class ImageHashes:
     uniform border cut off (:func:`trim_border`) when it has one: a re-upload framed by a border
     hashes to its trimmed content, which is compared with the bank's trimmed and plain hashes.
 
+    ``evened`` (queries only) holds the plain hashes of the image trimmed by the same amount on
+    opposite sides (:func:`even_box`): a border added around a photo shot on a light background
+    is trimmed into the photo on the sides where the background matches it, and the even trim
+    recovers the photo itself.
+
     ``reference`` holds the version-1 (reference) dihedral PDQ hashes and their quality, for
     entries hashed that way. ``partials`` holds the hashes of the partial images of
     :data:`karung.vision.variants.QUERY_CROPS` whose PDQ is usable, in that order and with
@@ -203,6 +204,7 @@ class ImageHashes:
     reference: tuple[tuple[HashValue, ...], int] | None = None
     partials: tuple[CropHashes, ...] = ()
     partial_specs: tuple[int, ...] = ()
+    evened: ImageHashes | None = None
 
     @property
     def pdq_usable(self) -> bool:
@@ -210,7 +212,12 @@ class ImageHashes:
         return self.pdq_quality >= MIN_PDQ_QUALITY
 
     def variants(self) -> tuple[ImageHashes, ...]:
-        """This set of hashes and, when present, the trimmed one (the order queries try them)."""
+        """This set of hashes and, when present, the trimmed and the evenly trimmed ones (the
+        order queries try them; a bank entry stores the first two only)."""
+        return (self, *(v for v in (self.trimmed, self.evened) if v is not None))
+
+    def stored_variants(self) -> tuple[ImageHashes, ...]:
+        """The variants a bank entry keeps: this set of hashes and the trimmed one."""
         return (self,) if self.trimmed is None else (self, self.trimmed)
 
     @property
@@ -269,10 +276,12 @@ def compute_hashes(image: Image.Image, *, trim: bool = True, partials: bool = Tr
         )
     img = hash_input(image)
     pixels = _rgb_array(img)  # one array for the border check and PDQ
-    box = _trim_box(pixels) if trim else None
+    box = trim_box(pixels) if trim else None
     trimmed = (
         compute_hashes(img.crop(box), trim=False, partials=partials) if box is not None else None
     )
+    even = even_box(box, img.size) if box is not None else None
+    evened = _plain_hashes(img.crop(even)) if even is not None and even != box else None
     dihedral, quality = pdq_dihedral(img)
     crops, specs = _partials(img) if partials else ((), ())
     return ImageHashes(
@@ -284,7 +293,14 @@ def compute_hashes(image: Image.Image, *, trim: bool = True, partials: bool = Tr
         reference=_pdq_from_rgb(pixels),
         partials=crops,
         partial_specs=specs,
+        evened=evened,
     )
+
+
+def _plain_hashes(img: Image.Image) -> ImageHashes:
+    """Version-2 PDQ (dihedral) and pHash only: no trimmed, reference or partial hashes."""
+    dihedral, quality = pdq_dihedral(img)
+    return ImageHashes(dihedral[0], quality, dihedral, phash(img))
 
 
 def normalise_for_pdq(image: Image.Image) -> Image.Image:
@@ -312,57 +328,6 @@ def _partials(img: Image.Image) -> tuple[tuple[CropHashes, ...], tuple[int, ...]
             crops.append(CropHashes(HashValue("pdq", p), HashValue("phash", h)))
             specs.append(position)
     return tuple(crops), tuple(specs)
-
-
-def trim_border(image: Image.Image) -> Image.Image | None:
-    """``image`` without its uniform border (nested borders too), or None when it has none.
-
-    A border is a run of rows/columns from an edge in which almost every pixel has the edge's
-    colour. Trimming stops short of :data:`TRIM_MIN_KEEP` of a side (a flat image is not trimmed
-    to nothing) and borders thinner than :data:`TRIM_MIN_SHARE` everywhere are ignored.
-    """
-    box = _trim_box(_rgb_array(image))
-    return None if box is None else image.crop(box)
-
-
-def _trim_box(pixels: np.ndarray) -> tuple[int, int, int, int] | None:
-    """The (left, top, right, bottom) box of :func:`trim_border` on an (H, W, 3) array."""
-    # _border_depth widens only the lines it inspects, so a photo without a border (the
-    # common case) costs four small edge checks, not a full copy.
-    height, width = pixels.shape[:2]
-    top, bottom, left, right = 0, height, 0, width
-    for _ in range(3):  # a black frame around a white mat around the photo: peel both
-        sub = pixels[top:bottom, left:right]
-        h, w = sub.shape[:2]
-        cols = sub.transpose(1, 0, 2)
-        dt, db = _border_depth(sub), _border_depth(sub[::-1])
-        dl, dr = _border_depth(cols), _border_depth(cols[::-1])
-        if dt + db > h * (1 - TRIM_MIN_KEEP) or dl + dr > w * (1 - TRIM_MIN_KEEP):
-            return None
-        if max(dt, db) < h * TRIM_MIN_SHARE and max(dl, dr) < w * TRIM_MIN_SHARE:
-            break
-        top, bottom, left, right = top + dt, bottom - db, left + dl, right - dr
-    if (bottom - top) * (right - left) > height * width * (1 - TRIM_MIN_SHARE):
-        return None
-    return (left, top, right, bottom)
-
-
-def _border_depth(lines: np.ndarray, block: int = 16) -> int:
-    """How many leading lines of ``lines`` (``(n, length, 3)``) have the first line's colour.
-
-    Scans in blocks from the edge so an image without a border costs one block, not a full
-    pass; the first block is a single line because most photos fail there.
-    """
-    colour = np.median(lines[0], axis=0).astype(np.int16)
-    depth, size = 0, 1
-    while depth < lines.shape[0]:
-        chunk = lines[depth : depth + size].astype(np.int16)
-        near = np.abs(chunk - colour).max(axis=2) <= TRIM_TOLERANCE
-        uniform = near.mean(axis=1) >= TRIM_LINE_SHARE
-        if not uniform.all():
-            return depth + int(np.argmin(uniform))
-        depth, size = depth + chunk.shape[0], block
-    return depth
 
 
 def pdq_dihedral(image: Image.Image) -> tuple[tuple[HashValue, ...], int]:

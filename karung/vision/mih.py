@@ -3,14 +3,18 @@
 Norouzi et al., "Fast Search in Hamming Space with Multi-Index Hashing" (CVPR 2012). Every hash
 is cut into ``m`` substrings and each substring position gets a bucket table: a CSR array of
 positions sorted by substring value. Pigeonhole: if ``dist(q, h) <= r`` then some substring of
-``h`` is within ``r // m`` of the same substring of ``q``, so probing every bucket within
-``r // m`` of each query substring yields a superset of the answer, which full distances verify.
+``h`` is within its table's radius of the same substring of ``q`` (:func:`table_radii`), so
+probing every bucket within those radii yields a superset of the answer, which full distances
+verify.
 
-The substring width follows the index size (:func:`chunk_plan`): about ``log2(n)`` bits, so a
-bucket holds about one hash whatever the size (for 10 million PDQ hashes: 11 substrings of 23-24
-bits, a radius-31 query probes about 3,000 buckets and verifies a few thousand candidates; fixed
-16-bit substrings would verify ~40,000). Queries are answered in batches (:meth:`search_many`):
-all hashes of one query image (dihedral variants, partial images) cost one pass of NumPy calls.
+For PDQ the substring width follows the index size (:func:`chunk_plan`): about ``log2(n)`` bits,
+so a bucket holds about one hash whatever the size (for 10 million PDQ hashes: 11 substrings of
+23-24 bits, a radius-31 query probes about 3,000 buckets and verifies a few thousand candidates;
+fixed 16-bit substrings would verify ~40,000). One-word hashes (pHash) keep their words inline in
+each table's bucket order and use 4 tables of 16 bits (:data:`SINGLE_WORD_CHUNK_BITS`). Queries
+are answered in batches (:meth:`search_many`): all hashes of one query image (dihedral variants,
+partial images) in one call of the compiled loop (:mod:`karung.vision.mih_kernel`), or of a few
+NumPy calls where numba is missing.
 
 Adds go to a linear buffer merged into the tables when it exceeds 1/16 of the index (amortised
 rebuild, with a plan for the new size); removals are tombstones compacted at 25%, so replicas
@@ -26,6 +30,7 @@ from typing import Final
 
 import numpy as np
 
+from karung.vision import mih_kernel
 from karung.vision.hash_index import (
     HashIndexError,
     Hit,
@@ -41,6 +46,11 @@ from karung.vision.hashing import HashValue
 
 MIN_CHUNK_BITS: Final = 16
 MAX_CHUNK_BITS: Final = 24  # a 24-bit table's offsets take 64 MiB; wider ones are not worth it
+# One-word hashes (pHash) are read in bucket order (the tables hold them inline), so a candidate
+# costs a sequential read and a probe a cache miss: fewer, larger buckets win. At 10 million
+# pHashes, 16 partial pHashes at radius 10: 4 tables of 16 bits 2.2-2.5 ms of CPU, 3 tables of
+# 21-22 bits (the log2(n) rule) 3.8-4.1 ms; one pHash at 14: 0.8 against 1.6 ms.
+SINGLE_WORD_CHUNK_BITS: Final = 16
 # A search that would verify more than this fraction of the index is cheaper as a linear scan.
 _LINEAR_FALLBACK_FRACTION: Final = 0.25
 
@@ -49,9 +59,12 @@ def chunk_plan(nbits: int, n: int, width: int | None = None) -> tuple[tuple[int,
     """``(first bit, width)`` of each substring for an index of ``n`` hashes of ``nbits`` bits.
 
     Widths are about ``log2(n)`` (so buckets hold about one hash), between
-    :data:`MIN_CHUNK_BITS` and :data:`MAX_CHUNK_BITS`, as equal as the bit count allows;
+    :data:`MIN_CHUNK_BITS` and :data:`MAX_CHUNK_BITS`, as equal as the bit count allows, except
+    for one-word hashes (:data:`SINGLE_WORD_CHUNK_BITS`);
     ``width`` overrides the size rule (tests use it to reach wide tables with small data).
     """
+    if width is None and nbits == 64:
+        width = SINGLE_WORD_CHUNK_BITS
     if width is None:
         width = min(MAX_CHUNK_BITS, max(MIN_CHUNK_BITS, round(math.log2(max(n, 2)))))
     if not 1 <= width <= MAX_CHUNK_BITS:
@@ -79,6 +92,21 @@ def chunk_values(words: np.ndarray, start: int, width: int) -> np.ndarray:
     return (values & mask).astype(np.int64)
 
 
+def table_radii(radius: int, m: int) -> tuple[int, ...]:
+    """How far to probe in each of ``m`` tables so that no hash within ``radius`` is missed.
+
+    Generalised pigeonhole: if every substring were at least ``r_i + 1`` away, the whole hash
+    would be at least ``sum(r_i) + m`` away, so ``sum(r_i) >= radius - m + 1`` suffices. That is
+    ``radius // m`` in some tables and one less in others (for a pHash at radius 10 in 4 tables:
+    2, 2, 2, 1 instead of 2, 2, 2, 2; in 3 tables 3, 3, 2, a third fewer probes). The narrower
+    (last) tables get the smaller radii; a negative need means an exact substring match in one
+    table suffices.
+    """
+    need = max(0, radius - m + 1)
+    base, extra = divmod(need, m)
+    return tuple(base + (1 if i < extra else 0) for i in range(m))
+
+
 @functools.cache
 def probe_masks(width: int, radius: int) -> np.ndarray:
     """Every ``width``-bit XOR mask of at most ``radius`` set bits (the buckets to probe)."""
@@ -99,8 +127,9 @@ class MultiIndexHashing:
     :class:`~karung.vision.hash_index.LinearIndex`, in the same order.
 
     Memory per hash: ``nbits / 8`` bytes of words, 8 of id, 1 of tombstone and 4 per substring
-    table, plus ``4 * 2**width`` bytes of offsets per table (for PDQ at 10 million hashes: 93
-    bytes a hash and about 470 MiB of offsets).
+    table (12 for one-word hashes: their words are kept inline too), plus ``4 * 2**width`` bytes
+    of offsets per table (for PDQ at 10 million hashes: 93 bytes a hash and about 470 MiB of
+    offsets; for pHash 65 bytes a hash and 1 MiB of offsets).
     """
 
     def __init__(
@@ -110,11 +139,15 @@ class MultiIndexHashing:
         merge_at: int = 4096,
         merge_fraction: float = 1 / 16,
         chunk_bits: int | None = None,
+        compiled: bool = True,
     ) -> None:
         if nbits <= 0 or nbits % 64:
             raise HashIndexError(f"nbits must be a positive multiple of 64, got {nbits}")
         self.nbits = nbits
         self._chunk_bits = chunk_bits
+        # The compiled search (mih_kernel) when numba is there; tests turn it off to hold the
+        # NumPy path to the same contract.
+        self.compiled = compiled and mih_kernel.AVAILABLE
         self._merge_at = merge_at
         self._merge_fraction = merge_fraction
         self._pending = LinearIndex(nbits)
@@ -128,10 +161,12 @@ class MultiIndexHashing:
         nbits: int,
         *,
         chunk_bits: int | None = None,
+        compiled: bool = True,
     ) -> MultiIndexHashing:
         """An index holding ``hashes`` under ``ids``, tables built in one go (``chunk_bits``
-        fixes the substring width instead of deriving it from the size)."""
-        index = cls(nbits, chunk_bits=chunk_bits)
+        fixes the substring width instead of deriving it from the size; ``compiled`` False
+        keeps to the NumPy search)."""
+        index = cls(nbits, chunk_bits=chunk_bits, compiled=compiled)
         words = check_words(hashes, nbits)
         index._set_base(as_ids(ids, words.shape[0]), words)
         return index
@@ -177,12 +212,18 @@ class MultiIndexHashing:
         """
         qs = check_words(queries, self.nbits)
         r = check_radius(radius, self.nbits)
-        which, pos = self._candidates(qs, r)
-        dists = _row_distances(self._words, pos, qs, which)
-        keep = dists <= r  # almost every candidate goes here, before any other pass
-        which, pos, dists = which[keep], pos[keep], dists[keep]
-        live = self._alive[pos]
-        which, pos, dists = which[live], pos[live], dists[live]
+        if self.compiled and not self._scan_is_cheaper(r):
+            which, pos, dists = mih_kernel.search(
+                self._words, self._alive, self._order, self._offsets, self._bases,
+                self._plan, self._masks(r), qs, r, self._inline,
+            )  # fmt: skip
+        else:
+            which, pos = self._candidates(qs, r)
+            dists = _row_distances(self._words, pos, qs, which)
+            keep = dists <= r  # almost every candidate goes here, before any other pass
+            which, pos, dists = which[keep], pos[keep], dists[keep]
+            live = self._alive[pos]
+            which, pos, dists = which[live], pos[live], dists[live]
         pair = which * max(1, self._ids.shape[0]) + pos  # a hash found through several tables
         _, first = np.unique(pair, return_index=True)
         which, ids, dists = which[first], self._ids[pos[first]], dists[first]
@@ -202,27 +243,42 @@ class MultiIndexHashing:
 
     def nbytes(self) -> int:
         """Bytes held by the arrays (tables, words, ids, tombstones, pending buffer)."""
-        arrays = (self._ids, self._words, self._alive, self._order, self._offsets)
+        arrays = (self._ids, self._words, self._alive, self._order, self._offsets, self._inline)
         return int(sum(a.nbytes for a in arrays) + self._pending.nbytes())
 
     def __len__(self) -> int:
         return int(self._ids.shape[0] - self._dead + len(self._pending))
 
+    def _masks(self, r: int) -> tuple[np.ndarray, ...]:
+        """Each table's probe masks (:func:`table_radii`)."""
+        radii = table_radii(r, len(self._plan))
+        return tuple(
+            probe_masks(width, sub) for (_, width), sub in zip(self._plan, radii, strict=True)
+        )
+
+    def _scan_is_cheaper(self, r: int) -> bool:
+        """Whether the probes would visit more than a quarter of the index (or it is empty)."""
+        n = self._ids.shape[0]
+        per_query = sum(m.shape[0] for m in self._masks(r))
+        return n == 0 or per_query * n / (1 << self._plan[0][1]) > _LINEAR_FALLBACK_FRACTION * n
+
     def _candidates(self, qs: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
-        """(query row, position) pairs, with repeats, sharing a substring within ``r // m``.
+        """(query row, position) pairs, with repeats, sharing a substring within its table's
+        radius (:func:`table_radii`): the NumPy path (the compiled one is :mod:`mih_kernel`).
 
         Every table's buckets live in one flat offsets array (table ``c`` starts at
         ``self._bases[c]`` and its offsets already point into the flat order array), so the
         probes of all tables and all queries cost a handful of NumPy calls.
         """
         n, k = self._ids.shape[0], qs.shape[0]
-        sub = r // len(self._plan)
         keys = [
-            (chunk_values(qs, bit, width)[:, None] ^ probe_masks(width, sub)[None, :]) + int(base)
-            for (bit, width), base in zip(self._plan, self._bases, strict=True)
+            (chunk_values(qs, bit, width)[:, None] ^ masks[None, :]) + int(base)
+            for (bit, width), base, masks in zip(
+                self._plan, self._bases, self._masks(r), strict=True
+            )
         ]
         per_query = sum(key.shape[1] for key in keys)
-        if n == 0 or per_query * n / (1 << self._plan[0][1]) > _LINEAR_FALLBACK_FRACTION * n:
+        if self._scan_is_cheaper(r):
             which = np.repeat(np.arange(k, dtype=np.int64), n)  # a scan is cheaper
             return which, np.tile(np.arange(n, dtype=np.int64), k)
         flat_keys = np.concatenate(keys, axis=1).ravel()  # (k, probes) row-major
@@ -257,6 +313,10 @@ class MultiIndexHashing:
         self._dead = 0
         self._plan = chunk_plan(self.nbits, self._ids.shape[0], self._chunk_bits)
         self._order, self._offsets, self._bases = _build_tables(self._words, self._plan)
+        # One-word hashes (pHash) are also kept in each table's bucket order, so a probe reads
+        # its candidates in one sweep (8 bytes a hash per table; see mih_kernel).
+        single = self.nbits == 64 and self.compiled
+        self._inline = self._words[self._order, 0] if single else np.zeros(0, dtype=np.uint64)
 
 
 def _build_tables(

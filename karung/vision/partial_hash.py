@@ -47,23 +47,33 @@ def integral(gray: np.ndarray) -> np.ndarray:
     return out
 
 
-def _edges(start: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """First and past-the-end line of each of 64 cells over ``size`` lines from ``start``
-    (whole lines; a cell of a region smaller than 64 lines repeats a line)."""
-    cuts = start + (np.arange(SIDE + 1) * size) // SIDE
-    low = np.minimum(cuts[:-1], start + size - 1)
-    return low, np.maximum(cuts[1:], low + 1)
+def _edges(start: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and past-the-end line of each of 64 cells over ``size`` lines from ``start``, for
+    each region (``(k,)`` in, ``(k, 64)`` out; whole lines; a cell of a region smaller than 64
+    lines repeats a line)."""
+    cuts = start[:, None] + (np.arange(SIDE + 1)[None, :] * size[:, None]) // SIDE
+    low = np.minimum(cuts[:, :-1], (start + size - 1)[:, None])
+    return low, np.maximum(cuts[:, 1:], low + 1)
+
+
+def box_squares(table: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Each (left, top, right, bottom) row of ``boxes`` of the array behind ``table``
+    (:func:`integral`) averaged to 64 x 64 cells of whole pixels: four gathers for all the
+    boxes at once, no resampling filter."""
+    y0, y1 = _edges(boxes[:, 1], boxes[:, 3] - boxes[:, 1])
+    x0, x1 = _edges(boxes[:, 0], boxes[:, 2] - boxes[:, 0])
+
+    def corner(ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        return table[ys[:, :, None], xs[:, None, :]]
+
+    sums = corner(y1, x1) - corner(y0, x1) - corner(y1, x0)
+    sums += corner(y0, x0)
+    return sums / ((y1 - y0)[:, :, None] * (x1 - x0)[:, None, :])
 
 
 def box_square(table: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """The (left, top, right, bottom) box of the array behind ``table`` (:func:`integral`)
-    averaged to 64 x 64 cells of whole pixels: four gathers, no resampling filter."""
-    left, top, right, bottom = box
-    y0, y1 = _edges(top, bottom - top)
-    x0, x1 = _edges(left, right - left)
-    sums = table[np.ix_(y1, x1)] - table[np.ix_(y0, x1)] - table[np.ix_(y1, x0)]
-    sums += table[np.ix_(y0, x0)]
-    return sums / ((y1 - y0)[:, None] * (x1 - x0)[None, :])
+    """One box of :func:`box_squares`."""
+    return box_squares(table, np.array([box], dtype=np.int64))[0]
 
 
 def pdq(batch: np.ndarray) -> tuple[list[bytes], list[int]]:
@@ -93,14 +103,15 @@ def phash(batch: np.ndarray) -> list[bytes]:
 
 def partial_squares(rgb: np.ndarray) -> np.ndarray:
     """The 64 x 64 luma squares of every partial image of :data:`variants.QUERY_CROPS` of an
-    ``(H, W, 3)`` uint8 array (already reduced to a few hundred pixels)."""
+    ``(H, W, 3)`` uint8 array (already reduced to a few hundred pixels); the regions of one
+    angle come from one summed-area table in one batched gather."""
     gray = luma(rgb).astype(np.float64)
-    tables: dict[float, np.ndarray] = {0.0: integral(gray)}
     out = np.empty((len(variants.QUERY_CROPS), SIDE, SIDE), dtype=np.float64)
-    for i, spec in enumerate(variants.QUERY_CROPS):
-        if spec.angle not in tables:
-            tables[spec.angle] = integral(variants.derotate_array(gray, spec.angle))
-        table = tables[spec.angle]
-        height, width = table.shape[0] - 1, table.shape[1] - 1
-        out[i] = box_square(table, spec.box(width, height))
+    for angle in dict.fromkeys(spec.angle for spec in variants.QUERY_CROPS):
+        turned = variants.derotate_array(gray, angle) if angle else gray
+        table = integral(turned)
+        height, width = turned.shape
+        which = [i for i, spec in enumerate(variants.QUERY_CROPS) if spec.angle == angle]
+        boxes = [variants.QUERY_CROPS[i].box(width, height) for i in which]
+        out[which] = box_squares(table, np.array(boxes, dtype=np.int64))
     return out

@@ -11,11 +11,11 @@ from hashing.hashkit import jpeg, png, scene
 from PIL import Image, ImageOps
 from sqlalchemy import Engine
 
-from karung.cli.bench_hashes import TRANSFORMS
 from karung.serve.bank.errors import EntryNotFound
 from karung.serve.bank.matcher import FAR_PHASH_PDQ_GUARD, PHASH_FAR_BAND
 from karung.serve.bank.service import BankService
 from karung.serve.bank.store import NewEntry
+from karung.serve.bench.transforms import TRANSFORMS
 from karung.serve.review.bankbridge import StoreBankWriter
 from karung.vision.errors import UnsupportedFormat
 from karung.vision.hashing import HashValue, ImageHashes, MalformedHash, compute_hashes

@@ -16,8 +16,8 @@ from karung.vision.hashing import (
     MalformedHash,
     compute_hashes,
     hash_input,
-    trim_border,
 )
+from karung.vision.trim import even_box, trim_border
 
 # Pinned hashes of generated images: a pdqhash or imagehash upgrade that changes hashes (and so
 # silently breaks every stored bank and shared hash list) fails here. Version 2 PDQ (the 64 x 64
@@ -156,3 +156,19 @@ def test_images_without_border_are_not_trimmed() -> None:
     assert top_band is not None and top_band.size == (320, 222)
     assert trim_border(Image.new("RGB", (100, 80), "white")) is None  # nothing but border
     assert compute_hashes(scene(9), trim=False).trimmed is None
+
+
+def test_a_border_trimmed_into_a_light_background_is_evened_out() -> None:
+    """A photo shot on a near-white floor (its top 40 rows), framed by an even white border:
+    trimming runs on through the floor at the top only, the even trim stops at the border."""
+    photo = scene(9)  # no uniform edge of its own
+    photo.paste((246, 246, 246), (0, 0, photo.width, 40))
+    framed = ImageOps.expand(photo, (48, 36, 48, 36), fill=(255, 255, 255))
+    hashes = compute_hashes(framed)
+    assert hashes.trimmed is not None and hashes.evened is not None
+    assert even_box((48, 76, 368, 276), framed.size) == (48, 36, 368, 276)
+    original = compute_hashes(photo)
+    assert hashes.evened.pdq.distance(original.pdq) <= 4
+    assert hashes.trimmed.pdq.distance(original.pdq) > 31  # what the even trim is for
+    assert hashes.variants() == (hashes, hashes.trimmed, hashes.evened)
+    assert compute_hashes(ImageOps.expand(scene(9), 40, fill="white")).evened is None

@@ -91,7 +91,9 @@ def test_plan_follows_the_size() -> None:
     ten_million = chunk_plan(256, 10_000_000)
     assert len(ten_million) == 11 and {w for _, w in ten_million} == {23, 24}
     assert sum(w for _, w in ten_million) == 256
-    assert [w for _, w in chunk_plan(64, 10_000_000)] == [22, 21, 21]
+    # one-word hashes: fixed 16-bit tables (their candidates are read inline, in bucket order)
+    assert [w for _, w in chunk_plan(64, 10_000_000)] == [16] * 4
+    assert [w for _, w in chunk_plan(64, 10_000_000, 21)] == [22, 21, 21]
 
 
 def test_substrings_cross_word_boundaries() -> None:

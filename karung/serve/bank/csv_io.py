@@ -27,20 +27,16 @@ from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
 from karung.serve.bank.errors import BankError, InvalidEntry, MalformedCsvRow
-from karung.serve.bank.store import Entry, NewEntry
+from karung.serve.bank.store import HASH_COLUMNS, Entry, NewEntry
 from karung.vision.crops import decode_crops
 from karung.vision.errors import KarungVisionError
-from karung.vision.hashing import REFERENCE_VERSION, HashValue
+from karung.vision.hash_kinds import PDQ, PHASH
+from karung.vision.hashing import REFERENCE_VERSION
 
 COLUMNS: Final = (
     "bank",
     "sha256",
-    "pdq",
-    "pdq_quality",
-    "phash",
-    "trim_pdq",
-    "trim_pdq_quality",
-    "trim_phash",
+    *HASH_COLUMNS,
     "listing_id",
     "seller_id",
     "source_url",
@@ -50,7 +46,7 @@ COLUMNS: Final = (
     "crop_hashes",
     "hash_version",
 )
-_HASH_COLUMNS: Final = {"pdq": "pdq", "trim_pdq": "pdq", "phash": "phash", "trim_phash": "phash"}
+_HASH_COLUMNS: Final = {"pdq": PDQ, "trim_pdq": PDQ, "phash": PHASH, "trim_phash": PHASH}
 _INT_COLUMNS: Final = ("pdq_quality", "trim_pdq_quality")
 _TEXT_COLUMNS: Final = ("listing_id", "seller_id", "source_url", "added_by", "note")
 
@@ -107,7 +103,7 @@ def parse_row(row: dict[Any, Any], bank: str | None) -> NewEntry:
     kwargs["sha256"] = sha.lower() if sha else None
     for column, kind in _HASH_COLUMNS.items():
         text = values.get(column)
-        kwargs[column] = HashValue.from_hex(kind, text) if text else None
+        kwargs[column] = kind.parse(text) if text else None
     for column in _INT_COLUMNS:
         text = values.get(column)
         kwargs[column] = parse_int(column, text) if text else None

@@ -1,12 +1,9 @@
 """In-memory matching against the bank: sha256 exact, then PDQ, then pHash.
 
-Only numbers live in memory: multi-index-hashing indexes (PDQ of hash version 2, PDQ of version
-1, pHash, the pHash of each entry's centre crop), the centre crops' PDQ for lookups, a sorted
-array of sha256 prefixes and the set of indexed entry ids. An index key packs the entry id, its
-bank (a small code, for the per-bank thresholds) and the variant (0 plain, 1 border-trimmed,
-2 the centre crop of :mod:`karung.vision.crops`) into one int64::
-
-    key = entry_id << 21 | bank_code << 5 | variant
+Only numbers live in memory (:class:`karung.serve.bank.bank_state.BankState`): multi-index-hashing
+indexes (PDQ of hash version 2, PDQ of version 1, pHash, the pHash of each entry's centre crop),
+the centre crops' PDQ for lookups, a sorted array of sha256 prefixes and the set of indexed entry
+ids, under keys that pack entry id, bank code and variant.
 
 A query brings its own partial images (:mod:`karung.vision.variants`): their pHashes are
 searched among the centre crops, and a hit counts when the two PDQ hashes agree too
@@ -23,28 +20,32 @@ removals are applied as deltas from the change log, a bank setting change reload
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 
-from karung.serve.bank.store import BankStore, Change, Entry, IndexRow
+from karung.serve.bank.bank_state import (
+    PLAIN,
+    TRIMMED,
+    Banks,
+    BankState,
+    key_bank,
+    key_entry,
+    make_key,
+    sha_prefix,
+)
+from karung.serve.bank.store import BankStore, Change, Entry
 from karung.serve.verdict import Match as Match  # the type lives with the verdict it travels in
 from karung.serve.verdict import MatchKind as MatchKind
-from karung.vision.crops import decode_crops
-from karung.vision.hash_index import HashIndexError, WordStore, popcount_rows, words_of
-from karung.vision.hashing import HASH_VERSION, MIN_PDQ_QUALITY, HashValue, ImageHashes
+from karung.vision import mih_kernel
+from karung.vision.hash_index import popcount_rows, words_of
+from karung.vision.hashing import MIN_PDQ_QUALITY, HashValue, ImageHashes
 from karung.vision.mih import MultiIndexHashing
 
 KIND_RANK: Final[dict[str, int]] = {"sha256": 0, "pdq": 1, "phash": 2}
-_BANK_BITS: Final = 16
-_VARIANT_BITS: Final = 5  # 0 plain, 1 trimmed, 2 the centre crop (room for more)
-_ENTRY_SHIFT: Final = _BANK_BITS + _VARIANT_BITS
-PLAIN, TRIMMED, CROP = 0, 1, 2
-FIRST_CROP: Final = CROP
 # More changes than this since the last refresh: a full reload is cheaper than the deltas.
 MAX_DELTA: Final = 50_000
 # pHash alone confuses look-alike product photos (a dark garment laid flat on a light floor): on
@@ -68,207 +69,6 @@ PHASH_FAR_BAND: Final = 4
 FAR_PHASH_PDQ_GUARD: Final = 56
 
 
-def make_key(entry_id: int, bank_code: int, variant: int) -> int:
-    """Pack an index key (see the module docstring)."""
-    return (entry_id << _ENTRY_SHIFT) | (bank_code << _VARIANT_BITS) | variant
-
-
-def key_entry(key: int) -> int:
-    """The entry id of an index key."""
-    return key >> _ENTRY_SHIFT
-
-
-def key_bank(key: int) -> int:
-    """The bank code of an index key."""
-    return (key >> _VARIANT_BITS) & ((1 << _BANK_BITS) - 1)
-
-
-def key_variant(key: int) -> int:
-    """The variant of an index key (0 plain, 1 trimmed, 2.. crops)."""
-    return key & ((1 << _VARIANT_BITS) - 1)
-
-
-def sha_prefix(sha256: str) -> int:
-    """The first 64 bits of a hex sha256 as a signed int64 (the sorted-array key)."""
-    return int.from_bytes(bytes.fromhex(sha256[:16]), "big", signed=True)
-
-
-class _ShaMap:
-    """sha256 prefix -> index keys: a sorted array plus a small dict of recent additions.
-
-    Removed entries are not taken out; the matcher filters keys by its set of live entries and
-    confirms the full sha256 against the database.
-    """
-
-    def __init__(self, prefixes: np.ndarray, keys: np.ndarray) -> None:
-        order = np.argsort(prefixes, kind="stable")
-        self._prefixes, self._keys = prefixes[order], keys[order]
-        self._recent: dict[int, list[int]] = {}
-
-    def add(self, prefix: int, key: int) -> None:
-        """Map ``prefix`` to one more key."""
-        self._recent.setdefault(prefix, []).append(key)
-
-    def lookup(self, prefix: int) -> list[int]:
-        """Every key stored under ``prefix``."""
-        lo = int(np.searchsorted(self._prefixes, prefix, side="left"))
-        hi = int(np.searchsorted(self._prefixes, prefix, side="right"))
-        return [int(k) for k in self._keys[lo:hi]] + self._recent.get(prefix, [])
-
-
-@dataclass
-class _Banks:
-    """Bank name <-> code and the thresholds of enabled banks by code."""
-
-    names: list[str]
-    codes: dict[str, int]
-    pdq: np.ndarray
-    phash: np.ndarray
-    enabled: np.ndarray
-
-    @classmethod
-    def from_store(cls, store: BankStore) -> _Banks:
-        """Codes are positions in the store's name-ordered bank list."""
-        infos = store.banks()
-        if len(infos) >= 1 << _BANK_BITS:
-            raise ValueError(f"at most {(1 << _BANK_BITS) - 1} banks are supported")
-        return cls(
-            names=[b.name for b in infos],
-            codes={b.name: i for i, b in enumerate(infos)},
-            pdq=np.array([b.pdq_threshold for b in infos], dtype=np.int64),
-            phash=np.array([b.phash_threshold for b in infos], dtype=np.int64),
-            enabled=np.array([b.enabled for b in infos], dtype=bool),
-        )
-
-    def code(self, name: str) -> int | None:
-        """The code of bank ``name`` (None for a bank created after this load)."""
-        return self.codes.get(name)
-
-    def radius(self, kind: str) -> int:
-        """The widest threshold of ``kind`` among enabled banks (-1: no bank enabled)."""
-        thresholds = self.pdq if kind == "pdq" else self.phash
-        live = thresholds[self.enabled]
-        return int(live.max()) if live.size else -1
-
-
-class _State:
-    """Everything one version of the bank holds in memory.
-
-    ``pdq`` holds version-2 PDQ hashes (plain and trimmed), ``pdq_ref`` version-1 (reference)
-    ones, so the two are never compared; ``phash`` the plain and trimmed pHashes of every
-    entry; ``crop_phash`` and ``crop_pdq`` the centre crop of version-2 entries (its PDQ is
-    only looked up, to check a pHash hit on the crop).
-    """
-
-    def __init__(self, banks: _Banks, version: int) -> None:
-        self.banks = banks
-        self.version = version
-        self.pdq = MultiIndexHashing(256)
-        self.pdq_ref = MultiIndexHashing(256)
-        self.phash = MultiIndexHashing(64)
-        self.crop_phash = MultiIndexHashing(64)
-        self.crop_pdq = WordStore(256)
-        self.sha = _ShaMap(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-        self.live: set[int] = set()
-
-    def indexes(self) -> tuple[MultiIndexHashing | WordStore, ...]:
-        """Every hash container, in :data:`_COLUMNS` order."""
-        return (self.pdq, self.pdq_ref, self.phash, self.crop_phash, self.crop_pdq)
-
-    @classmethod
-    def build(cls, banks: _Banks, version: int, rows: Iterable[IndexRow]) -> _State:
-        """Index every row of an enabled bank in one go."""
-        state = cls(banks, version)
-        cols = _new_columns()
-        for row in rows:
-            state._collect(row, cols)
-        for name, (keys, hexes, nbits) in zip(_COLUMNS, _pairs(cols), strict=True):
-            if keys:
-                words = _words(hexes, nbits // 64)
-                if name == "crop_pdq":
-                    state.crop_pdq.add(keys, words)
-                else:
-                    setattr(state, name, MultiIndexHashing.build(keys, words, nbits))
-        state.sha = _ShaMap(np.array(cols["sp"], dtype=np.int64), np.array(cols["sk"], np.int64))
-        return state
-
-    def add_rows(self, rows: Iterable[IndexRow]) -> None:
-        """Index rows added since the load (rows already indexed are skipped)."""
-        cols = _new_columns()
-        for row in rows:
-            if row.id not in self.live:
-                self._collect(row, cols)
-        for index, (keys, hexes, nbits) in zip(self.indexes(), _pairs(cols), strict=True):
-            if keys:
-                index.add(keys, _words(hexes, nbits // 64))
-        for prefix, key in zip(cols["sp"], cols["sk"], strict=True):
-            self.sha.add(prefix, key)
-
-    def remove(self, entry_id: int, bank: str) -> None:
-        """Forget an entry (a no-op when it is not indexed)."""
-        code = self.banks.code(bank)
-        if entry_id not in self.live or code is None:
-            return
-        self.live.discard(entry_id)
-        for variant in (PLAIN, TRIMMED, CROP):
-            key = make_key(entry_id, code, variant)
-            for index in self.indexes():
-                # That variant or kind may never have been indexed (no hash, low quality).
-                with contextlib.suppress(HashIndexError):
-                    index.remove(key)
-
-    def _collect(self, row: IndexRow, cols: dict[str, list[Any]]) -> None:
-        code = self.banks.code(row.bank)
-        if code is None or not self.banks.enabled[code]:
-            return
-        self.live.add(row.id)
-        current = row.hash_version == HASH_VERSION
-        pdq_col = "p" if current else "r"
-        pairs = (
-            (row.pdq, row.pdq_quality, row.phash),
-            (row.trim_pdq, row.trim_pdq_quality, row.trim_phash),
-        )
-        for variant, (pdq, quality, phash) in enumerate(pairs):
-            key = make_key(row.id, code, variant)
-            if pdq is not None and (quality or 0) >= MIN_PDQ_QUALITY:
-                cols[pdq_col + "k"].append(key)
-                cols[pdq_col + "w"].append(pdq)
-            if phash is not None:
-                cols["hk"].append(key)
-                cols["hw"].append(phash)
-        # Version-1 entries stored a grid of crops of a PDQ of that version: not comparable
-        # with the query's partial images, so unused until the entry is re-hashed.
-        crops = decode_crops(row.crop_hashes) if current else ()
-        if crops:
-            key = make_key(row.id, code, CROP)
-            cols["ck"].append(key)
-            cols["cw"].append(crops[0].phash.hex())
-            cols["dk"].append(key)
-            cols["dw"].append(crops[0].pdq.hex())
-        if row.sha256 is not None:
-            cols["sp"].append(sha_prefix(row.sha256))
-            cols["sk"].append(make_key(row.id, code, 0))
-
-
-# Attribute of _State, column letter in the collected columns, width in bits.
-_COLUMNS: Final = ("pdq", "pdq_ref", "phash", "crop_phash", "crop_pdq")
-_LETTERS: Final = (("p", 256), ("r", 256), ("h", 64), ("c", 64), ("d", 256))
-
-
-def _new_columns() -> dict[str, list[Any]]:
-    letters = [a + b for a, _ in _LETTERS for b in "kw"]
-    return {k: [] for k in (*letters, "sp", "sk")}
-
-
-def _pairs(cols: dict[str, list[Any]]) -> list[tuple[list[Any], list[Any], int]]:
-    return [(cols[a + "k"], cols[a + "w"], nbits) for a, nbits in _LETTERS]
-
-
-def _words(hexes: Sequence[str], width: int) -> np.ndarray:
-    raw = bytes.fromhex("".join(hexes))
-    return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(len(hexes), width)
-
-
 # entry id -> (kind rank, distance, bank code): the best way each entry matched
 _Best = dict[int, tuple[int, int, int]]
 
@@ -280,7 +80,7 @@ class Matcher:
         self.store = store
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
-        self._state: _State | None = None
+        self._state: BankState | None = None
 
     @property
     def version(self) -> int:
@@ -367,7 +167,7 @@ class Matcher:
         return self._resolve(best, None)
 
     def _search_pdq(
-        self, state: _State, best: _Best, index: MultiIndexHashing, queries: np.ndarray | None
+        self, state: BankState, best: _Best, index: MultiIndexHashing, queries: np.ndarray | None
     ) -> None:
         """Offer every entry whose PDQ (in ``index``) is within its bank's PDQ threshold."""
         radius = state.banks.radius("pdq")
@@ -378,7 +178,7 @@ class Matcher:
             if distance <= state.banks.pdq[key_bank(key)]:
                 _offer(best, state, key, "pdq", distance)
 
-    def _search_phash(self, state: _State, best: _Best, query: _Query) -> None:
+    def _search_phash(self, state: BankState, best: _Best, query: _Query) -> None:
         """Plain and trimmed pHash hits that pass the PDQ guard (far band included)."""
         radius = state.banks.radius("phash")
         if radius < 0 or query.phash is None or not len(state.phash):
@@ -390,7 +190,7 @@ class Matcher:
             if distance <= limit + extra and _pdq_agrees(state, key, query, distance, limit):
                 _offer(best, state, key, "phash", distance)
 
-    def _search_crops(self, state: _State, best: _Best, query: _Query) -> None:
+    def _search_crops(self, state: BankState, best: _Best, query: _Query) -> None:
         """A partial image's pHash within the threshold of an entry's centre crop, with the
         two PDQ hashes within :data:`CROP_PDQ_GUARD`."""
         radius = state.banks.radius("phash")
@@ -426,17 +226,18 @@ class Matcher:
         out.sort(key=lambda m: (KIND_RANK[m.kind], m.distance, m.entry_id))
         return out
 
-    def _ensure(self) -> _State:
+    def _ensure(self) -> BankState:
         state = self._state
         if state is None:
             with self._refresh_lock:
                 state = self._state or self._load()
         return state
 
-    def _load(self) -> _State:
+    def _load(self) -> BankState:
         version = self.store.version()  # read first: changes racing the load are re-applied
-        banks = _Banks.from_store(self.store)
-        state = _State.build(banks, version, self.store.index_rows())
+        banks = Banks.from_store(self.store)
+        state = BankState.build(banks, version, self.store.index_rows())
+        mih_kernel.warm()
         with self._lock:
             self._state = state
         return state
@@ -491,7 +292,7 @@ def _stack(values: list[HashValue]) -> np.ndarray | None:
     return words_of(values) if values else None
 
 
-def _pdq_agrees(state: _State, key: int, query: _Query, distance: int, limit: int) -> bool:
+def _pdq_agrees(state: BankState, key: int, query: _Query, distance: int, limit: int) -> bool:
     """The PDQ guard of a plain or trimmed pHash hit (:data:`PHASH_PDQ_GUARD`, and
     :data:`FAR_PHASH_PDQ_GUARD` for hits in the far band beyond ``limit``): the query's PDQ
     hashes against the entry's, of the same hash version only."""
@@ -511,7 +312,7 @@ def _pdq_agrees(state: _State, key: int, query: _Query, distance: int, limit: in
     return best <= (FAR_PHASH_PDQ_GUARD if far else PHASH_PDQ_GUARD)
 
 
-def _offer(best: _Best, state: _State, key: int, kind: str, distance: int) -> None:
+def _offer(best: _Best, state: BankState, key: int, kind: str, distance: int) -> None:
     entry_id = key_entry(key)
     if entry_id not in state.live:
         return

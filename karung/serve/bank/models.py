@@ -35,9 +35,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from karung.serve.db import Base
+from karung.vision.hash_kinds import PDQ, PHASH
 
-DEFAULT_PDQ_THRESHOLD = 31
-DEFAULT_PHASH_THRESHOLD = 10
+DEFAULT_PDQ_THRESHOLD = PDQ.default_threshold
+DEFAULT_PHASH_THRESHOLD = PHASH.default_threshold
 STATE_ROW_ID = 1
 
 

@@ -1,4 +1,5 @@
-"""Persistence of the hash bank: banks, entries, the version counter and the change log.
+"""Persistence of the hash bank: banks, entries, the version counter and the change log (the
+value types live in :mod:`karung.serve.bank.entries` and are re-exported here).
 
 Every writing transaction starts by bumping ``bank_state.version`` (one row). That first write
 takes SQLite's write lock (or PostgreSQL's row lock) before anything is read, so concurrent
@@ -8,17 +9,30 @@ transaction that turns out to change nothing is rolled back and leaves the versi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import Any, Final
 
-from PIL import Image
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from karung.serve.bank.errors import BankNotFound, EntryNotFound, InvalidBankSetting, InvalidEntry
+from karung.serve.bank.entries import (
+    EVENT_FIELDS,
+    HASH_COLUMNS,
+    AddResult,
+    BankInfo,
+    Change,
+    Entry,
+    IndexRow,
+    MatchEvent,
+    NewEntry,
+    bank_info,
+    entry_row,
+    match_event,
+    validate_bank_name,
+    validate_threshold,
+)
+from karung.serve.bank.errors import BankNotFound, EntryNotFound
 from karung.serve.bank.models import (
     DEFAULT_PDQ_THRESHOLD,
     DEFAULT_PHASH_THRESHOLD,
@@ -30,309 +44,8 @@ from karung.serve.bank.models import (
     StateRow,
 )
 from karung.serve.db import session_factory
-from karung.vision.crops import MAX_CROPS, CropHashes, decode_crops, encode_crops
-from karung.vision.hashing import (
-    HASH_BITS,
-    HASH_VERSION,
-    REFERENCE_VERSION,
-    HashValue,
-    ImageHashes,
-    compute_hashes,
-)
 
-BANK_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
-# Longest accepted text of each metadata field (the column widths).
-TEXT_LIMITS: Final = {
-    "listing_id": 256,
-    "seller_id": 256,
-    "source_url": 2048,
-    "added_by": 128,
-    "note": 1024,
-}
 ADD_BATCH: Final = 1000
-
-
-def validate_bank_name(name: str) -> str:
-    """Return ``name`` when it is a valid bank name (letters, digits, ``_.:-``; 1..64 chars)."""
-    if not isinstance(name, str) or not BANK_NAME_RE.match(name):
-        raise InvalidBankSetting(
-            f"invalid bank name {name!r}: use 1-64 letters, digits, '_', '.', ':' or '-'"
-        )
-    return name
-
-
-def validate_threshold(kind: str, value: int) -> int:
-    """Return ``value`` when it is a sensible Hamming threshold for ``kind`` (0..half the bits)."""
-    top = HASH_BITS[kind] // 2
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
-        raise InvalidBankSetting(f"{kind} threshold must be an integer in 0..{top}, got {value!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class NewEntry:
-    """An entry to add: the bank, at least one of sha256/PDQ/pHash, and metadata."""
-
-    bank: str
-    sha256: str | None
-    pdq: HashValue | None = None
-    pdq_quality: int | None = None
-    phash: HashValue | None = None
-    trim_pdq: HashValue | None = None
-    trim_pdq_quality: int | None = None
-    trim_phash: HashValue | None = None
-    listing_id: str | None = None
-    seller_id: str | None = None
-    source_url: str | None = None
-    added_by: str | None = None
-    note: str | None = None
-    added_at: datetime | None = None
-    crops: tuple[CropHashes, ...] = ()
-    hash_version: int = HASH_VERSION
-
-    def __post_init__(self) -> None:
-        validate_bank_name(self.bank)
-        if self.hash_version not in (REFERENCE_VERSION, HASH_VERSION):
-            raise InvalidEntry(
-                f"hash_version must be {REFERENCE_VERSION} or {HASH_VERSION}, "
-                f"got {self.hash_version!r}"
-            )
-        if self.sha256 is not None and not SHA256_RE.match(self.sha256):
-            raise InvalidEntry(f"sha256 must be 64 lower-case hex digits, got {self.sha256!r}")
-        if self.sha256 is None and self.pdq is None and self.phash is None:
-            raise InvalidEntry("an entry needs at least one of sha256, pdq and phash")
-        _check_hash_pair("pdq", self.pdq, self.pdq_quality)
-        _check_hash_pair("pdq", self.trim_pdq, self.trim_pdq_quality)
-        for name, value in (("phash", self.phash), ("trim_phash", self.trim_phash)):
-            if value is not None and value.kind != "phash":
-                raise InvalidEntry(f"{name} must be a phash, got a {value.kind} hash")
-        if not isinstance(self.crops, tuple) or len(self.crops) > MAX_CROPS:
-            raise InvalidEntry(f"crops must be a tuple of at most {MAX_CROPS} crop variants")
-        if any(not isinstance(c, CropHashes) for c in self.crops):
-            raise InvalidEntry("crops must hold CropHashes")
-        for name, limit in TEXT_LIMITS.items():
-            text = getattr(self, name)
-            if text is not None and (not isinstance(text, str) or len(text) > limit):
-                raise InvalidEntry(f"{name} must be text of at most {limit} characters")
-
-    @classmethod
-    def from_image(cls, bank: str, sha256: str | None, image: Image.Image, **meta: Any) -> NewEntry:
-        """An entry holding every hash of ``image``: plain, trimmed and the crop variants."""
-        hashes = compute_hashes(image)
-        crops = () if hashes.stored_crop is None else (hashes.stored_crop,)
-        return cls.from_hashes(bank, sha256, hashes, crops=crops, **meta)
-
-    @classmethod
-    def from_hashes(
-        cls,
-        bank: str,
-        sha256: str | None,
-        hashes: ImageHashes,
-        *,
-        crops: tuple[CropHashes, ...] = (),
-        **meta: Any,
-    ) -> NewEntry:
-        """An entry holding ``hashes`` (and their trimmed variant, when there is one) and the
-        crop variants ``crops`` (:func:`karung.vision.crops.crop_hashes` of the same image)."""
-        trimmed = hashes.trimmed
-        return cls(
-            bank=bank,
-            sha256=sha256,
-            pdq=hashes.pdq,
-            pdq_quality=hashes.pdq_quality,
-            phash=hashes.phash,
-            trim_pdq=trimmed.pdq if trimmed else None,
-            trim_pdq_quality=trimmed.pdq_quality if trimmed else None,
-            trim_phash=trimmed.phash if trimmed else None,
-            crops=crops,
-            **meta,
-        )
-
-
-def _check_hash_pair(name: str, value: HashValue | None, quality: int | None) -> None:
-    if value is None:
-        if quality is not None:
-            raise InvalidEntry(f"{name} quality given without a {name} hash")
-        return
-    if value.kind != "pdq":
-        raise InvalidEntry(f"{name} must be a pdq hash, got a {value.kind} hash")
-    if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
-        raise InvalidEntry(f"{name} quality must be an integer in 0..100, got {quality!r}")
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A stored entry."""
-
-    id: int
-    bank: str
-    sha256: str | None
-    pdq: HashValue | None
-    pdq_quality: int | None
-    phash: HashValue | None
-    trim_pdq: HashValue | None
-    trim_pdq_quality: int | None
-    trim_phash: HashValue | None
-    listing_id: str | None
-    seller_id: str | None
-    source_url: str | None
-    added_at: datetime
-    added_by: str | None
-    note: str | None
-    crops: tuple[CropHashes, ...] = ()
-    hash_version: int = HASH_VERSION
-
-    @classmethod
-    def from_row(cls, row: EntryRow) -> Entry:
-        """Convert an ORM row (hex columns become :class:`HashValue`)."""
-        return cls(
-            id=int(row.id),
-            bank=row.bank,
-            sha256=row.sha256,
-            pdq=_hash("pdq", row.pdq),
-            pdq_quality=row.pdq_quality,
-            phash=_hash("phash", row.phash),
-            trim_pdq=_hash("pdq", row.trim_pdq),
-            trim_pdq_quality=row.trim_pdq_quality,
-            trim_phash=_hash("phash", row.trim_phash),
-            listing_id=row.listing_id,
-            seller_id=row.seller_id,
-            source_url=row.source_url,
-            added_at=as_utc(row.added_at),
-            added_by=row.added_by,
-            note=row.note,
-            crops=decode_crops(row.crop_hashes),
-            hash_version=int(row.hash_version),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (hashes as hex, time as ISO 8601)."""
-        return {
-            "id": self.id,
-            "bank": self.bank,
-            "sha256": self.sha256,
-            "pdq": self.pdq.hex() if self.pdq else None,
-            "pdq_quality": self.pdq_quality,
-            "phash": self.phash.hex() if self.phash else None,
-            "trim_pdq": self.trim_pdq.hex() if self.trim_pdq else None,
-            "trim_pdq_quality": self.trim_pdq_quality,
-            "trim_phash": self.trim_phash.hex() if self.trim_phash else None,
-            "listing_id": self.listing_id,
-            "seller_id": self.seller_id,
-            "source_url": self.source_url,
-            "added_at": self.added_at.isoformat(),
-            "added_by": self.added_by,
-            "note": self.note,
-            "crop_hashes": encode_crops(self.crops),
-            "hash_version": self.hash_version,
-        }
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC, so say so."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _hash(kind: str, text: str | None) -> HashValue | None:
-    return None if text is None else HashValue.from_hex(kind, text)
-
-
-@dataclass(frozen=True)
-class AddResult:
-    """The stored entry and whether this call created it (False: it was already there)."""
-
-    entry: Entry
-    created: bool
-
-
-@dataclass(frozen=True)
-class BankInfo:
-    """A bank's settings and size."""
-
-    name: str
-    enabled: bool
-    pdq_threshold: int
-    phash_threshold: int
-    created_at: datetime
-    description: str | None
-    entries: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "name": self.name,
-            "enabled": self.enabled,
-            "pdq_threshold": self.pdq_threshold,
-            "phash_threshold": self.phash_threshold,
-            "created_at": self.created_at.isoformat(),
-            "description": self.description,
-            "entries": self.entries,
-        }
-
-
-@dataclass(frozen=True)
-class Change:
-    """What ``version`` changed: ``op`` is ``add``, ``remove`` or ``bank``."""
-
-    version: int
-    op: str
-    bank: str
-    entry_id: int | None
-
-
-@dataclass(frozen=True)
-class MatchEvent:
-    """A query image from ``seller_id`` that matched an entry of ``entry_seller_id``."""
-
-    query_sha256: str
-    seller_id: str | None
-    listing_id: str | None
-    entry_id: int
-    bank: str
-    entry_seller_id: str | None
-    entry_listing_id: str | None
-    kind: str
-    distance: int
-    id: int | None = None
-    created_at: datetime | None = field(default=None, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        out: dict[str, Any] = {k: getattr(self, k) for k in _EVENT_FIELDS}
-        out["id"] = self.id
-        out["created_at"] = self.created_at.isoformat() if self.created_at else None
-        return out
-
-
-_EVENT_FIELDS: Final = (
-    "query_sha256",
-    "seller_id",
-    "listing_id",
-    "entry_id",
-    "bank",
-    "entry_seller_id",
-    "entry_listing_id",
-    "kind",
-    "distance",
-)
-
-
-@dataclass(frozen=True)
-class IndexRow:
-    """The columns the matcher indexes (no metadata: that is fetched only for matches)."""
-
-    id: int
-    bank: str
-    sha256: str | None
-    pdq: str | None
-    pdq_quality: int | None
-    phash: str | None
-    trim_pdq: str | None
-    trim_pdq_quality: int | None
-    trim_phash: str | None
-    crop_hashes: str | None
-    hash_version: int
 
 
 _INDEX_COLUMNS: Final = (
@@ -350,16 +63,7 @@ _INDEX_COLUMNS: Final = (
 )
 
 
-_HASH_COLUMNS: Final = (
-    "pdq",
-    "pdq_quality",
-    "phash",
-    "trim_pdq",
-    "trim_pdq_quality",
-    "trim_phash",
-    "crop_hashes",
-    "hash_version",
-)
+_HASH_COLUMNS: Final = (*HASH_COLUMNS, "crop_hashes", "hash_version")
 
 
 class BankStore:
@@ -395,7 +99,7 @@ class BankStore:
                 results.append(AddResult(Entry.from_row(found), created=False))
                 continue
             _ensure_bank(session, item.bank, version)
-            row = _new_row(item)
+            row = entry_row(item)
             session.add(row)
             session.flush()
             session.add(ChangeRow(version=version, op="add", bank=item.bank, entry_id=row.id))
@@ -431,7 +135,7 @@ class BankStore:
                     row = session.get(EntryRow, entry_id)
                     if row is None:
                         continue
-                    fresh = _new_row(item)
+                    fresh = entry_row(item)
                     for column in _HASH_COLUMNS:
                         setattr(row, column, getattr(fresh, column))
                     for op in ("remove", "add"):
@@ -502,7 +206,7 @@ class BankStore:
                     )
                 )
                 if seen is None:
-                    session.add(MatchEventRow(**{k: getattr(event, k) for k in _EVENT_FIELDS}))
+                    session.add(MatchEventRow(**{k: getattr(event, k) for k in EVENT_FIELDS}))
                     session.flush()
                     new += 1
             session.commit()
@@ -615,7 +319,7 @@ class BankStore:
                 ).all()
             )
             rows = session.scalars(select(BankRow).order_by(BankRow.name))
-            return [replace(_bank_info(r), entries=int(counts.get(r.name, 0))) for r in rows]
+            return [replace(bank_info(r), entries=int(counts.get(r.name, 0))) for r in rows]
 
     def bank(self, name: str) -> BankInfo:
         """One bank; :class:`BankNotFound` when there is none."""
@@ -634,7 +338,7 @@ class BankStore:
                     MatchEventRow.seller_id.in_(ids) | MatchEventRow.entry_seller_id.in_(ids)
                 )
             rows = session.scalars(query.order_by(MatchEventRow.id))
-            return [_event(r) for r in rows]
+            return [match_event(r) for r in rows]
 
 
 def _bump(session: Session) -> int:
@@ -678,29 +382,6 @@ def _is(column: Any, value: Any) -> Any:
     return column.is_(None) if value is None else column == value
 
 
-def _new_row(item: NewEntry) -> EntryRow:
-    row = EntryRow(
-        bank=item.bank,
-        sha256=item.sha256,
-        pdq=item.pdq.hex() if item.pdq else None,
-        pdq_quality=item.pdq_quality,
-        phash=item.phash.hex() if item.phash else None,
-        trim_pdq=item.trim_pdq.hex() if item.trim_pdq else None,
-        trim_pdq_quality=item.trim_pdq_quality,
-        trim_phash=item.trim_phash.hex() if item.trim_phash else None,
-        crop_hashes=encode_crops(item.crops),
-        hash_version=item.hash_version,
-        listing_id=item.listing_id,
-        seller_id=item.seller_id,
-        source_url=item.source_url,
-        added_by=item.added_by,
-        note=item.note,
-    )
-    if item.added_at is not None:
-        row.added_at = item.added_at
-    return row
-
-
 def _delete(session: Session, rows: Sequence[EntryRow], version: int) -> None:
     for row in rows:
         session.add(ChangeRow(version=version, op="remove", bank=row.bank, entry_id=row.id))
@@ -709,26 +390,8 @@ def _delete(session: Session, rows: Sequence[EntryRow], version: int) -> None:
     session.flush()
 
 
-def _bank_info(row: BankRow) -> BankInfo:
-    return BankInfo(
-        name=row.name,
-        enabled=bool(row.enabled),
-        pdq_threshold=int(row.pdq_threshold),
-        phash_threshold=int(row.phash_threshold),
-        created_at=as_utc(row.created_at),
-        description=row.description,
-    )
-
-
-def _event(row: MatchEventRow) -> MatchEvent:
-    return MatchEvent(
-        **{k: getattr(row, k) for k in _EVENT_FIELDS},
-        id=int(row.id),
-        created_at=as_utc(row.created_at),
-    )
-
-
 __all__ = [
+    "HASH_COLUMNS",
     "AddResult",
     "BankInfo",
     "BankStore",
@@ -737,4 +400,6 @@ __all__ = [
     "IndexRow",
     "MatchEvent",
     "NewEntry",
+    "validate_bank_name",
+    "validate_threshold",
 ]

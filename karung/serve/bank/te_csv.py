@@ -28,7 +28,8 @@ from karung.serve.bank.csv_io import parse_int, parse_time
 from karung.serve.bank.errors import BankError, InvalidEntry, MalformedCsvRow
 from karung.serve.bank.store import Entry, NewEntry
 from karung.vision.errors import KarungVisionError
-from karung.vision.hashing import MIN_PDQ_QUALITY, REFERENCE_VERSION, HashValue
+from karung.vision.hash_kinds import KINDS, PDQ, PHASH
+from karung.vision.hashing import MIN_PDQ_QUALITY, REFERENCE_VERSION
 
 COLUMNS: Final = (
     "signal_type",
@@ -44,7 +45,7 @@ COLUMNS: Final = (
     "note",
     "karung_hash_version",
 )
-SIGNAL_TYPES: Final = ("pdq", "phash", "sha256")
+SIGNAL_TYPES: Final = (*KINDS, "sha256")
 _TEXT_COLUMNS: Final = ("listing_id", "seller_id", "source_url", "note")
 
 
@@ -108,10 +109,10 @@ def _parse(row: dict[Any, Any], bank: str | None) -> NewEntry:
         raise InvalidEntry("no bank: fill the bank column or pass a default bank")
     sha = text if signal == "sha256" else values.get("sha256")
     kwargs["sha256"] = sha.lower() if sha else None
-    phash = text if signal == "phash" else values.get("phash")
-    kwargs["phash"] = HashValue.from_hex("phash", phash) if phash else None
-    if signal == "pdq":
-        kwargs["pdq"] = HashValue.from_hex("pdq", text)
+    phash = text if signal == PHASH.name else values.get("phash")
+    kwargs["phash"] = PHASH.parse(phash) if phash else None
+    if signal == PDQ.name:
+        kwargs["pdq"] = PDQ.parse(text)
         quality = values.get("pdq_quality")
         kwargs["pdq_quality"] = parse_int("pdq_quality", quality) if quality else MIN_PDQ_QUALITY
     version = values.get("karung_hash_version")
