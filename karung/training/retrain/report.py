@@ -66,8 +66,10 @@ def write_report(
         "real negatives (reviewed garments/others of held-out sellers + CC0 validation senders)",
         f"- data: {data.get('labelled_rows', 0)} labelled rows ({data.get('labelled_train', 0)} "
         f"train, {data.get('labelled_held_out', 0)} held out, split by seller), "
-        f"{data.get('base_rows', 0)} base rows; reviewed set sha256 "
-        f"`{str(data.get('reviewed_sha256', ''))[:16]}`; synthetic seed {lineage.synth_seed}",
+        f"{data.get('base_rows', 0)} base rows; labelled set sha256 "
+        f"`{str(data.get('labelled_sha256', ''))[:16]}`, of which {data.get('reviewed_rows', 0)} "
+        f"reviewed rows, sha256 `{str(data.get('reviewed_sha256', ''))[:16]}`; "
+        f"synthetic seed {lineage.synth_seed}",
         f"- wall time: {summary.get('seconds', 0)} s ({summary.get('stages', {})})",
         "",
         *_table(comparison),
