@@ -20,7 +20,7 @@ from karung.serve.errors import (
     Unauthorized,
     item_error,
 )
-from karung.serve.fetch import FetchError, HttpStatus
+from karung.serve.fetch_errors import FetchError, HttpStatus
 from karung.serve.policy import InvalidThresholds
 from karung.serve.review.errors import AuthenticationFailed, NotClaimed, ReviewError
 from karung.serve.scoring import InvalidBase64

@@ -9,6 +9,7 @@ Results stream back to the driver, which writes each shard as soon as its last r
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import time
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 from tqdm import tqdm
 
 from karung.batch.bundle import ModelBundle
+from karung.batch.errors import BackfillConfigError
 from karung.batch.inputs import fingerprint, read_inputs
 from karung.batch.report import summarise, write_summary
 from karung.batch.scorer import ScorerOptions
@@ -55,10 +57,29 @@ class BackfillConfig:
     limit: int | None = None
     enqueue_review: bool = False
     add_to_bank: str | None = None
-    min_risk: float = 1.0
+    min_risk: float | None = None  # needed with add_to_bank (no default risk to bank at)
     record_matches: bool = False
     progress: bool = True
     scorer: ScorerOptions = field(default_factory=ScorerOptions)
+
+    def __post_init__(self) -> None:
+        """Refuse bad options before any input is read or Ray starts.
+
+        Raises:
+            BackfillConfigError: a count below 1, ``add_to_bank`` without ``min_risk``, or an
+                allowed network that is not a CIDR.
+        """
+        if self.add_to_bank and self.min_risk is None:
+            raise BackfillConfigError("--add-to-bank needs --min-risk")
+        for name in ("shard_size", "batch_size", "actors", "limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise BackfillConfigError(f"--{name.replace('_', '-')} must be >= 1")
+        for cidr in self.scorer.fetch.allowed_networks:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise BackfillConfigError(str(exc)) from exc
 
 
 @dataclass
@@ -211,7 +232,7 @@ def _options(config: BackfillConfig) -> ScorerOptions:
         config.scorer,
         thumbnails=config.enqueue_review,
         bank_name=config.add_to_bank,
-        min_risk=config.min_risk,
+        min_risk=1.0 if config.min_risk is None else config.min_risk,
     )
 
 

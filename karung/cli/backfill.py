@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from karung.cli.common import add_backend, die
+from karung.cli.common import add_backend
 
 if TYPE_CHECKING:
     from karung.batch.runner import BackfillConfig
@@ -50,17 +50,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the backfill; 0 when every row scored, 2 when some rows are errors, 1 on setup errors."""
-    from karung.batch.inputs import InputError
-    from karung.batch.runner import run_backfill
-    from karung.batch.shards import JobMismatch
-    from karung.vision.errors import KarungVisionError
+    """Run the backfill; 0 when every row scored, 2 when some rows are errors.
 
-    try:
-        config = _config(args)
-        summary = run_backfill(config)
-    except (InputError, JobMismatch, KarungVisionError, ValueError) as exc:
-        return die(str(exc))
+    Setup errors (options, inputs, another job in ``--out``, a model without the backend's
+    export) are typed errors (:class:`karung.errors.KarungError`), reported by the CLI edge
+    (exit 1).
+    """
+    from karung.batch.runner import run_backfill
+
+    config = _config(args)
+    summary = run_backfill(config)
     brief = {k: summary[k] for k in ("rows", "decisions", "errors", "run", "database_writes")}
     print(json.dumps({**brief, "out": str(config.out)}, sort_keys=True))
     return 2 if summary["errors"] else 0
@@ -74,15 +73,9 @@ def _config(args: argparse.Namespace) -> BackfillConfig:
     from karung.serve.db import default_db_url
     from karung.vision.modeldir import default_model_dir
 
-    if args.add_to_bank and args.min_risk is None:
-        raise ValueError("--add-to-bank needs --min-risk")
-    for name in ("shard_size", "batch_size", "actors", "limit"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
     db = None if args.db == "none" else (args.db or default_db_url())
     limits = _fetch_limits()
-    fetch = replace(limits, allowed_networks=(*limits.allowed_networks, *_networks(args)))
+    fetch = replace(limits, allowed_networks=(*limits.allowed_networks, *args.allow_network))
     return BackfillConfig(
         inputs=tuple(args.inputs),
         out=args.out,
@@ -96,7 +89,7 @@ def _config(args: argparse.Namespace) -> BackfillConfig:
         limit=args.limit,
         enqueue_review=args.enqueue_review,
         add_to_bank=args.add_to_bank,
-        min_risk=1.0 if args.min_risk is None else args.min_risk,
+        min_risk=args.min_risk,
         record_matches=args.record_matches,
         progress=not args.no_progress,
         scorer=ScorerOptions(
@@ -109,16 +102,17 @@ def _config(args: argparse.Namespace) -> BackfillConfig:
 
 def _fetch_limits() -> FetchLimits:
     """The service's fetch limits, from the same ``KARUNG_*`` settings (SSRF rules, caps,
-    timeouts): a backfill fetches exactly what the service would."""
+    timeouts): a backfill fetches exactly what the service would.
+
+    Raises:
+        BackfillConfigError: a ``KARUNG_*`` setting is invalid.
+    """
+    from pydantic import ValidationError
+
+    from karung.batch.errors import BackfillConfigError
     from karung.serve.settings import Settings
 
-    return Settings().fetch_limits()
-
-
-def _networks(args: argparse.Namespace) -> tuple[str, ...]:
-    """``--allow-network`` CIDRs, checked."""
-    import ipaddress
-
-    for cidr in args.allow_network:
-        ipaddress.ip_network(cidr, strict=False)  # ValueError: reported as a setup error
-    return tuple(args.allow_network)
+    try:
+        return Settings().fetch_limits()
+    except ValidationError as exc:  # pydantic's error, typed for the CLI edge
+        raise BackfillConfigError(f"invalid settings: {exc}") from exc

@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``karung export``."""
-    from karung.training.fallback_fit import FallbackOptions  # light: no torch
-
     parser.add_argument("--model", required=True, help="checkpoint file or model dir")
     parser.add_argument("--format", choices=["onnx"], default="onnx")
     parser.add_argument("--int8", action="store_true", help="static int8 quantisation")
@@ -38,6 +36,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="output dir (default: the checkpoint's directory)")
     parser.add_argument("--calibration-images", type=int, default=256)
     parser.add_argument("--parity-images", type=int, default=1000)
+    _add_quantisation(parser)
+    _add_gate(parser)
+    parser.add_argument("--workers", type=int, default=2, help="decode workers")
+
+
+def _add_quantisation(parser: argparse.ArgumentParser) -> None:
+    """How the int8 file is quantised."""
     parser.add_argument("--quant-format", choices=["qdq", "qoperator"], default="qdq")
     parser.add_argument("--no-per-channel", action="store_true", help="per-tensor weights")
     add_reduce_range(
@@ -46,6 +51,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--calibrate-method", choices=["minmax", "entropy", "percentile"], default="minmax"
     )
+
+
+def _add_gate(parser: argparse.ArgumentParser) -> None:
+    """The parity gate, the int8 fallback band and the mixed-precision search."""
+    from karung.training.fallback_fit import FallbackOptions  # light: no torch
+
     parser.add_argument(
         "--min-agreement",
         type=float,
@@ -80,7 +91,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="validation images for the fallback band and the int8 search, disjoint from "
         "calibration and parity",
     )
-    parser.add_argument("--workers", type=int, default=2, help="decode workers")
 
 
 def run(args: argparse.Namespace) -> int:

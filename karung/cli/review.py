@@ -17,8 +17,6 @@ import getpass
 import sys
 from typing import Any
 
-from karung.cli.common import die
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the sub-commands of ``karung review``."""
@@ -48,9 +46,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Dispatch to the chosen action; 0 on success, 1 on a usage or data error."""
+    """Dispatch to the chosen action; 0 on success.
+
+    Usage and data errors are typed (:class:`karung.serve.review.errors.ReviewError`), reported
+    by the CLI edge (exit 1).
+    """
     from karung.serve.db import make_engine, migrate, session_factory
-    from karung.serve.review.errors import ReviewError
 
     engine = make_engine(args.db)
     try:
@@ -64,8 +65,6 @@ def run(args: argparse.Namespace) -> int:
             "outbox": _outbox,
         }[args.action]
         return handler(sessions, args)
-    except (ReviewError, ValueError) as exc:
-        return die(str(exc))
     finally:
         engine.dispose()
 
@@ -87,11 +86,13 @@ def _export(sessions: Any, args: argparse.Namespace) -> int:
 
 
 def _read_password(from_stdin: bool) -> str:
+    from karung.serve.review.errors import PasswordsDiffer
+
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     first = getpass.getpass("password: ")
     if first != getpass.getpass("again: "):
-        raise ValueError("the passwords differ")
+        raise PasswordsDiffer("the passwords differ")
     return first
 
 

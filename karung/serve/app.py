@@ -30,7 +30,8 @@ from karung.serve.auth.keys import ensure_admin_key
 from karung.serve.bank.service import BankService
 from karung.serve.batcher import MicroBatcher
 from karung.serve.db import make_engine, migrate, schema_lock, session_factory
-from karung.serve.fetch import Fetcher, Resolver
+from karung.serve.fetch import Fetcher
+from karung.serve.fetch_targets import Resolver
 from karung.serve.intake import IntakePool, auto_mode
 from karung.serve.limits import BodyLimitMiddleware
 from karung.serve.logs import RequestContextMiddleware

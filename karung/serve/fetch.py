@@ -1,15 +1,11 @@
-"""A hardened image fetcher for URLs chosen by untrusted sellers.
+"""A hardened image fetcher for URLs chosen by untrusted sellers: the streaming HTTP client.
 
-Threat model: a URL in a listing may point at the service's own network (cloud metadata at
-169.254.169.254, an admin panel on 10.x, the service itself on 127.0.0.1) or at a server that
+Threat model: a URL in a listing may point at the service's own network or at a server that
 answers slowly, endlessly or with something other than an image. So:
 
-* only ``http`` and ``https``; no credentials in the URL;
-* the host is resolved once, every address is vetted (loopback, private, link-local, multicast,
-  reserved, unspecified, and IPv4 embedded in IPv6 are refused), and the connection goes to the
-  vetted address itself, so a second DNS answer cannot swap in a private address (rebinding);
-  numeric hosts are parsed the way ``inet_aton`` does (``2130706433``, ``0x7f000001``,
-  ``017700000001``, ``127.1``), so no spelling sneaks past the filter;
+* the URL is parsed and every resolved address vetted by :mod:`karung.serve.fetch_targets`, and
+  the connection goes to the vetted address itself, so a second DNS answer cannot swap in a
+  private address (rebinding);
 * every redirect is vetted again, at most ``max_redirects`` of them;
 * connect, per-read and total timeouts; the body is streamed with a byte cap;
 * the format is judged by magic bytes (:func:`karung.vision.decode.sniff_format`), never by
@@ -17,91 +13,48 @@ answers slowly, endlessly or with something other than an image. So:
 
 The HTTP/1.1 client is a few lines of :mod:`h11` over :func:`asyncio.open_connection`, which
 keeps full control of where the socket connects and what the TLS layer verifies (SNI and the
-certificate name are the URL's host name, the TCP peer is the vetted IP).
+certificate name are the URL's host name, the TCP peer is the vetted IP). Failures are the
+:mod:`karung.serve.fetch_errors` classes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
-import socket
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import urljoin
 
 import h11
 
-from karung.errors import KarungError
 from karung.serve.fairness import KeySlots
+from karung.serve.fetch_errors import (
+    AddressForbidden,
+    BadResponse,
+    ConnectFailed,
+    DnsFailed,
+    FetchTimeout,
+    HttpStatus,
+    TlsFailed,
+    TooLarge,
+    TooManyRedirects,
+)
+from karung.serve.fetch_targets import (
+    AddressPolicy,
+    IPAddress,
+    Resolver,
+    Target,
+    parse_url,
+    system_resolver,
+)
 from karung.vision.decode import sniff_format
 from karung.vision.errors import EmptyInput
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
-
-MAX_URL_LENGTH: Final = 4096
 REDIRECT_CODES: Final = frozenset({301, 302, 303, 307, 308})
 CHUNK: Final = 256 * 1024
 SNIFF_BYTES: Final = 512
-_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
-_NAT64_LOCAL: Final = ipaddress.IPv6Network("64:ff9b:1::/48")
-_IPV4_PART: Final = re.compile(r"^(0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)$", re.IGNORECASE)
-_HOST_CHARS: Final = re.compile(r"^[a-z0-9.\-_]+$", re.IGNORECASE)
-
-
-class FetchError(KarungError, code="fetch_error", status=422):
-    """Base of every fetch failure; ``code`` is stable and reported to API clients."""
-
-
-class UrlInvalid(FetchError, code="url_invalid"):
-    """The URL cannot be parsed or carries things we do not accept (credentials, bad host)."""
-
-
-class UrlScheme(FetchError, code="url_scheme"):
-    """Only http and https are fetched."""
-
-
-class AddressForbidden(FetchError, code="address_forbidden"):
-    """The host is, or resolves to, an address the service must not reach."""
-
-
-class DnsFailed(FetchError, code="dns_failed"):
-    """The host name does not resolve."""
-
-
-class ConnectFailed(FetchError, code="connect_failed"):
-    """No vetted address accepted a connection."""
-
-
-class TlsFailed(FetchError, code="tls_error"):
-    """The TLS handshake or certificate check failed."""
-
-
-class FetchTimeout(FetchError, code="fetch_timeout"):
-    """A connect, read or total timeout expired."""
-
-
-class TooLarge(FetchError, code="too_large"):
-    """The body is larger than the byte cap."""
-
-
-class HttpStatus(FetchError, code="http_status"):
-    """The server answered with a status other than 200."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(f"server answered HTTP {status}")
-        self.status = status
-
-
-class TooManyRedirects(FetchError, code="too_many_redirects"):
-    """More redirects than allowed."""
-
-
-class BadResponse(FetchError, code="bad_response"):
-    """The server spoke broken HTTP."""
 
 
 @dataclass(frozen=True)
@@ -121,25 +74,6 @@ class FetchLimits:
 
 
 @dataclass(frozen=True)
-class Target:
-    """A parsed, normalised URL ready to request."""
-
-    url: str
-    scheme: str
-    host: str  # IDNA-encoded name or the canonical IP text
-    port: int
-    path: str  # path and query, percent-encoded
-    literal: IPAddress | None = None
-
-    @property
-    def host_header(self) -> str:
-        """The ``Host`` header: name (IPv6 in brackets) plus the port when not the default."""
-        host = f"[{self.host}]" if isinstance(self.literal, ipaddress.IPv6Address) else self.host
-        default = 443 if self.scheme == "https" else 80
-        return host if self.port == default else f"{host}:{self.port}"
-
-
-@dataclass(frozen=True)
 class FetchResult:
     """A fetched image body and where it finally came from."""
 
@@ -149,151 +83,6 @@ class FetchResult:
     address: str = ""
     content_type: str | None = None
     hops: tuple[str, ...] = field(default_factory=tuple)
-
-
-# --- addresses --------------------------------------------------------------------------------
-
-
-def parse_ipv4_loose(host: str) -> ipaddress.IPv4Address | None:
-    """Parse ``host`` the way ``inet_aton`` does: 1-4 parts, decimal, ``0x`` hex or ``0`` octal.
-
-    The last part fills the remaining bytes, so ``127.1`` is 127.0.0.1 and ``2130706433`` is too.
-    Returns ``None`` when ``host`` is not such a number.
-    """
-    parts = host.split(".")
-    if not 1 <= len(parts) <= 4 or not all(_IPV4_PART.match(p) for p in parts):
-        return None
-    nums = [_ipv4_part(p) for p in parts]
-    *head, last = nums
-    if any(n > 255 for n in head) or last >= 1 << (8 * (5 - len(nums))):
-        return None
-    value = last
-    for i, n in enumerate(head):
-        value |= n << (8 * (3 - i))
-    return ipaddress.IPv4Address(value)
-
-
-def _ipv4_part(text: str) -> int:
-    if text[:2].lower() == "0x":
-        return int(text[2:], 16)
-    if len(text) > 1 and text[0] == "0":
-        return int(text[1:], 8)
-    return int(text)
-
-
-def forbidden_reason(addr: IPAddress) -> str | None:
-    """Why ``addr`` must not be fetched from, or ``None`` when it is a global unicast address."""
-    if isinstance(addr, ipaddress.IPv6Address):
-        if addr.scope_id:
-            return "scoped IPv6 address"
-        embedded = embedded_ipv4(addr)
-        if embedded is not None:
-            inner = forbidden_reason(embedded)
-            if inner is not None:
-                return f"embeds {embedded} ({inner})"
-    for prop in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
-        if getattr(addr, f"is_{prop}"):
-            return prop.replace("_", "-")
-    if not addr.is_global:
-        return "not globally routable"
-    return None
-
-
-def embedded_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address carried by an IPv4-mapped, 6to4, Teredo or NAT64 IPv6 address."""
-    if addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    if addr.sixtofour is not None:
-        return addr.sixtofour
-    if addr.teredo is not None:
-        return addr.teredo[1]
-    if addr in _NAT64 or addr in _NAT64_LOCAL:
-        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
-    return None
-
-
-class AddressPolicy:
-    """Decides which IP addresses the fetcher may connect to."""
-
-    def __init__(self, allow_private: bool, allowed_networks: Sequence[str] = ()) -> None:
-        self.allow_private = allow_private
-        self.allowed = tuple(ipaddress.ip_network(n, strict=False) for n in allowed_networks)
-
-    def check(self, addr: IPAddress) -> None:
-        """Raise :class:`AddressForbidden` unless ``addr`` may be reached."""
-        # Even local demos never connect to "any" or a multicast group.
-        if addr.is_unspecified or addr.is_multicast:
-            raise AddressForbidden(f"{addr} is not a unicast address")
-        if self.allow_private or any(addr in net for net in self.allowed):
-            return
-        reason = forbidden_reason(addr)
-        if reason is not None:
-            raise AddressForbidden(f"{addr} is {reason}")
-
-
-# --- URLs -------------------------------------------------------------------------------------
-
-
-def parse_url(url: str) -> Target:
-    """Validate and normalise ``url``; raise :class:`UrlInvalid` or :class:`UrlScheme`."""
-    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
-        raise UrlInvalid("URL is empty or longer than 4096 characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
-        raise UrlInvalid("URL contains control characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise UrlInvalid(f"cannot parse URL: {exc}") from exc
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise UrlScheme(f"scheme {scheme or '(none)'!r} is not http or https")
-    if parts.username is not None or parts.password is not None:
-        raise UrlInvalid("credentials in URLs are not accepted")
-    host, literal = _parse_host(parts.hostname or "")
-    path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
-    if parts.query:
-        path += "?" + quote(parts.query, safe="/%:@!$&'()*+,;=-._~?")
-    default_port = 443 if scheme == "https" else 80
-    return Target(url, scheme, host, port or default_port, path, literal)
-
-
-def _parse_host(raw: str) -> tuple[str, IPAddress | None]:
-    host = raw.rstrip(".").lower()
-    if not host:
-        raise UrlInvalid("URL has no host")
-    if ":" in host:
-        try:
-            v6 = ipaddress.IPv6Address(host)
-        except ValueError as exc:
-            raise UrlInvalid(f"bad IPv6 literal {host!r}") from exc
-        return str(v6), v6
-    v4 = parse_ipv4_loose(host)
-    if v4 is not None:
-        return str(v4), v4
-    try:
-        encoded = host.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        raise UrlInvalid(f"bad host name {host!r}") from exc
-    if not _HOST_CHARS.match(encoded) or len(encoded) > 253:
-        raise UrlInvalid(f"bad host name {host!r}")
-    return encoded, None
-
-
-# --- resolution -------------------------------------------------------------------------------
-
-
-async def system_resolver(host: str, port: int) -> list[str]:
-    """Resolve ``host`` with the system resolver (in a thread, via the event loop)."""
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise DnsFailed(f"cannot resolve {host!r}: {exc}") from exc
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-# --- the fetcher ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

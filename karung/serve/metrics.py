@@ -10,7 +10,8 @@ scrape and by each worker's poll loop, since a scrape can only call into its own
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 from prometheus_client import (
     CollectorRegistry,
@@ -26,113 +27,115 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
+# How the values of a gauge from several workers combine in multiprocess mode.
+GaugeMode = Literal["liveall", "livemin", "livemax", "livesum", "max"]
+
 
 class Metrics:
-    """Every metric the service exports, registered on its own :class:`CollectorRegistry`."""
+    """Every metric the service exports, registered on its own :class:`CollectorRegistry`.
+
+    The families are built in four groups: HTTP, scoring outcomes, live state and drift.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        r = self.registry
-        self.requests = Counter(
-            "karung_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=r
+        self._readers: list[tuple[Gauge, Callable[[], float]]] = []
+        # Registration order is the order of the exposition text: keep it stable.
+        self._init_http()
+        self._init_scoring()
+        self._init_live_state()
+        self._init_drift()
+
+    def _counter(self, name: str, doc: str, labels: Sequence[str] = ()) -> Counter:
+        return Counter(name, doc, labels, registry=self.registry)
+
+    def _histogram(
+        self, name: str, doc: str, buckets: Sequence[float], labels: Sequence[str] = ()
+    ) -> Histogram:
+        return Histogram(name, doc, labels, buckets=buckets, registry=self.registry)
+
+    def _gauge(self, name: str, doc: str, mode: GaugeMode, labels: Sequence[str] = ()) -> Gauge:
+        return Gauge(name, doc, labels, registry=self.registry, multiprocess_mode=mode)
+
+    def _init_http(self) -> None:
+        self.requests = self._counter(
+            "karung_http_requests_total", "HTTP requests", ["method", "route", "status"]
         )
-        self.latency = Histogram(
+        self.latency = self._histogram(
             "karung_http_request_duration_seconds",
             "HTTP request latency",
+            LATENCY_BUCKETS,
             ["route"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self.decisions = Counter(
-            "karung_decisions_total", "scored items by decision", ["decision"], registry=r
+
+    def _init_scoring(self) -> None:
+        self.decisions = self._counter(
+            "karung_decisions_total", "scored items by decision", ["decision"]
         )
-        self.item_errors = Counter(
-            "karung_item_errors_total", "items that failed, by error code", ["code"], registry=r
+        self.item_errors = self._counter(
+            "karung_item_errors_total", "items that failed, by error code", ["code"]
         )
-        self.fetch_errors = Counter(
-            "karung_fetch_errors_total",
-            "URL fetches that failed, by error code",
-            ["code"],
-            registry=r,
+        self.fetch_errors = self._counter(
+            "karung_fetch_errors_total", "URL fetches that failed, by error code", ["code"]
         )
-        self.batch_items = Histogram(
-            "karung_score_request_items",
-            "items per /v1/score request",
-            buckets=BATCH_BUCKETS,
-            registry=r,
+        self.batch_items = self._histogram(
+            "karung_score_request_items", "items per /v1/score request", BATCH_BUCKETS
         )
-        self.inference_batch = Histogram(
-            "karung_inference_batch_size",
-            "images per model forward pass",
-            buckets=BATCH_BUCKETS,
-            registry=r,
+        self.inference_batch = self._histogram(
+            "karung_inference_batch_size", "images per model forward pass", BATCH_BUCKETS
         )
-        self.stage_seconds = Histogram(
-            "karung_stage_seconds",
-            "time per item in each stage",
-            ["stage"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+        self.stage_seconds = self._histogram(
+            "karung_stage_seconds", "time per item in each stage", LATENCY_BUCKETS, ["stage"]
         )
-        self.bank_matches = Counter(
-            "karung_bank_matches_total", "items that matched the hash bank", registry=r
+        self.bank_matches = self._counter(
+            "karung_bank_matches_total", "items that matched the hash bank"
         )
-        self.review_enqueued = Counter(
-            "karung_review_enqueued_total", "items sent to moderators", ["reason"], registry=r
+        self.review_enqueued = self._counter(
+            "karung_review_enqueued_total", "items sent to moderators", ["reason"]
         )
-        self.index_size = Gauge(
-            "karung_bank_index_size",
-            "entries in the hash index",
-            registry=r,
-            multiprocess_mode="livemax",
+
+    def _init_live_state(self) -> None:
+        self.index_size = self._gauge(
+            "karung_bank_index_size", "entries in the hash index", "livemax"
         )
-        self.model_loaded = Gauge(
-            "karung_model_loaded",
-            "1 when a model is loaded (on every live worker)",
-            registry=r,
-            multiprocess_mode="livemin",
+        self.model_loaded = self._gauge(
+            "karung_model_loaded", "1 when a model is loaded (on every live worker)", "livemin"
         )
-        self.model_swaps = Counter("karung_model_swaps_total", "hot model swaps", registry=r)
-        self.model_rechecked = Gauge(
+        self.model_swaps = self._counter("karung_model_swaps_total", "hot model swaps")
+        self.model_rechecked = self._gauge(
             "karung_model_fallback_share",
             "share of images the loaded int8 model re-ran on fp32 (close calls) since loading",
-            registry=r,
-            multiprocess_mode="liveall",  # one series per worker (pid label)
+            "liveall",  # one series per worker (pid label)
         )
-        self.decode_memory = Gauge(
-            "karung_decode_memory_bytes",
-            "estimated memory of the decodes in flight",
-            registry=r,
-            multiprocess_mode="livesum",
+        self.decode_memory = self._gauge(
+            "karung_decode_memory_bytes", "estimated memory of the decodes in flight", "livesum"
         )
-        self.fetch_in_flight = Gauge(
+        self.fetch_in_flight = self._gauge(
             "karung_fetch_in_flight",
             "URL fetches in flight (or waiting for a slot) per API key",
+            "livesum",
             ["key"],
-            registry=r,
-            multiprocess_mode="livesum",
         )
-        self.risk_share = Gauge(
+
+    def _init_drift(self) -> None:
+        # Read from the database: every worker sees the same values, hence "max".
+        self.risk_share = self._gauge(
             "karung_risk_share",
             "share of scored items per risk bin (today, this week, the model's reference week)",
+            "max",
             ["window", "bin"],
-            registry=r,
-            multiprocess_mode="max",  # read from the database: every worker sees the same
         )
-        self.review_band_share = Gauge(
+        self.review_band_share = self._gauge(
             "karung_review_band_share",
             "share of scored items the model sent to the review band, per window",
+            "max",
             ["window"],
-            registry=r,
-            multiprocess_mode="max",
         )
-        self.risk_psi = Gauge(
+        self.risk_psi = self._gauge(
             "karung_risk_psi",
             "population stability index of this week's risk against the reference week",
-            registry=r,
-            multiprocess_mode="max",
+            "max",
         )
-        self._readers: list[tuple[Gauge, Callable[[], float]]] = []
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Record one finished HTTP request (called by the request middleware)."""

@@ -28,7 +28,8 @@ from karung.serve.admission import DecodeMemory, RequestBudget
 from karung.serve.batcher import MicroBatcher
 from karung.serve.drift import RiskSample, record_batch
 from karung.serve.errors import ItemError, item_error
-from karung.serve.fetch import Fetcher, FetchError
+from karung.serve.fetch import Fetcher
+from karung.serve.fetch_errors import FetchError
 from karung.serve.intake import Intake, IntakePool
 from karung.serve.metrics import Metrics
 from karung.serve.policy import decide, queue_reason

@@ -25,7 +25,9 @@ def test_another_job_in_the_output_folder_is_refused(
     open_output(out, Manifest(inputs="0" * 64, rows=1, shard_size=1000, model_version="x"))
     args = ["backfill", str(folder), "--out", str(out), "--model", str(tiny_model)]
     assert main([*args, "--db", "none", "--backend", "torch"]) == 1
-    assert "holds another backfill (differs in inputs, model_version)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error: job_mismatch: " in err
+    assert "holds another backfill (differs in inputs, model_version)" in err
     assert not (out / "shards" / "part-000000.parquet").exists()
 
 
@@ -42,7 +44,8 @@ def test_bad_options_are_setup_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     assert main(["backfill", str(folder), "--out", str(tmp_path / "o"), *extra]) == 1
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and "error: backfill_config_invalid: " in err
 
 
 def test_an_empty_input_is_a_setup_error(tmp_path: Path, tiny_model: Path) -> None:

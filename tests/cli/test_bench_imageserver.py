@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from imagegen import encode, textured
 
-from karung.serve.fetch import Fetcher, FetchLimits, HttpStatus
+from karung.serve.fetch import Fetcher, FetchLimits
+from karung.serve.fetch_errors import HttpStatus
 
 LOOPBACK = FetchLimits(allow_private=True)
 

@@ -11,7 +11,8 @@ import pytest
 from serve.servekit import ImageServer, LiveService
 
 from karung.serve.fairness import KeySlots
-from karung.serve.fetch import Fetcher, FetchLimits, FetchTimeout
+from karung.serve.fetch import Fetcher, FetchLimits
+from karung.serve.fetch_errors import FetchTimeout
 
 LIMITS = FetchLimits(
     allow_private=True, concurrency=4, key_share=0.5, read_timeout=5.0, total_timeout=8.0

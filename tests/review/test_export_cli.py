@@ -59,10 +59,12 @@ def test_moderators_add_list_disable(
     assert main(["review", "moderators", "add", "Ana", "--password-stdin", "--db", db_url]) == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert main(["review", "moderators", "add", "budi", "--password-stdin", "--db", db_url]) == 1
-    assert "at least" in capsys.readouterr().err
+    assert "error: weak_password: " in capsys.readouterr().err
     monkeypatch.setattr("sys.stdin", io.StringIO("another long one\n"))
     assert main(["review", "moderators", "add", "ana", "--password-stdin", "--db", db_url]) == 1
-    assert "already exists" in capsys.readouterr().err
+    assert "error: moderator_exists: " in capsys.readouterr().err
+    assert main(["review", "moderators", "disable", "no spaces!", "--db", db_url]) == 1
+    assert "error: invalid_moderator_name: " in capsys.readouterr().err
     assert main(["review", "moderators", "disable", "ana", "--db", db_url]) == 0
     assert main(["review", "moderators", "list", "--db", db_url]) == 0
     assert "ana" in capsys.readouterr().out
@@ -116,6 +118,14 @@ def test_export_since_and_latest_decision_wins(
     assert parse_since("2026-05-01").tzinfo is not None
     with pytest.raises(ValueError):
         parse_since("yesterday")
+
+
+def test_bad_export_options_are_reported_with_their_code(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "x")
+    assert main(["review", "export", "--out", out, "--since", "yesterday", "--db", db_url]) == 1
+    assert "error: invalid_export_option: not an ISO date" in capsys.readouterr().err
 
 
 def test_stats_agreement_outbox(

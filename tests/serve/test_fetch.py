@@ -11,14 +11,9 @@ from typing import Any
 import pytest
 from serve.servekit import ImageServer, jpeg
 
-from karung.serve.fetch import (
-    DnsFailed,
-    Fetcher,
-    FetchLimits,
-    FetchResult,
-    parse_ipv4_loose,
-    parse_url,
-)
+from karung.serve.fetch import Fetcher, FetchLimits, FetchResult
+from karung.serve.fetch_errors import DnsFailed
+from karung.serve.fetch_targets import parse_ipv4_loose, parse_url
 from karung.vision.errors import EmptyInput, UnsupportedFormat
 
 STRICT = FetchLimits(read_timeout=0.5, total_timeout=3.0, max_bytes=256 * 1024)

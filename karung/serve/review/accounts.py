@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from karung.serve.review.audit import record
 from karung.serve.review.errors import (
     AuthenticationFailed,
+    InvalidModeratorName,
     ModeratorExists,
     UnknownModerator,
     WeakPassword,
@@ -87,7 +88,7 @@ def normalise_name(name: str) -> str:
     """Lower-case, trimmed; only letters, digits and ``._-@`` (names show up in audit lines)."""
     clean = name.strip().lower()
     if not clean or len(clean) > 128 or not set(clean) <= _NAME_CHARS:
-        raise ValueError(f"invalid moderator name {name!r}: use 1-128 of a-z 0-9 . _ - @")
+        raise InvalidModeratorName(f"invalid moderator name {name!r}: use 1-128 of a-z 0-9 . _ - @")
     return clean
 
 

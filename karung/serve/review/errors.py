@@ -42,5 +42,17 @@ class WeakPassword(ReviewError, code="weak_password"):
     """The password is too short to be set."""
 
 
+class PasswordsDiffer(ReviewError, code="passwords_differ"):
+    """The password and its confirmation, typed at a prompt, differ."""
+
+
+class InvalidModeratorName(ReviewError, ValueError, code="invalid_moderator_name"):
+    """A moderator name is empty, too long or uses characters outside ``a-z 0-9 . _ - @``."""
+
+
+class InvalidExportOption(ReviewError, ValueError, code="invalid_export_option"):
+    """An option of the dataset export is out of range (``since`` date, ``val_fraction``)."""
+
+
 class AuthenticationFailed(ReviewError, code="authentication_failed", status=401):
     """Wrong name or password, disabled account, or a missing or expired session."""

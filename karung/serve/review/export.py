@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from karung.serve.review.errors import InvalidExportOption
 from karung.serve.review.models import ReviewItem
 from karung.vision.manifest import MANIFEST_FILE, REVIEW_COLUMNS, write_manifest
 
@@ -43,14 +44,14 @@ def parse_since(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"not an ISO date or datetime: {text!r}") from None
+        raise InvalidExportOption(f"not an ISO date or datetime: {text!r}") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def seller_split(group: str, val_fraction: float) -> str:
     """``val`` for about ``val_fraction`` of sellers, ``train`` for the rest, always the same."""
     if not 0.0 <= val_fraction <= 1.0:
-        raise ValueError(f"val_fraction must be within [0, 1], got {val_fraction}")
+        raise InvalidExportOption(f"val_fraction must be within [0, 1], got {val_fraction}")
     digest = hashlib.sha256(b"karung-review-split-v1:" + group.encode("utf-8")).digest()
     return "val" if int.from_bytes(digest[:8], "big") / 2.0**64 < val_fraction else "train"
 

@@ -165,59 +165,24 @@ def books(ctx: Ctx, long_side: int) -> tuple[np.ndarray, str]:
     ), "books"
 
 
+# Width of each household object relative to its height.
+_HOUSEHOLD_ASPECT: dict[str, float] = {
+    "ball": 1.0,
+    "phone": 0.5,
+    "bottle": 0.35,
+    "vase": 0.55,
+    "plant": 0.8,
+    "lamp": 0.5,
+}
+
+
 def household(ctx: Ctx, long_side: int) -> tuple[np.ndarray, str]:
     """A 2-D object with rounded shading: bottle, vase, ball, pot plant, phone or lamp."""
     rng = ctx.rng
     kind = str(rng.choice(["bottle", "vase", "ball", "plant", "phone", "lamp"]))
     h = long_side
-    w = int(
-        h
-        * {"ball": 1.0, "phone": 0.5, "bottle": 0.35, "vase": 0.55, "plant": 0.8, "lamp": 0.5}[kind]
-    )
-    mask = np.zeros((h, w), np.uint8)
-    if kind == "ball":
-        cv2.circle(mask, (w // 2, h // 2), w // 2 - 1, 255, -1, cv2.LINE_AA)
-    elif kind == "phone":
-        cv2.rectangle(mask, (0, 0), (w - 1, h - 1), 255, -1)
-    elif kind in ("bottle", "lamp"):
-        cv2.rectangle(mask, (w // 3, 0), (2 * w // 3, h // 4), 255, -1)
-        cv2.ellipse(
-            mask,
-            (w // 2, int(h * 0.62)),
-            (w // 2 - 1, int(h * 0.38)),
-            0,
-            0,
-            360,
-            255,
-            -1,
-            cv2.LINE_AA,
-        )
-    else:
-        cv2.ellipse(
-            mask,
-            (w // 2, int(h * 0.7)),
-            (int(w * 0.35), int(h * 0.3) - 1),
-            0,
-            0,
-            360,
-            255,
-            -1,
-            cv2.LINE_AA,
-        )
-        if kind == "plant":
-            for _ in range(9):
-                c = (int(rng.uniform(0.1, 0.9) * w), int(rng.uniform(0.05, 0.45) * h))
-                cv2.ellipse(
-                    mask,
-                    c,
-                    (w // 7, h // 14),
-                    float(rng.uniform(0, 180)),
-                    0,
-                    360,
-                    255,
-                    -1,
-                    cv2.LINE_AA,
-                )
+    w = int(h * _HOUSEHOLD_ASPECT[kind])
+    mask = _household_mask(rng, kind, w, h)
     m = mask.astype(np.float32) / 255.0
     rgb = np.empty((h, w, 3), np.float32)
     rgb[:] = _paint(rng) if kind != "plant" else (60, 130, 60)
@@ -227,6 +192,28 @@ def household(ctx: Ctx, long_side: int) -> tuple[np.ndarray, str]:
         rgb[my : h - my, mx : w - mx] = screen[..., None]
     rgb *= height_shading(m, (ctx.scene.light_x, ctx.scene.light_y), None, 0.5)[..., None]
     return premultiply(rgb, m), kind
+
+
+def _household_mask(rng: Rng, kind: str, w: int, h: int) -> np.ndarray:
+    """The ``h x w`` uint8 silhouette of a household ``kind`` (a plant draws its leaves)."""
+    mask = np.zeros((h, w), np.uint8)
+    if kind == "ball":
+        cv2.circle(mask, (w // 2, h // 2), w // 2 - 1, 255, -1, cv2.LINE_AA)
+    elif kind == "phone":
+        cv2.rectangle(mask, (0, 0), (w - 1, h - 1), 255, -1)
+    elif kind in ("bottle", "lamp"):
+        cv2.rectangle(mask, (w // 3, 0), (2 * w // 3, h // 4), 255, -1)
+        body = ((w // 2, int(h * 0.62)), (w // 2 - 1, int(h * 0.38)))
+        cv2.ellipse(mask, *body, 0, 0, 360, 255, -1, cv2.LINE_AA)
+    else:
+        pot = ((w // 2, int(h * 0.7)), (int(w * 0.35), int(h * 0.3) - 1))
+        cv2.ellipse(mask, *pot, 0, 0, 360, 255, -1, cv2.LINE_AA)
+        if kind == "plant":
+            for _ in range(9):
+                c = (int(rng.uniform(0.1, 0.9) * w), int(rng.uniform(0.05, 0.45) * h))
+                angle = float(rng.uniform(0, 180))
+                cv2.ellipse(mask, c, (w // 7, h // 14), angle, 0, 360, 255, -1, cv2.LINE_AA)
+    return mask
 
 
 def poster(rng: Rng, w: int, h: int) -> np.ndarray:
