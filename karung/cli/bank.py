@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from karung.cli.common import die, error_line, iter_image_paths, print_json_line
+from karung.vision.hash_kinds import KINDS
 
 FORMATS = ("karung", "threatexchange")
 
@@ -29,7 +30,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help="database URL (default: $KARUNG_DB or SQLite in the data dir)")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    _entry_actions(sub, common)
+    _list_actions(sub, common)
+    _bank_actions(sub, common)
 
+
+def _entry_actions(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Actions on photos and entries: add, match, remove, rehash."""
     add = sub.add_parser("add", parents=[common], help="add images to a bank")
     add.add_argument("paths", nargs="+", help="image files or directories (walked)")
     add.add_argument("--bank", required=True, help="bank name (created on first use)")
@@ -43,13 +50,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     match.add_argument("paths", nargs="+", help="image files or directories (walked)")
     match.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
 
+    rm = sub.add_parser("remove", parents=[common], help="remove entries by id")
+    rm.add_argument("ids", nargs="+", type=int, metavar="ID")
+
+    rh = sub.add_parser(
+        "rehash", parents=[common], help="re-hash entries from their original photos"
+    )
+    rh.add_argument("paths", nargs="+", help="the original photos (files or directories)")
+    rh.add_argument("--all", action="store_true", help="also entries already at this version")
+
+
+def _list_actions(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Reading and exchanging the bank: list, sellers, export, import."""
     lst = sub.add_parser("list", parents=[common], help="list entries (or banks with --banks)")
     lst.add_argument("--bank", help="only this bank")
     lst.add_argument("--limit", type=int, help="at most this many entries")
     lst.add_argument("--banks", action="store_true", help="list banks and their settings")
-
-    rm = sub.add_parser("remove", parents=[common], help="remove entries by id")
-    rm.add_argument("ids", nargs="+", type=int, metavar="ID")
 
     sel = sub.add_parser("sellers", parents=[common], help="clusters of linked seller accounts")
     sel.add_argument("--seller", help="only the cluster of this seller")
@@ -64,20 +80,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     imp.add_argument("--bank", help="bank for rows whose bank column is empty")
     imp.add_argument("--format", choices=FORMATS, default="karung", help="CSV layout")
 
-    rh = sub.add_parser(
-        "rehash", parents=[common], help="re-hash entries from their original photos"
-    )
-    rh.add_argument("paths", nargs="+", help="the original photos (files or directories)")
-    rh.add_argument("--all", action="store_true", help="also entries already at this version")
 
+def _bank_actions(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Settings of a bank: enable, disable, configure."""
     for name, text in (("enable", "match against a bank"), ("disable", "stop matching a bank")):
         toggle = sub.add_parser(name, parents=[common], help=text)
         toggle.add_argument("name", help="bank name")
 
     cfg = sub.add_parser("configure", parents=[common], help="set a bank's thresholds")
     cfg.add_argument("name", help="bank name (created when missing)")
-    cfg.add_argument("--pdq", type=int, help="PDQ Hamming threshold (default 31)")
-    cfg.add_argument("--phash", type=int, help="pHash Hamming threshold (default 10)")
+    for kind in KINDS.values():
+        cfg.add_argument(
+            f"--{kind.name}",
+            type=int,
+            help=f"{kind.name} Hamming threshold (default {kind.default_threshold})",
+        )
     cfg.add_argument("--description", help="what the bank holds")
 
 
