@@ -13,13 +13,14 @@ tens of thousands of 1280-d rows on two cores.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from karung.training.errors import KarungTrainingError
+from karung.vision.probs import RiskHead
 
 if TYPE_CHECKING:  # torch is imported on first fit, not with the module
     import torch
@@ -141,9 +142,6 @@ def _check(x: np.ndarray, y: np.ndarray, num_labels: int, l2: float) -> None:
         raise HeadFitError("features contain NaN or infinity")
 
 
-def risk_of(head: LinearHead, x: np.ndarray, risk_idx: Sequence[int], t: float = 1.0) -> np.ndarray:
-    """Calibrated ``P(bale) + P(sack)`` of feature rows (softmax of the head's logits / t)."""
-    from karung.vision.probs import softmax
-
-    # Indices, not names: callers hold a head without its label names.
-    return np.asarray(softmax(head.logits(x), t)[:, list(risk_idx)].sum(axis=1))
+def risk_of(head: LinearHead, x: np.ndarray, risk_head: RiskHead) -> np.ndarray:
+    """``P(bale) + P(sack)`` of feature rows: the head's logits through ``risk_head``."""
+    return risk_head.risk_of_logits(head.logits(x))

@@ -32,7 +32,7 @@ from karung.training.errors import KarungTrainingError, MetricError
 from karung.training.head import fit_linear_head, risk_of
 from karung.training.metrics import roc_auc
 from karung.training.negatives import RateAt
-from karung.vision.labels import RISK_LABELS
+from karung.vision.probs import RiskHead, risk_indices
 
 # Synthetic variants that are real CC0 photos with the shared nuisances (not rendered objects):
 # left out of the domain-gap probe, which measures the renderer.
@@ -68,10 +68,6 @@ def variant_family(variant: str) -> str:
     return "-".join(variant.split("-")[:2])
 
 
-def _risky(labels: Sequence[str]) -> list[int]:
-    return [i for i, n in enumerate(labels) if n in RISK_LABELS]
-
-
 def leave_one_variant_out(
     x: np.ndarray,
     samples: Sequence[Sample],
@@ -92,7 +88,7 @@ def leave_one_variant_out(
     Raises:
         MetricError: no variant has enough validation images.
     """
-    risky = _risky(labels)
+    risky = risk_indices(labels)
     y = np.array([s.label for s in samples])
     variant = np.array([variant_family(s.variant) if s.variant else "" for s in samples])
     train = np.array([s.split == "train" for s in samples])
@@ -109,7 +105,7 @@ def leave_one_variant_out(
         held = val & (variant == name)
         other_side = val & (positive != positive[held][0]) & (variant != name)
         idx = held | other_side
-        auc = roc_auc(positive[idx], risk_of(head, x[idx], risky))
+        auc = roc_auc(positive[idx], risk_of(head, x[idx], RiskHead(tuple(labels))))
         rows.append(VariantAuc(name, labels[int(y[held][0])], int(held.sum()), auc))
     aucs = np.array([r.auc for r in rows])
     worst = rows[int(aucs.argmin())]

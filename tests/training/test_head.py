@@ -8,6 +8,7 @@ import pytest
 from karung.training.data import Sample
 from karung.training.head import HeadFitError, balanced_weights, fit_linear_head, risk_of
 from karung.training.proxies import domain_gap, leave_one_variant_out
+from karung.vision.probs import RiskHead
 
 LABELS = ["bale", "sack", "garment", "other"]
 
@@ -121,4 +122,6 @@ def test_risk_of_is_the_sum_of_the_risky_softmax_columns() -> None:
     head = fit_linear_head(x, y, 4, l2=0.1)
     z = head.logits(x).astype(np.float64) / 2.0
     p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    assert np.allclose(risk_of(head, x, [0, 1], 2.0), p[:, 0] + p[:, 1], atol=1e-5)
+    labels = ("bale", "sack", "garment", "other")
+    got = risk_of(head, x, RiskHead(labels, 2.0))
+    assert np.allclose(got, p[:, 0] + p[:, 1], atol=1e-5)

@@ -10,7 +10,7 @@ negatives as ``karung train`` does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from karung.training.calibrate import fit_temperature
 from karung.training.head import LinearHead, balanced_weights, fit_linear_head
 from karung.training.negatives import NegativePolicy, NegativeThresholds, thresholds_from_negatives
 from karung.vision.labels import Thresholds
-from karung.vision.probs import softmax
+from karung.vision.probs import RiskHead
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,7 @@ def fit_challenger(
     train: Rows,
     val: Rows,
     neg_for_cuts: np.ndarray,
-    risk_idx: list[int],
-    num_labels: int,
+    risk_head: RiskHead,
     opts: FitOptions,
     init: LinearHead | None,
     fallback: Thresholds,
@@ -65,6 +64,7 @@ def fit_challenger(
     y = train.y.copy()
     if opts.shuffle_labels:
         y = np.random.default_rng(opts.seed).permutation(y)
+    num_labels = len(risk_head.labels)
     weight = balanced_weights(y, num_labels)
     weight = weight * np.where(train.labelled, opts.labelled_weight, 1.0)
     head = fit_linear_head(
@@ -78,14 +78,13 @@ def fit_challenger(
     temperature = fit_temperature(head.logits(val.x), val.y) if np.unique(val.y).size > 1 else 1.0
     if neg_for_cuts.shape[0] == 0:
         return Fitted(head, temperature, fallback, None)
-    risk = softmax(head.logits(neg_for_cuts), temperature)[:, risk_idx].sum(axis=1)
+    risk = replace(risk_head, temperature=temperature).risk_of_logits(head.logits(neg_for_cuts))
     chosen = thresholds_from_negatives(risk, opts.policy)
     return Fitted(head, temperature, Thresholds(block=chosen.block, review=chosen.review), chosen)
 
 
 def risk_with(
-    weight: np.ndarray, bias: np.ndarray, temperature: float, x: np.ndarray, risk_idx: list[int]
+    weight: np.ndarray, bias: np.ndarray, risk_head: RiskHead, x: np.ndarray
 ) -> np.ndarray:
-    """``P(bale) + P(sack)`` of feature rows under a linear head."""
-    logits = np.asarray(x @ weight.T + bias, dtype=np.float32)
-    return np.asarray(softmax(logits, temperature)[:, risk_idx].sum(axis=1))
+    """``P(bale) + P(sack)`` of feature rows under a linear head and ``risk_head``."""
+    return risk_head.risk_of_logits(np.asarray(x @ weight.T + bias, dtype=np.float32))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from karung.training.retrain.report import write_report
 from karung.vision.checkpoint import Checkpoint, default_version
 from karung.vision.lineage import Lineage, content_digest, write_lineage
 from karung.vision.modeldir import ModelDir
+from karung.vision.probs import RiskHead
 from karung.vision.training_record import TrainingRecord
 
 CHALLENGER_DIR = "challenger"
@@ -105,7 +106,7 @@ def _cat(*parts: Rows) -> Rows:
 
 
 def assemble(
-    lab: Labelled, base: BaseSet | None, risk_idx: list[int]
+    lab: Labelled, base: BaseSet | None, risk_head: RiskHead
 ) -> tuple[Rows, Rows, np.ndarray, Rows]:
     """Training rows, validation rows, negatives for the cuts, evaluation rows."""
     y = np.array([s.label for s in lab.samples], dtype=np.int64)
@@ -115,11 +116,11 @@ def assemble(
     if base is None:
         base_train = base_val = base_neg = empty
     else:
-        neg = base.val & base.real & ~np.isin(base.y, risk_idx)
+        neg = base.val & base.real & ~risk_head.is_risky(base.y)
         base_train = _rows(base.x[~base.val], base.y[~base.val], False)
         base_val = _rows(base.x[base.val], base.y[base.val], False)
         base_neg = _rows(base.x[neg], base.y[neg], False)
-    lab_neg = lab_val.x[~np.isin(lab_val.y, risk_idx)]
+    lab_neg = lab_val.x[~risk_head.is_risky(lab_val.y)]
     # Cuts come from the base set's real negatives; only without any do the held-out labelled
     # negatives set them (then the false-block figures are in-sample for the challenger).
     cuts = base_neg.x if base_neg.y.size else lab_neg
@@ -171,22 +172,25 @@ def _export(job: RetrainJob, folder: Path, calib: tuple[str, ...]) -> str:
     return error
 
 
-def _judge(
-    ckpt: Checkpoint, fitted: Fitted, ev: Rows, risk_idx: list[int], gate: GatePolicy
-) -> Comparison:
+def _judge(ckpt: Checkpoint, fitted: Fitted, ev: Rows, gate: GatePolicy) -> Comparison:
     """Champion and challenger scored on the same held-out rows, compared."""
     w, b = champion_head(ckpt)
     champ = Scored(
-        risk_with(w, b, ckpt.temperature, ev.x, risk_idx),
+        risk_with(w, b, ckpt.risk_head, ev.x),
         ckpt.thresholds.block,
         ckpt.thresholds.review,
     )
     chall = Scored(
-        risk_with(fitted.head.weight, fitted.head.bias, fitted.temperature, ev.x, risk_idx),
+        risk_with(
+            fitted.head.weight,
+            fitted.head.bias,
+            replace(ckpt.risk_head, temperature=fitted.temperature),
+            ev.x,
+        ),
         fitted.thresholds.block,
         fitted.thresholds.review,
     )
-    return compare(champ, chall, np.isin(ev.y, risk_idx), gate)
+    return compare(champ, chall, ckpt.risk_head.is_risky(ev.y), gate)
 
 
 class _Clock:
@@ -210,14 +214,11 @@ def retrain(job: RetrainJob) -> Outcome:
     base = load_base(base_path, ckpt) if base_path.is_file() else None
     lab = load_labelled(job, ckpt)
     clock.lap("features_s")
-    risk_idx = list(ckpt.risk_indices)
-    train, val, cuts, ev = assemble(lab, base, risk_idx)
+    train, val, cuts, ev = assemble(lab, base, ckpt.risk_head)
     init = LinearHead(*champion_head(ckpt))
-    fitted = fit_challenger(
-        train, val, cuts, risk_idx, len(ckpt.labels), job.fit, init, ckpt.thresholds
-    )
+    fitted = fit_challenger(train, val, cuts, ckpt.risk_head, job.fit, init, ckpt.thresholds)
     clock.lap("fit_s")
-    comparison = _judge(ckpt, fitted, ev, risk_idx, job.gate)
+    comparison = _judge(ckpt, fitted, ev, job.gate)
     clock.lap("compare_s")
     data = _data_record(job, lab, base, train, ev)
     folder = job.out / CHALLENGER_DIR
