@@ -42,10 +42,11 @@ from karung.serve.verdict import Match as Match  # the type lives with the verdi
 from karung.serve.verdict import MatchKind as MatchKind
 from karung.vision import mih_kernel
 from karung.vision.hash_index import popcount_rows, words_of
+from karung.vision.hash_kinds import PDQ, PHASH
 from karung.vision.hashing import MIN_PDQ_QUALITY, HashValue, ImageHashes
 from karung.vision.mih import MultiIndexHashing
 
-KIND_RANK: Final[dict[str, int]] = {"sha256": 0, "pdq": 1, "phash": 2}
+KIND_RANK: Final[dict[str, int]] = {"sha256": 0, PDQ.name: 1, PHASH.name: 2}
 # More changes than this since the last refresh: a full reload is cheaper than the deltas.
 MAX_DELTA: Final = 50_000
 # pHash alone confuses look-alike product photos (a dark garment laid flat on a light floor): on
@@ -159,7 +160,7 @@ class Matcher:
         best: _Best = {}
         words = value.to_words().reshape(1, -1)
         with self._lock:
-            if value.kind == "pdq":
+            if value.kind == PDQ.name:
                 self._search_pdq(state, best, state.pdq, words)
                 self._search_pdq(state, best, state.pdq_ref, words)
             else:
@@ -170,17 +171,17 @@ class Matcher:
         self, state: BankState, best: _Best, index: MultiIndexHashing, queries: np.ndarray | None
     ) -> None:
         """Offer every entry whose PDQ (in ``index``) is within its bank's PDQ threshold."""
-        radius = state.banks.radius("pdq")
+        radius = state.banks.radius(PDQ.name)
         if radius < 0 or queries is None or not len(index):
             return
         _which, keys, dists = index.search_many(queries, radius)
         for key, distance in zip(keys.tolist(), dists.tolist(), strict=True):
             if distance <= state.banks.pdq[key_bank(key)]:
-                _offer(best, state, key, "pdq", distance)
+                _offer(best, state, key, PDQ.name, distance)
 
     def _search_phash(self, state: BankState, best: _Best, query: _Query) -> None:
         """Plain and trimmed pHash hits that pass the PDQ guard (far band included)."""
-        radius = state.banks.radius("phash")
+        radius = state.banks.radius(PHASH.name)
         if radius < 0 or query.phash is None or not len(state.phash):
             return
         extra = PHASH_FAR_BAND if query.pdq is not None or query.pdq_ref is not None else 0
@@ -188,12 +189,12 @@ class Matcher:
         for key, distance in zip(keys.tolist(), dists.tolist(), strict=True):
             limit = int(state.banks.phash[key_bank(key)])
             if distance <= limit + extra and _pdq_agrees(state, key, query, distance, limit):
-                _offer(best, state, key, "phash", distance)
+                _offer(best, state, key, PHASH.name, distance)
 
     def _search_crops(self, state: BankState, best: _Best, query: _Query) -> None:
         """A partial image's pHash within the threshold of an entry's centre crop, with the
         two PDQ hashes within :data:`CROP_PDQ_GUARD`."""
-        radius = state.banks.radius("phash")
+        radius = state.banks.radius(PHASH.name)
         partial_pdq = query.crop_pdq
         if radius < 0 or query.crop_phash is None or partial_pdq is None:
             return
@@ -208,7 +209,7 @@ class Matcher:
                 continue
             pdq_distance = int(popcount_rows((stored ^ partial_pdq[row]).reshape(1, -1))[0])
             if pdq_distance <= CROP_PDQ_GUARD:
-                _offer(best, state, key, "phash", distance)
+                _offer(best, state, key, PHASH.name, distance)
 
     def _resolve(self, best: _Best, sha256: str | None) -> list[Match]:
         """Attach metadata from the database; drop entries that are gone or sha256 collisions."""

@@ -22,8 +22,12 @@ import numpy as np
 from karung.serve.bank.matcher import PHASH_PDQ_GUARD
 from karung.serve.bank.store import BankInfo, Entry, MatchEvent
 from karung.vision.hash_index import words_of
+from karung.vision.hash_kinds import PDQ, PHASH, HashKindSpec
 from karung.vision.hashing import MIN_PDQ_QUALITY, HashValue
 from karung.vision.mih import MultiIndexHashing
+
+# bank name -> hash kind name -> the bank's threshold for that kind
+_Thresholds = dict[str, dict[str, int]]
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class Link:
     seller_a: str
     seller_b: str
     source: str  # "bank" | "event"
-    kind: str  # "sha256" | "pdq" | "phash"
+    kind: str  # "sha256" or a hash kind's name (karung.vision.hash_kinds)
     distance: int
     entry_a: int  # the bank entry of seller_a
     entry_b: int | None  # the bank entry of seller_b (source "bank")
@@ -99,7 +103,7 @@ class UnionFind:
 def entry_links(entries: Sequence[Entry], banks: Sequence[BankInfo]) -> list[Link]:
     """Links between entries of different sellers whose images match each other."""
     sold = [e for e in entries if e.seller_id is not None]
-    thresholds = {b.name: (b.pdq_threshold, b.phash_threshold) for b in banks}
+    thresholds = {b.name: {PDQ.name: b.pdq_threshold, PHASH.name: b.phash_threshold} for b in banks}
     best: dict[tuple[int, int], tuple[int, str, int]] = {}
     by_sha: dict[str, list[int]] = {}
     for i, entry in enumerate(sold):
@@ -110,10 +114,10 @@ def entry_links(entries: Sequence[Entry], banks: Sequence[BankInfo]) -> list[Lin
             for j in members:
                 if i < j:
                     best[(i, j)] = (0, "sha256", 0)
-    for kind, rank in (("pdq", 1), ("phash", 2)):
-        for (i, j), distance in _hash_pairs(sold, kind, thresholds).items():
+    for spec, rank in ((PDQ, 1), (PHASH, 2)):
+        for (i, j), distance in _hash_pairs(sold, spec, thresholds).items():
             if (i, j) not in best or (rank, distance) < best[(i, j)][::2]:
-                best[(i, j)] = (rank, kind, distance)
+                best[(i, j)] = (rank, spec.name, distance)
     links = []
     for (i, j), (_rank, kind, distance) in sorted(best.items()):
         a, b = sold[i], sold[j]
@@ -123,63 +127,67 @@ def entry_links(entries: Sequence[Entry], banks: Sequence[BankInfo]) -> list[Lin
 
 
 def _hash_pairs(
-    entries: Sequence[Entry], kind: str, thresholds: dict[str, tuple[int, int]]
+    entries: Sequence[Entry], spec: HashKindSpec, thresholds: _Thresholds
 ) -> dict[tuple[int, int], int]:
     """``(i, j) -> distance`` (i < j) for entry pairs within the stricter bank threshold."""
-    if kind == "pdq":  # hashes of different versions are never compared
+    if spec is PDQ:  # PDQ hashes of different versions are never compared
         pairs: dict[tuple[int, int], int] = {}
         for version in sorted({e.hash_version for e in entries}):
             subset = {i for i, e in enumerate(entries) if e.hash_version == version}
-            pairs.update(_pairs_among(entries, kind, thresholds, subset))
+            pairs.update(_pairs_among(entries, spec, thresholds, subset))
         return pairs
-    return _pairs_among(entries, kind, thresholds, set(range(len(entries))))
+    return _pairs_among(entries, spec, thresholds, set(range(len(entries))))
 
 
 def _pairs_among(
     entries: Sequence[Entry],
-    kind: str,
-    thresholds: dict[str, tuple[int, int]],
+    spec: HashKindSpec,
+    thresholds: _Thresholds,
     members: set[int],
 ) -> dict[tuple[int, int], int]:
     keys, values = [], []
     for i, entry in enumerate(entries):
         if i not in members:
             continue
-        for variant, value in enumerate(_hashes_of(entry, kind)):
+        for variant, value in enumerate(_hashes_of(entry, spec)):
             if value is not None:
                 keys.append(i * 2 + variant)
                 values.append(value)
     if not values:
         return {}
-    nbits = values[0].nbits
-    index = MultiIndexHashing.build(np.array(keys), words_of(values), nbits)
-    slot = 0 if kind == "pdq" else 1
+    index = MultiIndexHashing.build(np.array(keys), words_of(values), spec.bits)
     pairs: dict[tuple[int, int], int] = {}
     for key, value in zip(keys, values, strict=True):
         i = key // 2
-        radius = thresholds.get(entries[i].bank, (31, 10))[slot]
+        radius = _threshold(thresholds, entries[i].bank, spec)
         for other, distance in index.search(value, radius):
             j = other // 2
-            limit = min(radius, thresholds.get(entries[j].bank, (31, 10))[slot])
+            limit = min(radius, _threshold(thresholds, entries[j].bank, spec))
             pair = (min(i, j), max(i, j))
-            if i == j or distance > limit or distance >= pairs.get(pair, nbits + 1):
+            if i == j or distance > limit or distance >= pairs.get(pair, spec.bits + 1):
                 continue
-            if kind == "pdq" or _pdq_agrees(entries[i], entries[j], distance, limit):
+            if spec is PDQ or _pdq_agrees(entries[i], entries[j], distance, limit):
                 pairs[pair] = distance
     return pairs
 
 
 def _pdq_agrees(a: Entry, b: Entry, distance: int, limit: int) -> bool:
     """The matcher's PDQ guard of a pHash hit (:data:`PHASH_PDQ_GUARD`), between two entries."""
-    mine = [h for h in _hashes_of(a, "pdq") if h is not None]
-    theirs = [h for h in _hashes_of(b, "pdq") if h is not None]
+    mine = [h for h in _hashes_of(a, PDQ) if h is not None]
+    theirs = [h for h in _hashes_of(b, PDQ) if h is not None]
     if not mine or not theirs or a.hash_version != b.hash_version:
         return distance <= limit // 2
     return min(x.distance(y) for x in mine for y in theirs) <= PHASH_PDQ_GUARD
 
 
-def _hashes_of(entry: Entry, kind: str) -> tuple[HashValue | None, HashValue | None]:
-    if kind == "phash":
+def _threshold(thresholds: _Thresholds, bank: str, spec: HashKindSpec) -> int:
+    """A bank's threshold for ``spec`` (the kind's default for a bank not listed)."""
+    return thresholds.get(bank, {}).get(spec.name, spec.default_threshold)
+
+
+def _hashes_of(entry: Entry, spec: HashKindSpec) -> tuple[HashValue | None, HashValue | None]:
+    """An entry's plain and trimmed hash of ``spec`` (PDQ of usable quality only)."""
+    if spec is PHASH:
         return entry.phash, entry.trim_phash
     plain = entry.pdq if (entry.pdq_quality or 0) >= MIN_PDQ_QUALITY else None
     trim = entry.trim_pdq if (entry.trim_pdq_quality or 0) >= MIN_PDQ_QUALITY else None
