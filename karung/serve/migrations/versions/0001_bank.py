@@ -12,6 +12,12 @@ branch_labels = ("bank",)
 
 
 def upgrade() -> None:
+    _banks_and_entries()
+    _state_and_changes()
+    _match_events()
+
+
+def _banks_and_entries() -> None:
     op.create_table(
         "bank_banks",
         sa.Column("name", sa.String(64), primary_key=True),
@@ -48,6 +54,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_bank_entries_seller_id", "bank_entries", ["seller_id"])
     op.create_index("ix_bank_entries_sha256", "bank_entries", ["sha256"])
+
+
+def _state_and_changes() -> None:
     op.create_table(
         "bank_state",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -66,6 +75,9 @@ def upgrade() -> None:
         sa.Column("entry_id", sa.Integer),
     )
     op.create_index("ix_bank_changes_version", "bank_changes", ["version"])
+
+
+def _match_events() -> None:
     op.create_table(
         "bank_match_events",
         sa.Column("id", sa.Integer, primary_key=True),
