@@ -33,7 +33,7 @@ from PIL import Image
 from karung.vision import partial_hash, pdq_native
 from karung.vision.decode import DEFAULT_MAX_DECODE_BYTES, decode_image
 from karung.vision.errors import KarungVisionError
-from karung.vision.hash_kinds import KINDS
+from karung.vision.hash_kinds import KINDS, PDQ, PHASH
 from karung.vision.trim import even_box, trim_box
 
 HashKind = Literal["pdq", "phash"]
@@ -159,7 +159,7 @@ class CropHashes:
     phash: HashValue
 
     def __post_init__(self) -> None:
-        if self.pdq.kind != "pdq" or self.phash.kind != "phash":
+        if self.pdq.kind != PDQ.name or self.phash.kind != PHASH.name:
             raise MalformedHash("a crop variant is a PDQ hash and a pHash")
 
     def text(self) -> str:

@@ -62,17 +62,17 @@ def write_te_csv(entries: Iterable[Entry], out: TextIO) -> int:
 
 def _row(entry: Entry) -> list[Any]:
     if entry.pdq is not None:
-        signal, text = "pdq", entry.pdq.hex()
+        signal, text = PDQ.name, entry.pdq.hex()
     elif entry.phash is not None:
-        signal, text = "phash", entry.phash.hex()
+        signal, text = PHASH.name, entry.phash.hex()
     else:
         signal, text = "sha256", entry.sha256 or ""
     data = entry.to_dict()
     values = {
         "signal_type": signal,
         "signal_str": text,
-        "pdq_quality": entry.pdq_quality if signal == "pdq" else None,
-        "phash": data["phash"] if signal != "phash" else None,
+        "pdq_quality": entry.pdq_quality if signal == PDQ.name else None,
+        "phash": data["phash"] if signal != PHASH.name else None,
         "sha256": entry.sha256 if signal != "sha256" else None,
         "karung_hash_version": entry.hash_version,
         **{k: data[k] for k in ("bank", "added_at", *_TEXT_COLUMNS)},

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from karung.serve.bench.transforms import TARGETS, TRANSFORMS, encode_upload
-from karung.vision.hash_kinds import KINDS, hash_kind
+from karung.vision.hash_kinds import KINDS, PHASH, hash_kind
 
 IMAGE_SUFFIXES: Final = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"})
 
@@ -114,12 +114,12 @@ def _bench_transform(
 ) -> dict[str, Any]:
     from tqdm import tqdm
 
-    hits = {"pdq": 0, "phash": 0, "combined": 0}
+    hits = {**{kind: 0 for kind in KINDS}, "combined": 0}
     for i, item in enumerate(tqdm(stored, desc=name, unit="img", leave=False)):
         edited = TRANSFORMS[name](item["image"], random.Random(seed * 1_000_003 + i))
         data = encode_upload(edited, name)
         query = _query_hashes(data)
-        for kind in ("pdq", "phash"):
+        for kind in KINDS:
             hits[kind] += kind_distance(query, item["hashes"], kind) <= _THRESHOLDS[kind]
         hits["combined"] += any(m.entry_id == item["id"] for m in service.match_bytes(data))
     n = len(stored)
@@ -140,8 +140,8 @@ def _bench_distractors(
     """Match every distractor; per kind and combined, count those that matched anything."""
     from tqdm import tqdm
 
-    indexes = {kind: _kind_index(stored, kind) for kind in ("pdq", "phash")}
-    counts = {"pdq": 0, "phash": 0, "combined": 0}
+    indexes = {kind: _kind_index(stored, kind) for kind in KINDS}
+    counts = {**{kind: 0 for kind in KINDS}, "combined": 0}
     examples = []
     for path in tqdm(paths, desc="distractors", unit="img"):
         data = path.read_bytes()
@@ -170,9 +170,9 @@ def _kind_index(stored: list[dict[str, Any]], kind: str) -> Any:
     keys, values = [], []
     for i, item in enumerate(stored):
         for variant, hashes in enumerate(item["hashes"].stored_variants()):
-            if kind == "phash" or hashes.pdq_usable:
+            if kind == PHASH.name or hashes.pdq_usable:
                 keys.append(i * 2 + variant)
-                values.append(hashes.phash if kind == "phash" else hashes.pdq)
+                values.append(hashes.phash if kind == PHASH.name else hashes.pdq)
     index = hash_kind(kind).brute_index()
     if values:
         index.add(keys, words_of(values))
@@ -183,7 +183,7 @@ def _query_values(query: Any, kind: str) -> list[Any]:
     """The hashes a query tries for one kind (PDQ: the 8 dihedral variants, usable quality)."""
     out: list[Any] = []
     for variant in query.variants():
-        if kind == "phash":
+        if kind == PHASH.name:
             out.append(variant.phash)
         elif variant.pdq_usable:
             out.extend(variant.pdq_dihedral)
@@ -205,7 +205,7 @@ def kind_distance(query: Any, stored: Any, kind: str) -> int:
     best = 10**6
     for q in query.variants():
         for s in stored.stored_variants():
-            if kind == "phash":
+            if kind == PHASH.name:
                 best = min(best, q.phash.distance(s.phash))
             elif q.pdq_usable and s.pdq_usable:
                 best = min(best, min(v.distance(s.pdq) for v in q.pdq_dihedral))
