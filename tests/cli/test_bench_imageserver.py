@@ -11,17 +11,12 @@ from pathlib import Path
 
 import pytest
 from imagegen import encode, textured
+from kit.live import free_port
 
 from karung.serve.fetch import Fetcher, FetchLimits
 from karung.serve.fetch_errors import HttpStatus
 
 LOOPBACK = FetchLimits(allow_private=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -41,7 +36,7 @@ def test_serves_files_byte_for_byte_and_404s_unknown_names(tmp_path: Path) -> No
     photo = encode(textured(80, 60, 3), "JPEG", quality=90)
     (tmp_path / "photo.jpg").write_bytes(photo)
     (tmp_path / "notes.txt").write_text("not served")
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "karung.serve.bench.imageserver", str(tmp_path), str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
