@@ -102,10 +102,10 @@ def checkpoint_for(head: LinearHead, labels: tuple[str, ...], **kwargs: Any) -> 
     """The ImageNet MobileNetV2 with ``head`` as its classifier layer, as a checkpoint."""
     import torch
 
-    from karung.vision.model import build_model
+    from karung.vision.model import HEAD_LINEAR, build_model
 
     model = build_model(len(labels), pretrained=True)
-    linear = model.get_submodule("classifier.1")
+    linear = model.get_submodule(HEAD_LINEAR)
     with torch.no_grad():
         linear.get_parameter("weight").copy_(torch.from_numpy(head.weight.astype(np.float32)))
         linear.get_parameter("bias").copy_(torch.from_numpy(head.bias.astype(np.float32)))

@@ -13,6 +13,9 @@ from karung.vision.pretrained import imagenet_weights_path
 
 ARCH: Final = "mobilenet_v2"
 FEATURE_DIM: Final = 1280
+# The linear layer the labels come out of: the frozen recipe's and the retrain's head is exactly
+# this layer, so training writes it and reads it back by this one name.
+HEAD_LINEAR: Final = "classifier.1"
 
 
 def build_model(num_labels: int, *, pretrained: bool = True, dropout: float = 0.2) -> nn.Module:
@@ -43,3 +46,15 @@ def backbone_blocks(model: nn.Module) -> Sequence[nn.Module]:
 def head(model: nn.Module) -> nn.Module:
     """The classification head (dropout + linear)."""
     return model.get_submodule("classifier")
+
+
+def head_params(state: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``(weight, bias)`` of the head's linear layer in a state dict."""
+    return state[f"{HEAD_LINEAR}.weight"], state[f"{HEAD_LINEAR}.bias"]
+
+
+def with_head_params(
+    state: dict[str, torch.Tensor], weight: torch.Tensor, bias: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """A copy of ``state`` whose head linear layer is ``weight``, ``bias``."""
+    return {**state, f"{HEAD_LINEAR}.weight": weight, f"{HEAD_LINEAR}.bias": bias}

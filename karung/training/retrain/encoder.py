@@ -16,15 +16,14 @@ import numpy as np
 
 from karung.training.features import FeatureCache, Features, backbone_key, extract
 from karung.vision.checkpoint import Checkpoint
-
-HEAD_PREFIX = "classifier."
+from karung.vision.model import HEAD_LINEAR, head_params
 
 
 def backbone_digest(ckpt: Checkpoint) -> str:
     """SHA-256 of every weight outside the classifier layer (equal backbones, equal digests)."""
     digest = hashlib.sha256()
     for name in sorted(ckpt.state_dict):
-        if name.startswith(HEAD_PREFIX):
+        if name.startswith(HEAD_LINEAR):
             continue
         digest.update(name.encode())
         digest.update(ckpt.state_dict[name].detach().cpu().contiguous().numpy().tobytes())
@@ -33,9 +32,10 @@ def backbone_digest(ckpt: Checkpoint) -> str:
 
 def champion_head(ckpt: Checkpoint) -> tuple[np.ndarray, np.ndarray]:
     """The classifier layer's ``(weight, bias)`` as float64 arrays."""
-    weight = ckpt.state_dict["classifier.1.weight"].detach().cpu().numpy()
-    bias = ckpt.state_dict["classifier.1.bias"].detach().cpu().numpy()
-    return weight.astype(np.float64), bias.astype(np.float64)
+    weight, bias = (
+        p.detach().cpu().numpy().astype(np.float64) for p in head_params(ckpt.state_dict)
+    )
+    return weight, bias
 
 
 def _encoder_factory(ckpt: Checkpoint, threads: int) -> Callable[[], Callable[..., np.ndarray]]:

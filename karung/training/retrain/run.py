@@ -30,6 +30,7 @@ from karung.training.retrain.fit import FitOptions, Fitted, Rows, fit_challenger
 from karung.training.retrain.report import write_report
 from karung.vision.checkpoint import Checkpoint, default_version
 from karung.vision.lineage import Lineage, content_digest, write_lineage
+from karung.vision.model import with_head_params
 from karung.vision.modeldir import ModelDir
 from karung.vision.probs import RiskHead
 from karung.vision.training_record import TrainingRecord
@@ -131,9 +132,11 @@ def challenger_checkpoint(ckpt: Checkpoint, fitted: Fitted, record: dict[str, An
     """The champion with the new classifier layer, temperature, cuts and a new version."""
     import torch
 
-    state = dict(ckpt.state_dict)
-    state["classifier.1.weight"] = torch.from_numpy(fitted.head.weight.astype(np.float32))
-    state["classifier.1.bias"] = torch.from_numpy(fitted.head.bias.astype(np.float32))
+    state = with_head_params(
+        ckpt.state_dict,
+        torch.from_numpy(fitted.head.weight.astype(np.float32)),
+        torch.from_numpy(fitted.head.bias.astype(np.float32)),
+    )
     return ckpt.with_updates(
         state_dict=state,
         temperature=float(fitted.temperature),
