@@ -183,9 +183,10 @@ class Scorer:
         verdicts = [o.verdict for o in outcomes]
         # Drift: one upsert per batch into the per-day risk histogram (karung.serve.drift).
         samples = [RiskSample.of(v) for v in verdicts if isinstance(v, ScoredItem)]
-        await asyncio.get_running_loop().run_in_executor(
-            self.decode_pool, record_batch, self.sessions, samples
-        )
+        if samples:  # a batch of errors only has nothing to count: no thread hop, no transaction
+            await asyncio.get_running_loop().run_in_executor(
+                self.decode_pool, record_batch, self.sessions, samples
+            )
         return verdicts
 
     async def _one(
