@@ -1,7 +1,7 @@
 """Running an app for a test: in process (Starlette's TestClient) or on a real loopback socket.
 
-Use :func:`local_app` unless the test needs what only a socket gives: the peer address, raw bytes
-on the wire, slow or partial bodies, or a second process (``karung serve``, replicas).
+Use :func:`start_in_process` unless the test needs what only a socket gives: the peer address,
+raw bytes on the wire, slow or partial bodies, or a second process (``karung serve``, replicas).
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -47,20 +46,24 @@ def start_uvicorn(app: Any, **config: Any) -> tuple[str, Callable[[], None]]:
     return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
 
 
-@contextmanager
-def local_app(app: FastAPI) -> Iterator[Callable[..., httpx.Client]]:
-    """Run ``app``'s lifespan once, in process; yield a factory of clients that share it.
+def start_in_process(
+    app: FastAPI,
+) -> tuple[str, Callable[..., httpx.Client], Callable[[], None]]:
+    """Run ``app``'s lifespan once, in process; return its base URL, a factory of clients that
+    share it (``connect(headers=..., timeout=...)``) and a stop function.
 
-    Every client made by the factory goes through the one running app (no socket), so per-key or
-    per-user clients see the same state. ``factory(headers=..., cookies=...)``.
+    Every client goes through the one running app (no socket), so per-key or per-user clients
+    see the same state.
     """
-    with TestClient(app) as runner:
-        transport = runner._transport  # the portal-bound transport of the running lifespan
+    runner = TestClient(app)
+    runner.__enter__()
+    transport = runner._transport  # the portal-bound transport of the running lifespan
+    base_url = str(runner.base_url)
 
-        def client(**kwargs: Any) -> httpx.Client:
-            return httpx.Client(transport=transport, base_url=str(runner.base_url), **kwargs)
+    def connect(**kwargs: Any) -> httpx.Client:
+        return httpx.Client(transport=transport, base_url=base_url, **kwargs)
 
-        yield client
+    return base_url, connect, lambda: runner.__exit__(None, None, None)
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from imagegen import encode, textured
-from kit.live import local_app, start_uvicorn
+from kit.live import start_in_process, start_uvicorn
 
 from karung.serve.settings import Settings
 
@@ -161,12 +161,8 @@ def start_service(app: FastAPI) -> tuple[LiveService, Callable[[], None]]:
 
 def start_local_service(app: FastAPI) -> tuple[LiveService, Callable[[], None]]:
     """Run ``app`` in process (no socket); return it and a stop function."""
-    running = local_app(app)
-    connect = running.__enter__()
-    probe = connect()
-    base_url = str(probe.base_url)
-    probe.close()
-    return LiveService(app, base_url, connect), lambda: running.__exit__(None, None, None)
+    url, connect, stop = start_in_process(app)
+    return LiveService(app, url, connect), stop
 
 
 def service_settings(tmp: Path, model: Path, **overrides: Any) -> Settings:
