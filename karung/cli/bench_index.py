@@ -17,6 +17,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queries", type=int, default=1000, help="query images (fast indexes)")
     parser.add_argument("--brute-queries", type=int, default=10, help="query images, brute force")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        choices=(1, 2),
+        help="cores one search may use (default: 2 where there are, as the service does)",
+    )
     parser.add_argument("--json", help="also write the results to this JSON file")
 
 
@@ -24,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark for each size and print one table; 1 when parity fails."""
     from karung.serve.bench.index import bench_size
 
+    if args.threads is not None:
+        os.environ["KARUNG_SEARCH_THREADS"] = str(args.threads)
     sizes = [args.n] + ([10_000_000] if args.also_10m and args.n != 10_000_000 else [])
     results = []
     for n in sizes:
@@ -49,12 +57,12 @@ def _print(results: list[dict[str, Any]]) -> None:
     print(
         f"{'entries':>11} {'build s':>8} {'index MB':>9} {'RSS GB':>7} {'p50 ms':>8} "
         f"{'p99 ms':>8} {'CPU p50':>8} {'CPU p99':>8} {'brute p50':>10} {'speed-up':>9} "
-        f"{'parity':>7}"
+        f"{'parity':>7} {'cores':>6}"
     )
     for r in results:
         print(
             f"{r['entries']:>11,} {r['build_s']:>8.2f} {r['index_mb']:>9.1f} {r['rss_gb']:>7.2f} "
             f"{r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} {r['cpu_p50_ms']:>8.3f} "
             f"{r['cpu_p99_ms']:>8.3f} {r['brute_p50_ms']:>10.2f} {r['speedup_p50']:>8.1f}x "
-            f"{r['parity']!s:>7}"
+            f"{r['parity']!s:>7} {r['search_cores']:>6}"
         )

@@ -30,7 +30,7 @@ from typing import Final
 
 import numpy as np
 
-from karung.vision import mih_kernel
+from karung.vision import mih_kernel, pair
 from karung.vision.hash_index import (
     HashIndexError,
     Hit,
@@ -51,6 +51,10 @@ MAX_CHUNK_BITS: Final = 24  # a 24-bit table's offsets take 64 MiB; wider ones a
 # pHashes, 16 partial pHashes at radius 10: 4 tables of 16 bits 2.2-2.5 ms of CPU, 3 tables of
 # 21-22 bits (the log2(n) rule) 3.8-4.1 ms; one pHash at 14: 0.8 against 1.6 ms.
 SINGLE_WORD_CHUNK_BITS: Final = 16
+# Indexes at least this large split each compiled search over two cores (karung.vision.pair):
+# at 10 million entries one query image is memory latency, and a second core doubles the misses
+# in flight; below it the hand-over (tens of microseconds) would cost more than it saves.
+PARALLEL_MIN_SIZE: Final = 1 << 18
 # A search that would verify more than this fraction of the index is cheaper as a linear scan.
 _LINEAR_FALLBACK_FRACTION: Final = 0.25
 
@@ -140,6 +144,7 @@ class MultiIndexHashing:
         merge_fraction: float = 1 / 16,
         chunk_bits: int | None = None,
         compiled: bool = True,
+        parallel_from: int = PARALLEL_MIN_SIZE,
     ) -> None:
         if nbits <= 0 or nbits % 64:
             raise HashIndexError(f"nbits must be a positive multiple of 64, got {nbits}")
@@ -148,6 +153,8 @@ class MultiIndexHashing:
         # The compiled search (mih_kernel) when numba is there; tests turn it off to hold the
         # NumPy path to the same contract.
         self.compiled = compiled and mih_kernel.AVAILABLE
+        # From this many hashes a compiled search runs on two cores (tests lower it to 0).
+        self._parallel_from = parallel_from
         self._merge_at = merge_at
         self._merge_fraction = merge_fraction
         self._pending = LinearIndex(nbits)
@@ -162,11 +169,12 @@ class MultiIndexHashing:
         *,
         chunk_bits: int | None = None,
         compiled: bool = True,
+        parallel_from: int = PARALLEL_MIN_SIZE,
     ) -> MultiIndexHashing:
         """An index holding ``hashes`` under ``ids``, tables built in one go (``chunk_bits``
         fixes the substring width instead of deriving it from the size; ``compiled`` False
         keeps to the NumPy search)."""
-        index = cls(nbits, chunk_bits=chunk_bits, compiled=compiled)
+        index = cls(nbits, chunk_bits=chunk_bits, compiled=compiled, parallel_from=parallel_from)
         words = check_words(hashes, nbits)
         index._set_base(as_ids(ids, words.shape[0]), words)
         return index
@@ -213,10 +221,7 @@ class MultiIndexHashing:
         qs = check_words(queries, self.nbits)
         r = check_radius(radius, self.nbits)
         if self.compiled and not self._scan_is_cheaper(r):
-            which, pos, dists = mih_kernel.search(
-                self._words, self._alive, self._order, self._offsets, self._bases,
-                self._plan, self._masks(r), qs, r, self._inline,
-            )  # fmt: skip
+            which, pos, dists = self._compiled_search(qs, r)
         else:
             which, pos = self._candidates(qs, r)
             dists = _row_distances(self._words, pos, qs, which)
@@ -248,6 +253,35 @@ class MultiIndexHashing:
 
     def __len__(self) -> int:
         return int(self._ids.shape[0] - self._dead + len(self._pending))
+
+    def _compiled_search(self, qs: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The compiled search; on a large index split in two halves (query rows, or tables
+        for a single query) run on two cores at once (:func:`~karung.vision.pair.both`)."""
+        masks = self._masks(r)
+
+        def part(rows: slice, tables: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return mih_kernel.search(
+                self._words, self._alive, self._order, self._offsets, self._bases[tables],
+                self._plan[tables], masks[tables], qs[rows], r, self._inline,
+            )  # fmt: skip
+
+        everything = slice(None)
+        if self._ids.shape[0] < self._parallel_from or not pair.available():
+            return part(everything, everything)
+        if qs.shape[0] >= 2:  # 8 dihedral PDQ hashes, 16 partial images: half each
+            half = qs.shape[0] // 2
+            first, second = pair.both(
+                lambda: part(slice(0, half), everything),
+                lambda: part(slice(half, None), everything),
+            )
+            second = (second[0] + half, second[1], second[2])
+        else:  # one hash: half of the tables each (a hash found by both is deduplicated later)
+            half = len(self._plan) // 2
+            first, second = pair.both(
+                lambda: part(everything, slice(0, half)),
+                lambda: part(everything, slice(half, None)),
+            )
+        return tuple(np.concatenate([a, b]) for a, b in zip(first, second, strict=True))  # type: ignore[return-value]
 
     def _masks(self, r: int) -> tuple[np.ndarray, ...]:
         """Each table's probe masks (:func:`table_radii`)."""

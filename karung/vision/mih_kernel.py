@@ -1,28 +1,40 @@
 """The compiled inner loop of multi-index hashing (numba): probe buckets, verify candidates.
 
 NumPy pays 20-40 ns per probe or candidate (every step of a search is another pass over
-temporary arrays); this loop pays a few: for each query hash and each substring table it
-visits the buckets within the substring radius and computes the full Hamming distance of each
-candidate at once, stopping early as soon as the running count passes the radius. With 10
-million entries one query image (8 dihedral PDQ hashes, a pHash with the far band, 16 partial
-pHashes) is several hundred thousand probes and candidates, hence a compiled loop
-(docs/HASHING.md). The answers are the NumPy path's (a contract test holds every index to the
-brute-force one); :data:`AVAILABLE` is False where numba cannot be imported, and the NumPy path
-runs instead.
+temporary arrays); this loop pays a few. With 10 million entries one query image (8 dihedral
+PDQ hashes, a pHash with the far band, 16 partial pHashes) is tens of thousands of probes into
+hundreds of megabytes of tables and about a million candidates, so the time is memory latency:
+each pass below names the cache lines it will need a few steps ahead (``prefetch``), so that
+many misses are in flight at once instead of one (docs/HASHING.md, "Index"). The answers are
+the NumPy path's (a contract test holds every index to the brute-force one); :data:`AVAILABLE`
+is False where numba cannot be imported, and the NumPy path runs instead.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
 try:  # numba is a dependency; the NumPy path keeps the index working without it
     import numba
+    from llvmlite import binding as _llvm
+    from llvmlite import ir as _ir
+    from numba import types as _types
+    from numba.core import cgutils as _cgutils
+    from numba.extending import intrinsic as _intrinsic
 
     AVAILABLE = True
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     AVAILABLE = False
+
+# How far ahead each pass names the lines it will need (probes, buckets, candidates). Measured
+# at 10 million entries on the 2-core machine (docs/HASHING.md): shorter leaves misses waiting,
+# longer evicts lines before they are used.
+BOUNDS_AHEAD: Final = 32
+GATHER_AHEAD: Final = 8
+VERIFY_AHEAD: Final = 16
+SCAN_AHEAD: Final = 4  # buckets of one-word hashes (whole buckets, each ~150 candidates)
 
 
 def _popcount64(x: Any) -> Any:
@@ -43,102 +55,66 @@ def _chunk(q: Any, start: int, width: int) -> int:
     return int(value & np.uint64((1 << width) - 1))
 
 
-def _search(
-    words: Any,
-    alive: Any,
-    order: Any,
-    offsets: Any,
-    bases: Any,
-    starts: Any,
-    widths: Any,
-    masks: Any,
-    mask_at: Any,
-    queries: Any,
-    radius: int,
-    inline: Any,
-) -> tuple[Any, Any, Any]:
-    """(query row, position, distance) of every live stored hash within ``radius`` found
-    through some table; a hash found through several tables appears once per table.
-
-    ``inline`` (one-word hashes only; else empty) holds each table's hashes in bucket order:
-    a bucket's candidates are then read in one sweep beside its positions, instead of one
-    cache miss each in ``words``.
-
-    In three passes (bucket bounds, candidate positions, distances) rather than one nested
-    loop: the loads of one pass do not depend on each other, so the processor overlaps their
-    cache misses, where the nested loop would wait for each in turn.
-    """
-    lo, hi, total = _buckets(offsets, bases, starts, widths, masks, mask_at, queries)
-    per_query = mask_at[starts.shape[0]]
-    if inline.shape[0]:
-        return _scan_inline(inline, alive, order, lo, hi, total, per_query, queries, radius)
-    cand = np.empty(total, dtype=np.int64)
-    owner = np.empty(total, dtype=np.int64)
-    c = 0
-    for at in range(lo.shape[0]):
-        for j in range(lo[at], hi[at]):
-            cand[c] = order[j]
-            owner[c] = at // per_query
-            c += 1
-    return _verify(words, alive, cand, owner, queries, radius)
+def _prefetch(array: Any, index: int) -> None:
+    """Ask for the cache line of ``array[index]`` without waiting (compiled: one instruction)."""
 
 
-def _buckets(
-    offsets: Any, bases: Any, starts: Any, widths: Any, masks: Any, mask_at: Any, queries: Any
-) -> tuple[Any, Any, int]:
-    """The [lo, hi) ranges of every probed bucket, query after query, and their total size."""
+def _probe_keys(
+    bases: Any, starts: Any, widths: Any, masks: Any, mask_at: Any, queries: Any
+) -> Any:
+    """The flat-offsets key of every probe, query after query, table after table."""
     k, n_tables = queries.shape[0], starts.shape[0]
     per_query = mask_at[n_tables]
-    lo = np.empty(k * per_query, dtype=np.int64)
-    hi = np.empty(k * per_query, dtype=np.int64)
-    total = 0
+    keys = np.empty(k * per_query, dtype=np.int64)
     for row in range(k):
         for table in range(n_tables):
             value = _chunk(queries[row], starts[table], widths[table])
             for m in range(mask_at[table], mask_at[table + 1]):
-                key = bases[table] + (value ^ masks[m])
-                at = row * per_query + m
-                lo[at] = offsets[key]
-                hi[at] = offsets[key + 1]
-                total += hi[at] - lo[at]
+                keys[row * per_query + m] = bases[table] + (value ^ masks[m])
+    return keys
+
+
+def _bounds(offsets: Any, keys: Any) -> tuple[Any, Any, int]:
+    """The [lo, hi) range of every probed bucket and their total size."""
+    n = keys.shape[0]
+    lo = np.empty(n, dtype=np.int64)
+    hi = np.empty(n, dtype=np.int64)
+    total = 0
+    for i in range(n):
+        if i + BOUNDS_AHEAD < n:
+            _prefetch(offsets, keys[i + BOUNDS_AHEAD])
+        lo[i] = offsets[keys[i]]
+        hi[i] = offsets[keys[i] + 1]
+        total += hi[i] - lo[i]
     return lo, hi, total
 
 
-def _scan_inline(
-    inline: Any,
-    alive: Any,
-    order: Any,
-    lo: Any,
-    hi: Any,
-    total: int,
-    per_query: int,
-    queries: Any,
-    radius: int,
-) -> tuple[Any, Any, Any]:
-    """The hits of one-word hashes stored in bucket order (see :func:`_search`)."""
-    limit = np.uint64(radius)
-    which = np.empty(total, dtype=np.int64)
-    pos = np.empty(total, dtype=np.int64)
-    dist = np.empty(total, dtype=np.int64)
-    found = 0
-    for at in range(lo.shape[0]):
-        q = queries[at // per_query, 0]
+def _gather(order: Any, lo: Any, hi: Any, total: int, per_query: int) -> tuple[Any, Any]:
+    """Candidate positions (with repeats) and the query row that probed each."""
+    n = lo.shape[0]
+    cand = np.empty(total, dtype=np.int64)
+    owner = np.empty(total, dtype=np.int64)
+    c = 0
+    for at in range(n):
+        ahead = at + GATHER_AHEAD
+        if ahead < n and hi[ahead] > lo[ahead]:
+            _prefetch(order, lo[ahead])
         for j in range(lo[at], hi[at]):
-            d = _popcount64(inline[j] ^ q)
-            if d <= limit and alive[order[j]]:
-                which[found] = at // per_query
-                pos[found] = order[j]
-                dist[found] = d
-                found += 1
-    return which[:found], pos[:found], dist[:found]
+            cand[c] = order[j]
+            owner[c] = at // per_query
+            c += 1
+    return cand, owner
 
 
 def _verify(words: Any, alive: Any, cand: Any, owner: Any, queries: Any, radius: int) -> Any:
     """The candidates within ``radius`` of their query, with their distances."""
     limit = np.uint64(radius)  # distances stay uint64: mixing with int64 would make floats
-    keep = np.empty(cand.shape[0], dtype=np.bool_)
-    dist = np.empty(cand.shape[0], dtype=np.int64)
-    for c in range(cand.shape[0]):
+    n = cand.shape[0]
+    keep = np.empty(n, dtype=np.bool_)
+    dist = np.empty(n, dtype=np.int64)
+    for c in range(n):
+        if c + VERIFY_AHEAD < n:
+            _prefetch(words, cand[c + VERIFY_AHEAD])
         p, q = cand[c], queries[owner[c]]
         d = np.uint64(0)
         for w in range(words.shape[1]):
@@ -148,13 +124,111 @@ def _verify(words: Any, alive: Any, cand: Any, owner: Any, queries: Any, radius:
     return owner[keep], cand[keep], dist[keep]
 
 
+def _scan_words(
+    alive: Any,
+    order: Any,
+    inline: Any,
+    lo: Any,
+    hi: Any,
+    per_query: int,
+    queries: Any,
+    radius: int,
+) -> tuple[Any, Any, Any]:
+    """The hits of one-word hashes kept whole in each table's bucket order (``inline``): a
+    bucket's candidates are read in one sweep, their distances exact."""
+    n = lo.shape[0]
+    limit = np.uint64(radius)
+    empty = np.empty(0, dtype=np.int64)
+    which, pos, dist = _grow(empty, empty, empty)
+    found = 0
+    for at in range(n):
+        ahead = at + SCAN_AHEAD
+        if ahead < n:
+            for j in range(lo[ahead], hi[ahead], 8):  # 8 words a 64-byte line
+                _prefetch(inline, j)
+        q = queries[at // per_query, 0]
+        best = np.uint64(64)
+        for j in range(lo[at], hi[at]):
+            best = min(best, _popcount64(inline[j] ^ q))
+        if best > limit:
+            continue
+        for j in range(lo[at], hi[at]):
+            d = _popcount64(inline[j] ^ q)
+            if d <= limit and alive[order[j]]:
+                if found == which.shape[0]:
+                    which, pos, dist = _grow(which, pos, dist)
+                which[found], pos[found], dist[found] = at // per_query, order[j], d
+                found += 1
+    return which[:found], pos[:found], dist[:found]
+
+
+def _grow(which: Any, pos: Any, dist: Any) -> tuple[Any, Any, Any]:
+    """The three hit buffers twice as long (at least 64), their contents kept."""
+    size = max(64, 2 * which.shape[0])
+    out = (np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64))
+    out[0][: which.shape[0]] = which
+    out[1][: pos.shape[0]] = pos
+    out[2][: dist.shape[0]] = dist
+    return out
+
+
+def _probe(
+    offsets: Any, bases: Any, starts: Any, widths: Any, masks: Any, mask_at: Any, queries: Any
+) -> tuple[Any, Any, int]:
+    """Bucket bounds of every probe (:func:`_probe_keys`, then :func:`_bounds`).
+
+    The search runs in passes (probe keys, bucket bounds, then candidates) rather than one
+    nested loop: the loads of one pass do not depend on each other, so with the prefetches the
+    processor keeps many cache misses in flight, where the nested loop would wait for each.
+    """
+    return _bounds(offsets, _probe_keys(bases, starts, widths, masks, mask_at, queries))
+
+
+def _search_rows(
+    words: Any, alive: Any, order: Any, lo: Any, hi: Any, total: int, per_query: int,
+    queries: Any, radius: int,
+) -> tuple[Any, Any, Any]:  # fmt: skip
+    """Candidates of multi-word hashes (PDQ): positions, then the hashes, both named ahead."""
+    cand, owner = _gather(order, lo, hi, total, per_query)
+    return _verify(words, alive, cand, owner, queries, radius)
+
+
 if AVAILABLE:
+    # LLVM 15 and later name the intrinsic by the opaque pointer type.
+    _OPAQUE = _llvm.llvm_version_info[0] >= 15
+    _PREFETCH_NAME = "llvm.prefetch.p0" if _OPAQUE else "llvm.prefetch.p0i8"
+
+    @_intrinsic
+    def _prefetch_intrinsic(typingctx: Any, array: Any, index: Any) -> Any:
+        """``llvm.prefetch`` (read, keep in all cache levels) of ``array[index]``'s address."""
+        sig = _types.void(array, index)
+
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            ary_type = signature.args[0]
+            ary = context.make_array(ary_type)(context, builder, args[0])
+            index = context.cast(builder, args[1], signature.args[1], _types.intp)
+            ptr = _cgutils.get_item_pointer(
+                context, builder, ary_type, ary, [index], wraparound=False
+            )
+            i8p, i32 = _ir.IntType(8).as_pointer(), _ir.IntType(32)
+            fn_type = _ir.FunctionType(_ir.VoidType(), [i8p, i32, i32, i32])
+            fn = _cgutils.get_or_insert_function(builder.module, fn_type, _PREFETCH_NAME)
+            builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    _prefetch = _prefetch_intrinsic  # type: ignore[assignment]
     _popcount64 = numba.njit(inline="always", cache=True)(_popcount64)
     _chunk = numba.njit(inline="always", cache=True)(_chunk)
+    _probe_keys = numba.njit(cache=True, nogil=True)(_probe_keys)
+    _bounds = numba.njit(cache=True, nogil=True)(_bounds)
+    _gather = numba.njit(cache=True, nogil=True)(_gather)
     _verify = numba.njit(cache=True, nogil=True)(_verify)
-    _buckets = numba.njit(cache=True, nogil=True)(_buckets)
-    _scan_inline = numba.njit(cache=True, nogil=True)(_scan_inline)
-    _search = numba.njit(cache=True, nogil=True)(_search)
+    _grow = numba.njit(cache=True, nogil=True)(_grow)
+    _scan_words = numba.njit(cache=True, nogil=True)(_scan_words)
+    _probe = numba.njit(cache=True, nogil=True)(_probe)
+    _search_rows = numba.njit(cache=True, nogil=True)(_search_rows)
 
 
 def warm() -> None:
@@ -162,20 +236,18 @@ def warm() -> None:
     service answers does not pay for it (a few seconds cold, a fraction of one cached)."""
     if not AVAILABLE:
         return
-    words = np.zeros((1, 1), dtype=np.uint64)
-    for nbits_words in (words, np.zeros((1, 4), dtype=np.uint64)):
-        order = np.zeros(1, dtype=np.int32)
-        offsets = np.array([0, 1, 1], dtype=np.int32)
-        inline = nbits_words[:, 0] if nbits_words.shape[1] == 1 else np.zeros(0, np.uint64)
+    for width in (1, 4):
+        words = np.zeros((1, width), dtype=np.uint64)
+        inline = words[:, 0] if width == 1 else np.zeros(0, dtype=np.uint64)
         search(
-            nbits_words,
+            words,
             np.ones(1, dtype=np.bool_),
-            order,
-            offsets,
+            np.zeros(1, dtype=np.int32),
+            np.array([0, 1, 1], dtype=np.int32),
             np.zeros(1, dtype=np.int64),
             ((0, 1),),
             (np.array([0, 1], dtype=np.int64),),
-            nbits_words,
+            words,
             0,
             inline,
         )
@@ -200,17 +272,8 @@ def search(
     mask_at = np.zeros(len(masks) + 1, dtype=np.int64)
     mask_at[1:] = np.cumsum([m.shape[0] for m in masks])
     flat_masks = np.concatenate(masks).astype(np.int64)
-    return _search(
-        words,
-        alive,
-        order,
-        offsets,
-        bases,
-        starts,
-        widths,
-        flat_masks,
-        mask_at,
-        queries,
-        radius,
-        inline,
-    )
+    lo, hi, total = _probe(offsets, bases, starts, widths, flat_masks, mask_at, queries)
+    per_query = int(mask_at[-1])
+    if inline.shape[0]:
+        return _scan_words(alive, order, inline, lo, hi, per_query, queries, radius)
+    return _search_rows(words, alive, order, lo, hi, total, per_query, queries, radius)

@@ -73,7 +73,16 @@ def bench_size(n: int, *, queries: int, brute_queries: int, seed: int = 0) -> di
         "queries": len(planted),
         "brute_queries": len(sample),
         "cpus": os.cpu_count(),
+        "search_cores": _search_cores(n),
     }
+
+
+def _search_cores(n: int) -> int:
+    """Cores one search of an index of ``n`` hashes uses (see karung.vision.pair)."""
+    from karung.vision import pair
+    from karung.vision.mih import PARALLEL_MIN_SIZE
+
+    return 2 if pair.available() and n >= PARALLEL_MIN_SIZE else 1
 
 
 # (name, 64-bit words per hash) of what one entry stores.
