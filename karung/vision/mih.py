@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
 
-from karung.vision import mih_kernel, pair
+from karung.vision import mih_kernel
 from karung.vision.hash_index import (
     HashIndexError,
     Hit,
@@ -51,10 +52,18 @@ MAX_CHUNK_BITS: Final = 24  # a 24-bit table's offsets take 64 MiB; wider ones a
 # pHashes, 16 partial pHashes at radius 10: 4 tables of 16 bits 2.2-2.5 ms of CPU, 3 tables of
 # 21-22 bits (the log2(n) rule) 3.8-4.1 ms; one pHash at 14: 0.8 against 1.6 ms.
 SINGLE_WORD_CHUNK_BITS: Final = 16
-# Indexes at least this large split each compiled search over two cores (karung.vision.pair):
-# at 10 million entries one query image is memory latency, and a second core doubles the misses
-# in flight; below it the hand-over (tens of microseconds) would cost more than it saves.
+# A query image's searches among indexes at least this large are shared between two cores
+# (karung.vision.together): at 10 million entries they are memory latency, and a second core
+# doubles the misses in flight; below it the hand-over (about 0.1 ms) costs more than it saves.
 PARALLEL_MIN_SIZE: Final = 1 << 18
+# What a probe and a candidate cost at 10 million entries (measured on the 2-core machine,
+# docs/HASHING.md); only their ratios matter, for splitting a query image's searches evenly.
+_NS_PROBE: Final = 10.0
+_NS_CANDIDATE: Final = 30.0
+_NS_INLINE_CANDIDATE: Final = 1.2
+
+# (query row, id, distance) of every hit of a batched search
+Found = tuple[np.ndarray, np.ndarray, np.ndarray]
 # A search that would verify more than this fraction of the index is cheaper as a linear scan.
 _LINEAR_FALLBACK_FRACTION: Final = 0.25
 
@@ -120,6 +129,20 @@ def probe_masks(width: int, radius: int) -> np.ndarray:
     return np.array(masks, dtype=np.int64)
 
 
+@functools.cache
+def table_masks(plan: tuple[tuple[int, int], ...], r: int) -> tuple[np.ndarray, ...]:
+    """Each table's probe masks for a search at radius ``r`` (:func:`table_radii`)."""
+    radii = table_radii(r, len(plan))
+    return tuple(probe_masks(width, sub) for (_, width), sub in zip(plan, radii, strict=True))
+
+
+@functools.cache
+def probe_plan(plan: tuple[tuple[int, int], ...], r: int) -> mih_kernel.ProbePlan:
+    """The compiled loop's arrays for a search at radius ``r`` (built once per plan and
+    radius: a query image's searches would otherwise rebuild them every time)."""
+    return mih_kernel.ProbePlan.of(plan, table_masks(plan, r))
+
+
 def _masks_with(width: int, k: int) -> list[int]:
     from itertools import combinations
 
@@ -153,7 +176,8 @@ class MultiIndexHashing:
         # The compiled search (mih_kernel) when numba is there; tests turn it off to hold the
         # NumPy path to the same contract.
         self.compiled = compiled and mih_kernel.AVAILABLE
-        # From this many hashes a compiled search runs on two cores (tests lower it to 0).
+        # From this many hashes a query image's searches may share two cores (search_together;
+        # tests lower it to 0).
         self._parallel_from = parallel_from
         self._merge_at = merge_at
         self._merge_fraction = merge_fraction
@@ -218,6 +242,7 @@ class MultiIndexHashing:
 
         Unordered; each (query, id) pair appears once. ``queries`` is ``(k, nbits // 64)``.
         """
+        start = time.perf_counter_ns()
         qs = check_words(queries, self.nbits)
         r = check_radius(radius, self.nbits)
         if self.compiled and not self._scan_is_cheaper(r):
@@ -237,6 +262,8 @@ class MultiIndexHashing:
             which = np.concatenate([which, extra[0]])
             ids = np.concatenate([ids, extra[1]])
             dists = np.concatenate([dists, extra[2]])
+        if self.compiled:  # the whole call, its fixed costs spread over its query hashes
+            self._observe(r, (time.perf_counter_ns() - start) / max(1, qs.shape[0]))
         return which, ids, dists
 
     def get(self, id_: int) -> np.ndarray | None:
@@ -254,46 +281,41 @@ class MultiIndexHashing:
     def __len__(self) -> int:
         return int(self._ids.shape[0] - self._dead + len(self._pending))
 
-    def _compiled_search(self, qs: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The compiled search; on a large index split in two halves (query rows, or tables
-        for a single query) run on two cores at once (:func:`~karung.vision.pair.both`)."""
-        masks = self._masks(r)
+    def _compiled_search(self, qs: np.ndarray, r: int) -> Found:
+        return mih_kernel.search(
+            self._words, self._alive, self._order, self._offsets, self._bases,
+            probe_plan(self._plan, r), qs, r, self._inline,
+        )  # fmt: skip
 
-        def part(rows: slice, tables: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            return mih_kernel.search(
-                self._words, self._alive, self._order, self._offsets, self._bases[tables],
-                self._plan[tables], masks[tables], qs[rows], r, self._inline,
-            )  # fmt: skip
+    def cost(self, radius: int) -> float:
+        """Nanoseconds one query hash costs at ``radius``, for sharing a query image's searches
+        between cores (:mod:`karung.vision.together`; 0 below the size worth it): the moving
+        average of what the compiled searches took, or before any, an estimate (a probe is a
+        random read, a candidate one or two more unless its table keeps it inline)."""
+        n = self._ids.shape[0]
+        if n < self._parallel_from or not self.compiled:
+            return 0.0
+        if radius in self._cost_ns:
+            return self._cost_ns[radius]
+        probes = probe_plan(self._plan, radius).per_query
+        candidates = probes * n / (1 << self._plan[0][1])
+        per_candidate = _NS_INLINE_CANDIDATE if self._inline.shape[0] else _NS_CANDIDATE
+        return probes * _NS_PROBE + candidates * per_candidate
 
-        everything = slice(None)
-        if self._ids.shape[0] < self._parallel_from or not pair.available():
-            return part(everything, everything)
-        if qs.shape[0] >= 2:  # 8 dihedral PDQ hashes, 16 partial images: half each
-            half = qs.shape[0] // 2
-            first, second = pair.both(
-                lambda: part(slice(0, half), everything),
-                lambda: part(slice(half, None), everything),
-            )
-            second = (second[0] + half, second[1], second[2])
-        else:  # one hash: half of the tables each (a hash found by both is deduplicated later)
-            half = len(self._plan) // 2
-            first, second = pair.both(
-                lambda: part(everything, slice(0, half)),
-                lambda: part(everything, slice(half, None)),
-            )
-        return tuple(np.concatenate([a, b]) for a, b in zip(first, second, strict=True))  # type: ignore[return-value]
+    def _observe(self, r: int, ns_per_row: float) -> None:
+        """Fold one search's time per query hash into :meth:`cost` (races between threads
+        lose an observation at worst)."""
+        before = self._cost_ns.get(r)
+        self._cost_ns[r] = ns_per_row if before is None else before + 0.1 * (ns_per_row - before)
 
     def _masks(self, r: int) -> tuple[np.ndarray, ...]:
         """Each table's probe masks (:func:`table_radii`)."""
-        radii = table_radii(r, len(self._plan))
-        return tuple(
-            probe_masks(width, sub) for (_, width), sub in zip(self._plan, radii, strict=True)
-        )
+        return table_masks(self._plan, r)
 
     def _scan_is_cheaper(self, r: int) -> bool:
         """Whether the probes would visit more than a quarter of the index (or it is empty)."""
         n = self._ids.shape[0]
-        per_query = sum(m.shape[0] for m in self._masks(r))
+        per_query = probe_plan(self._plan, r).per_query
         return n == 0 or per_query * n / (1 << self._plan[0][1]) > _LINEAR_FALLBACK_FRACTION * n
 
     def _candidates(self, qs: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
@@ -346,6 +368,7 @@ class MultiIndexHashing:
         self._alive = np.ones(self._ids.shape[0], dtype=bool)
         self._dead = 0
         self._plan = chunk_plan(self.nbits, self._ids.shape[0], self._chunk_bits)
+        self._cost_ns: dict[int, float] = {}  # radius -> ns per query hash (see cost)
         self._order, self._offsets, self._bases = _build_tables(self._words, self._plan)
         # One-word hashes (pHash) are also kept in each table's bucket order, so a probe reads
         # its candidates in one sweep (8 bytes a hash per table; see mih_kernel).

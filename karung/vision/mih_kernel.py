@@ -12,7 +12,8 @@ is False where numba cannot be imported, and the NumPy path runs instead.
 
 from __future__ import annotations
 
-from typing import Any, Final
+import threading
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -60,25 +61,22 @@ def _prefetch(array: Any, index: int) -> None:
 
 
 def _probe_keys(
-    bases: Any, starts: Any, widths: Any, masks: Any, mask_at: Any, queries: Any
-) -> Any:
-    """The flat-offsets key of every probe, query after query, table after table."""
+    bases: Any, starts: Any, widths: Any, masks: Any, mask_at: Any, queries: Any, keys: Any
+) -> None:
+    """The flat-offsets key of every probe, query after query, table after table, into
+    ``keys``."""
     k, n_tables = queries.shape[0], starts.shape[0]
     per_query = mask_at[n_tables]
-    keys = np.empty(k * per_query, dtype=np.int64)
     for row in range(k):
         for table in range(n_tables):
             value = _chunk(queries[row], starts[table], widths[table])
             for m in range(mask_at[table], mask_at[table + 1]):
                 keys[row * per_query + m] = bases[table] + (value ^ masks[m])
-    return keys
 
 
-def _bounds(offsets: Any, keys: Any) -> tuple[Any, Any, int]:
-    """The [lo, hi) range of every probed bucket and their total size."""
+def _bounds(offsets: Any, keys: Any, lo: Any, hi: Any) -> int:
+    """The [lo, hi) range of every probed bucket, into ``lo`` and ``hi``; their total size."""
     n = keys.shape[0]
-    lo = np.empty(n, dtype=np.int64)
-    hi = np.empty(n, dtype=np.int64)
     total = 0
     for i in range(n):
         if i + BOUNDS_AHEAD < n:
@@ -86,14 +84,13 @@ def _bounds(offsets: Any, keys: Any) -> tuple[Any, Any, int]:
         lo[i] = offsets[keys[i]]
         hi[i] = offsets[keys[i] + 1]
         total += hi[i] - lo[i]
-    return lo, hi, total
+    return total
 
 
-def _gather(order: Any, lo: Any, hi: Any, total: int, per_query: int) -> tuple[Any, Any]:
-    """Candidate positions (with repeats) and the query row that probed each."""
+def _gather(order: Any, lo: Any, hi: Any, per_query: int, cand: Any, owner: Any) -> None:
+    """Candidate positions (with repeats) and the query row that probed each, into ``cand``
+    and ``owner``."""
     n = lo.shape[0]
-    cand = np.empty(total, dtype=np.int64)
-    owner = np.empty(total, dtype=np.int64)
     c = 0
     for at in range(n):
         ahead = at + GATHER_AHEAD
@@ -103,15 +100,16 @@ def _gather(order: Any, lo: Any, hi: Any, total: int, per_query: int) -> tuple[A
             cand[c] = order[j]
             owner[c] = at // per_query
             c += 1
-    return cand, owner
 
 
-def _verify(words: Any, alive: Any, cand: Any, owner: Any, queries: Any, radius: int) -> Any:
-    """The candidates within ``radius`` of their query, with their distances."""
+def _verify(
+    words: Any, alive: Any, cand: Any, owner: Any, queries: Any, radius: int, dist: Any
+) -> int:
+    """How many candidates are within ``radius`` of their query; they are moved to the front
+    of ``owner``, ``cand`` and ``dist`` (with their distances), in order."""
     limit = np.uint64(radius)  # distances stay uint64: mixing with int64 would make floats
     n = cand.shape[0]
-    keep = np.empty(n, dtype=np.bool_)
-    dist = np.empty(n, dtype=np.int64)
+    found = 0
     for c in range(n):
         if c + VERIFY_AHEAD < n:
             _prefetch(words, cand[c + VERIFY_AHEAD])
@@ -119,9 +117,10 @@ def _verify(words: Any, alive: Any, cand: Any, owner: Any, queries: Any, radius:
         d = np.uint64(0)
         for w in range(words.shape[1]):
             d += _popcount64(words[p, w] ^ q[w])
-        keep[c] = d <= limit and alive[p]
-        dist[c] = d
-    return owner[keep], cand[keep], dist[keep]
+        if d <= limit and alive[p]:
+            owner[found], cand[found], dist[found] = owner[c], p, d
+            found += 1
+    return found
 
 
 def _scan_words(
@@ -146,7 +145,8 @@ def _scan_words(
         if ahead < n:
             for j in range(lo[ahead], hi[ahead], 8):  # 8 words a 64-byte line
                 _prefetch(inline, j)
-        q = queries[at // per_query, 0]
+        row = at // per_query
+        q = queries[row, 0]
         best = np.uint64(64)
         for j in range(lo[at], hi[at]):
             best = min(best, _popcount64(inline[j] ^ q))
@@ -157,7 +157,7 @@ def _scan_words(
             if d <= limit and alive[order[j]]:
                 if found == which.shape[0]:
                     which, pos, dist = _grow(which, pos, dist)
-                which[found], pos[found], dist[found] = at // per_query, order[j], d
+                which[found], pos[found], dist[found] = row, order[j], d
                 found += 1
     return which[:found], pos[:found], dist[:found]
 
@@ -170,27 +170,6 @@ def _grow(which: Any, pos: Any, dist: Any) -> tuple[Any, Any, Any]:
     out[1][: pos.shape[0]] = pos
     out[2][: dist.shape[0]] = dist
     return out
-
-
-def _probe(
-    offsets: Any, bases: Any, starts: Any, widths: Any, masks: Any, mask_at: Any, queries: Any
-) -> tuple[Any, Any, int]:
-    """Bucket bounds of every probe (:func:`_probe_keys`, then :func:`_bounds`).
-
-    The search runs in passes (probe keys, bucket bounds, then candidates) rather than one
-    nested loop: the loads of one pass do not depend on each other, so with the prefetches the
-    processor keeps many cache misses in flight, where the nested loop would wait for each.
-    """
-    return _bounds(offsets, _probe_keys(bases, starts, widths, masks, mask_at, queries))
-
-
-def _search_rows(
-    words: Any, alive: Any, order: Any, lo: Any, hi: Any, total: int, per_query: int,
-    queries: Any, radius: int,
-) -> tuple[Any, Any, Any]:  # fmt: skip
-    """Candidates of multi-word hashes (PDQ): positions, then the hashes, both named ahead."""
-    cand, owner = _gather(order, lo, hi, total, per_query)
-    return _verify(words, alive, cand, owner, queries, radius)
 
 
 if AVAILABLE:
@@ -227,8 +206,6 @@ if AVAILABLE:
     _verify = numba.njit(cache=True, nogil=True)(_verify)
     _grow = numba.njit(cache=True, nogil=True)(_grow)
     _scan_words = numba.njit(cache=True, nogil=True)(_scan_words)
-    _probe = numba.njit(cache=True, nogil=True)(_probe)
-    _search_rows = numba.njit(cache=True, nogil=True)(_search_rows)
 
 
 def warm() -> None:
@@ -245,12 +222,38 @@ def warm() -> None:
             np.zeros(1, dtype=np.int32),
             np.array([0, 1, 1], dtype=np.int32),
             np.zeros(1, dtype=np.int64),
-            ((0, 1),),
-            (np.array([0, 1], dtype=np.int64),),
+            ProbePlan.of(((0, 1),), (np.array([0, 1], dtype=np.int64),)),
             words,
             0,
             inline,
         )
+
+
+class ProbePlan(NamedTuple):
+    """Where and how far one search probes, as the compiled loop takes it: each table's first
+    bit and width, every table's probe masks in one array and where each table's start."""
+
+    starts: np.ndarray
+    widths: np.ndarray
+    masks: np.ndarray
+    mask_at: np.ndarray
+
+    @classmethod
+    def of(cls, plan: tuple[tuple[int, int], ...], masks: tuple[np.ndarray, ...]) -> ProbePlan:
+        """From an index's substrings and each table's probe masks."""
+        mask_at = np.zeros(len(masks) + 1, dtype=np.int64)
+        mask_at[1:] = np.cumsum([m.shape[0] for m in masks])
+        return cls(
+            np.array([s for s, _ in plan], dtype=np.int64),
+            np.array([w for _, w in plan], dtype=np.int64),
+            np.concatenate(masks).astype(np.int64),
+            mask_at,
+        )
+
+    @property
+    def per_query(self) -> int:
+        """Buckets probed per query hash."""
+        return int(self.mask_at[-1])
 
 
 def search(
@@ -259,21 +262,46 @@ def search(
     order: np.ndarray,
     offsets: np.ndarray,
     bases: np.ndarray,
-    plan: tuple[tuple[int, int], ...],
-    masks: tuple[np.ndarray, ...],
+    probes: ProbePlan,
     queries: np.ndarray,
     radius: int,
     inline: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run the compiled search over an index's arrays (``masks``: each table's probe masks;
-    ``inline``: the hashes in bucket order for one-word hashes, else empty)."""
-    starts = np.array([s for s, _ in plan], dtype=np.int64)
-    widths = np.array([w for _, w in plan], dtype=np.int64)
-    mask_at = np.zeros(len(masks) + 1, dtype=np.int64)
-    mask_at[1:] = np.cumsum([m.shape[0] for m in masks])
-    flat_masks = np.concatenate(masks).astype(np.int64)
-    lo, hi, total = _probe(offsets, bases, starts, widths, flat_masks, mask_at, queries)
-    per_query = int(mask_at[-1])
+    """Run the compiled search over an index's arrays (``inline``: the hashes in bucket order
+    for one-word hashes, else empty)."""
+    scratch = _SCRATCH
+    keys, lo, hi = scratch.probes(queries.shape[0] * probes.per_query)
+    _probe_keys(bases, probes.starts, probes.widths, probes.masks, probes.mask_at, queries, keys)
+    total = _bounds(offsets, keys, lo, hi)
     if inline.shape[0]:
-        return _scan_words(alive, order, inline, lo, hi, per_query, queries, radius)
-    return _search_rows(words, alive, order, lo, hi, total, per_query, queries, radius)
+        return _scan_words(alive, order, inline, lo, hi, probes.per_query, queries, radius)
+    cand, owner, dist = scratch.candidates(total)
+    _gather(order, lo, hi, probes.per_query, cand, owner)
+    found = _verify(words, alive, cand, owner, queries, radius, dist)
+    return owner[:found].copy(), cand[:found].copy(), dist[:found].copy()
+
+
+class _Scratch(threading.local):
+    """One thread's working arrays, kept between searches and grown when too small: fresh
+    ones every search cost page faults, and on the thread of a second core the allocator's
+    returning them to the system costs both cores a TLB flush (p99 3.9 -> 2.8 ms at 10
+    million entries, docs/HASHING.md)."""
+
+    def __init__(self) -> None:
+        self._probe = np.empty((3, 0), dtype=np.int64)
+        self._cand = np.empty((3, 0), dtype=np.int64)
+
+    def probes(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Room for ``n`` probe keys and bucket bounds."""
+        if self._probe.shape[1] < n:
+            self._probe = np.empty((3, 2 * n), dtype=np.int64)
+        return self._probe[0, :n], self._probe[1, :n], self._probe[2, :n]
+
+    def candidates(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Room for ``n`` candidates: positions, query rows, distances."""
+        if self._cand.shape[1] < n:
+            self._cand = np.empty((3, 2 * n), dtype=np.int64)
+        return self._cand[0, :n], self._cand[1, :n], self._cand[2, :n]
+
+
+_SCRATCH = _Scratch()

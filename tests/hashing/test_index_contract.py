@@ -27,11 +27,9 @@ def _linear(ids: np.ndarray, words: np.ndarray, nbits: int) -> HashIndex:
     return index
 
 
-def _mih(compiled: bool, chunk_bits: int | None = None, parallel_from: int = 1 << 30) -> Factory:
+def _mih(compiled: bool, chunk_bits: int | None = None) -> Factory:
     def make(ids: np.ndarray, words: np.ndarray, nbits: int) -> HashIndex:
-        return MultiIndexHashing.build(
-            ids, words, nbits, chunk_bits=chunk_bits, compiled=compiled, parallel_from=parallel_from
-        )
+        return MultiIndexHashing.build(ids, words, nbits, chunk_bits=chunk_bits, compiled=compiled)
 
     return make
 
@@ -51,8 +49,6 @@ FACTORIES: dict[str, Factory] = {
     "mih-numpy-wide": _mih(compiled=False, chunk_bits=20),
     "mih-compiled": _mih(compiled=True),
     "mih-compiled-wide": _mih(compiled=True, chunk_bits=20),
-    # each search split over two threads (query rows, or tables for a single query)
-    "mih-compiled-two-cores": _mih(compiled=True, parallel_from=0),
     "mih-incremental": _mih_incremental,
 }
 

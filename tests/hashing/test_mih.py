@@ -7,6 +7,7 @@ import pytest
 
 from karung.vision.hash_index import LinearIndex, WordStore
 from karung.vision.mih import MultiIndexHashing, chunk_plan, chunk_values
+from karung.vision.together import _halfway, search_together
 
 
 def _set_bits(row: np.ndarray, bits: list[int]) -> np.ndarray:
@@ -120,3 +121,57 @@ def test_word_store_looks_up_adds_replacements_and_removals() -> None:
     store.add([24], rows[9:])  # a bulk-stored id replaced by a buffered one
     assert len(store) == 114 and int(store.get(199)[0]) == 0  # type: ignore[index]
     assert int(store.get(24)[0]) == 36 and int(store.get(100)[0]) == 396  # type: ignore[index]
+
+
+def _image_searches(seed: int) -> list[tuple[MultiIndexHashing, np.ndarray, int]]:
+    """One query image's three searches (8 PDQ, a pHash, 16 partials) among indexes that share
+    two cores from any size, each with planted near-duplicates of some query hashes."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for nbits, rows, radius in ((256, 8, 31), (64, 1, 14), (64, 16, 10)):
+        words = rng.integers(0, 2**64, size=(3000, nbits // 64), dtype=np.uint64)
+        queries = rng.integers(0, 2**64, size=(rows, nbits // 64), dtype=np.uint64)
+        for i, row in enumerate(queries):  # near copies of every query, within the radius
+            near = row.copy()
+            near[0] ^= np.uint64((1 << (i % (radius + 1))) - 1)
+            words[i] = near
+        ids = np.arange(words.shape[0], dtype=np.int64) * 3 + 1
+        out.append((MultiIndexHashing.build(ids, words, nbits, parallel_from=0), queries, radius))
+    return out
+
+
+def _as_set(found: tuple[np.ndarray, np.ndarray, np.ndarray]) -> set[tuple[int, int, int]]:
+    return set(zip(*(column.tolist() for column in found), strict=True))
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_searches_together_answer_as_one_by_one(
+    threads: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KARUNG_SEARCH_THREADS", threads)
+    searches = _image_searches(seed=11)
+    costs = [index.cost(radius) * q.shape[0] for index, q, radius in searches]
+    cut = _halfway(searches, costs, sum(costs))
+    assert 0 < sum(cut) < sum(q.shape[0] for _, q, _ in searches)  # both halves have work
+    together = search_together(searches)
+    for (index, queries, radius), found in zip(searches, together, strict=True):
+        alone = index.search_many(queries, radius)
+        assert _as_set(found) == _as_set(alone)
+        assert len(found[0]) == len(alone[0]) >= queries.shape[0]  # each planted copy found
+
+
+def test_the_halves_split_the_estimated_work_evenly() -> None:
+    searches = _image_searches(seed=12)
+    costs = [index.cost(radius) * q.shape[0] for index, q, radius in searches]
+    cut = _halfway(searches, costs, sum(costs))
+    first = sum(c * n / q.shape[0] for c, n, (_, q, _) in zip(costs, cut, searches, strict=True))
+    assert all(0 <= n <= q.shape[0] for n, (_, q, _) in zip(cut, searches, strict=True))
+    assert abs(first - sum(costs) / 2) <= max(
+        c / q.shape[0] for c, (_, q, _) in zip(costs, searches, strict=True)
+    )
+
+
+def test_small_indexes_cost_nothing_and_stay_on_one_core() -> None:
+    rng = np.random.default_rng(2)
+    words = rng.integers(0, 2**64, size=(100, 1), dtype=np.uint64)
+    assert MultiIndexHashing.build(np.arange(100), words, 64).cost(10) == 0.0

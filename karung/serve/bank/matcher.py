@@ -21,7 +21,7 @@ removals are applied as deltas from the change log, a bank setting change reload
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -44,7 +44,8 @@ from karung.vision import mih_kernel
 from karung.vision.hash_index import popcount_rows, words_of
 from karung.vision.hash_kinds import PDQ, PHASH
 from karung.vision.hashing import MIN_PDQ_QUALITY, HashValue, ImageHashes
-from karung.vision.mih import MultiIndexHashing
+from karung.vision.mih import Found, MultiIndexHashing
+from karung.vision.together import search_together
 
 KIND_RANK: Final[dict[str, int]] = {"sha256": 0, PDQ.name: 1, PHASH.name: 2}
 # More changes than this since the last refresh: a full reload is cheaper than the deltas.
@@ -72,6 +73,25 @@ FAR_PHASH_PDQ_GUARD: Final = 56
 
 # entry id -> (kind rank, distance, bank code): the best way each entry matched
 _Best = dict[int, tuple[int, int, int]]
+
+
+@dataclass(frozen=True)
+class _Search:
+    """One index search of a query image and what to do with its hits."""
+
+    index: MultiIndexHashing
+    queries: np.ndarray
+    radius: int
+    offer: Callable[[Found], None]
+
+
+def _run(searches: Sequence[_Search | None]) -> None:
+    """Run a query image's searches at once (sharing two cores on large indexes,
+    :func:`~karung.vision.mih.search_together`), then hand each its hits."""
+    todo = [s for s in searches if s is not None]
+    found = search_together([(s.index, s.queries, s.radius) for s in todo])
+    for search, hits in zip(todo, found, strict=True):
+        search.offer(hits)
 
 
 class Matcher:
@@ -143,11 +163,14 @@ class Matcher:
                     _offer(best, state, key, "sha256", 0)
             if hashes is not None:
                 query = _Query.of(hashes)
-                self._search_pdq(state, best, state.pdq, query.pdq)
-                if len(state.pdq_ref):
-                    self._search_pdq(state, best, state.pdq_ref, query.pdq_ref)
-                self._search_phash(state, best, query)
-                self._search_crops(state, best, query)
+                _run(
+                    [
+                        self._pdq_search(state, best, state.pdq, query.pdq),
+                        self._pdq_search(state, best, state.pdq_ref, query.pdq_ref),
+                        self._phash_search(state, best, query),
+                        self._crop_search(state, best, query),
+                    ]
+                )
         return self._resolve(best, sha256)
 
     def lookup(self, value: HashValue) -> list[Match]:
@@ -161,55 +184,72 @@ class Matcher:
         words = value.to_words().reshape(1, -1)
         with self._lock:
             if value.kind == PDQ.name:
-                self._search_pdq(state, best, state.pdq, words)
-                self._search_pdq(state, best, state.pdq_ref, words)
+                _run(
+                    [
+                        self._pdq_search(state, best, state.pdq, words),
+                        self._pdq_search(state, best, state.pdq_ref, words),
+                    ]
+                )
             else:
-                self._search_phash(state, best, _Query(phash=words))
+                _run([self._phash_search(state, best, _Query(phash=words))])
         return self._resolve(best, None)
 
-    def _search_pdq(
+    def _pdq_search(
         self, state: BankState, best: _Best, index: MultiIndexHashing, queries: np.ndarray | None
-    ) -> None:
+    ) -> _Search | None:
         """Offer every entry whose PDQ (in ``index``) is within its bank's PDQ threshold."""
         radius = state.banks.radius(PDQ.name)
         if radius < 0 or queries is None or not len(index):
-            return
-        _which, keys, dists = index.search_many(queries, radius)
-        for key, distance in zip(keys.tolist(), dists.tolist(), strict=True):
-            if distance <= state.banks.pdq[key_bank(key)]:
-                _offer(best, state, key, PDQ.name, distance)
+            return None
 
-    def _search_phash(self, state: BankState, best: _Best, query: _Query) -> None:
+        def offer(found: Found) -> None:
+            _which, keys, dists = found
+            for key, distance in zip(keys.tolist(), dists.tolist(), strict=True):
+                if distance <= state.banks.pdq[key_bank(key)]:
+                    _offer(best, state, key, PDQ.name, distance)
+
+        return _Search(index, queries, radius, offer)
+
+    def _phash_search(self, state: BankState, best: _Best, query: _Query) -> _Search | None:
         """Plain and trimmed pHash hits that pass the PDQ guard (far band included)."""
         radius = state.banks.radius(PHASH.name)
         if radius < 0 or query.phash is None or not len(state.phash):
-            return
+            return None
         extra = PHASH_FAR_BAND if query.pdq is not None or query.pdq_ref is not None else 0
-        _which, keys, dists = state.phash.search_many(query.phash, radius + extra)
-        for key, distance in zip(keys.tolist(), dists.tolist(), strict=True):
-            limit = int(state.banks.phash[key_bank(key)])
-            if distance <= limit + extra and _pdq_agrees(state, key, query, distance, limit):
-                _offer(best, state, key, PHASH.name, distance)
 
-    def _search_crops(self, state: BankState, best: _Best, query: _Query) -> None:
+        def offer(found: Found) -> None:
+            _which, keys, dists = found
+            for key, distance in zip(keys.tolist(), dists.tolist(), strict=True):
+                limit = int(state.banks.phash[key_bank(key)])
+                if distance <= limit + extra and _pdq_agrees(state, key, query, distance, limit):
+                    _offer(best, state, key, PHASH.name, distance)
+
+        return _Search(state.phash, query.phash, radius + extra, offer)
+
+    def _crop_search(self, state: BankState, best: _Best, query: _Query) -> _Search | None:
         """A partial image's pHash within the threshold of an entry's centre crop, with the
         two PDQ hashes within :data:`CROP_PDQ_GUARD`."""
         radius = state.banks.radius(PHASH.name)
         partial_pdq = query.crop_pdq
         if radius < 0 or query.crop_phash is None or partial_pdq is None:
-            return
+            return None
         if not len(state.crop_phash):
-            return
-        which, keys, dists = state.crop_phash.search_many(query.crop_phash, radius)
-        for row, key, distance in zip(which.tolist(), keys.tolist(), dists.tolist(), strict=True):
-            if distance > state.banks.phash[key_bank(key)]:
-                continue
-            stored = state.crop_pdq.get(key)
-            if stored is None:
-                continue
-            pdq_distance = int(popcount_rows((stored ^ partial_pdq[row]).reshape(1, -1))[0])
-            if pdq_distance <= CROP_PDQ_GUARD:
-                _offer(best, state, key, PHASH.name, distance)
+            return None
+
+        def offer(found: Found) -> None:
+            which, keys, dists = found
+            rows = zip(which.tolist(), keys.tolist(), dists.tolist(), strict=True)
+            for row, key, distance in rows:
+                if distance > state.banks.phash[key_bank(key)]:
+                    continue
+                stored = state.crop_pdq.get(key)
+                if stored is None:
+                    continue
+                pdq_distance = int(popcount_rows((stored ^ partial_pdq[row]).reshape(1, -1))[0])
+                if pdq_distance <= CROP_PDQ_GUARD:
+                    _offer(best, state, key, PHASH.name, distance)
+
+        return _Search(state.crop_phash, query.crop_phash, radius, offer)
 
     def _resolve(self, best: _Best, sha256: str | None) -> list[Match]:
         """Attach metadata from the database; drop entries that are gone or sha256 collisions."""

@@ -78,11 +78,11 @@ def bench_size(n: int, *, queries: int, brute_queries: int, seed: int = 0) -> di
 
 
 def _search_cores(n: int) -> int:
-    """Cores one search of an index of ``n`` hashes uses (see karung.vision.pair)."""
+    """Cores one search of an index of ``n`` hashes uses (see karung.vision.mih)."""
     from karung.vision import pair
     from karung.vision.mih import PARALLEL_MIN_SIZE
 
-    return 2 if pair.available() and n >= PARALLEL_MIN_SIZE else 1
+    return 2 if pair.available() and n >= PARALLEL_MIN_SIZE else 1  # see karung.vision.together
 
 
 # (name, 64-bit words per hash) of what one entry stores.
@@ -137,17 +137,19 @@ def _plant(rng: Any, data: dict[str, Any]) -> dict[str, Any]:
     return query
 
 
+_SEARCHES: Final = (
+    ("pdq", PDQ_RADIUS),
+    ("phash", PHASH_RADIUS + FAR_BAND),
+    ("crop_phash", PHASH_RADIUS),
+)
+
+
 def _answer(index: dict[str, Any], query: dict[str, Any]) -> list[tuple[str, int, int, int]]:
     """Every (search, query row, id, distance) hit, sorted, plus the guard look-ups' results."""
     import numpy as np
 
     out: list[tuple[str, int, int, int]] = []
-    for name, radius in (
-        ("pdq", PDQ_RADIUS),
-        ("phash", PHASH_RADIUS + FAR_BAND),
-        ("crop_phash", PHASH_RADIUS),
-    ):
-        which, ids, dists = _search(index[name], query[name], radius)
+    for (name, _), (which, ids, dists) in zip(_SEARCHES, _search_all(index, query), strict=True):
         out += [(name, int(w), int(i), int(d)) for w, i, d in zip(which, ids, dists, strict=True)]
         if name == "crop_phash":  # the guard: each hit's crop PDQ against the partial's
             for w, i in zip(which, ids, strict=True):
@@ -157,18 +159,23 @@ def _answer(index: dict[str, Any], query: dict[str, Any]) -> list[tuple[str, int
     return sorted(out)
 
 
-def _search(index: Any, queries: Any, radius: int) -> tuple[Any, Any, Any]:
-    """``search_many`` of the fast index; the brute-force index answers one row at a time."""
+def _search_all(index: dict[str, Any], query: dict[str, Any]) -> list[tuple[Any, Any, Any]]:
+    """The three searches of one query image: together, as the matcher runs them, on the fast
+    indexes (:func:`~karung.vision.mih.search_together`); one row at a time on brute force."""
     import numpy as np
 
-    if hasattr(index, "search_many"):
-        return index.search_many(queries, radius)
-    rows = [(w, i, d) for w, q in enumerate(queries) for i, d in index.search(q, radius)]
-    if not rows:
+    from karung.vision.together import search_together
+
+    searches = [(index[name], query[name], radius) for name, radius in _SEARCHES]
+    if all(hasattr(ix, "search_many") for ix, _, _ in searches):
+        return search_together(searches)
+    out = []
+    for ix, queries, radius in searches:
+        rows = [(w, i, d) for w, q in enumerate(queries) for i, d in ix.search(q, radius)]
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
-    which, ids, dists = (np.array(col, dtype=np.int64) for col in zip(*rows, strict=True))
-    return which, ids, dists
+        cols = [np.array(c, dtype=np.int64) for c in zip(*rows, strict=True)] if rows else None
+        out.append((cols[0], cols[1], cols[2]) if cols else (empty, empty, empty))
+    return out
 
 
 def _latencies(
