@@ -59,3 +59,38 @@ def test_service_queues_a_new_style_once_and_the_queue_page_shows_the_share(
     models = mod.get("/review/models")
     assert models.status_code == 200 and "No model swap recorded" in models.text
     mod.close()
+
+
+def test_a_picked_photo_is_known_once_after_its_queue_item_is_read(tmp_path: Path) -> None:
+    """The sampler remembers a pick at once, then its queue item on the next refresh; the
+    provisional copy is dropped then, so the photo is compared with once, not twice."""
+    from PIL import Image
+
+    from karung.serve.db import make_engine, migrate, session_factory
+    from karung.serve.review.queue import QueueItemIn, enqueue, make_thumbnail
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'review.db'}")
+    migrate(engine)
+    sessions = session_factory(engine)
+    rng = random.Random(0)
+    sampler = DiverseSampler(1.0, 0.1)
+    red = np.zeros((64, 64, 3), dtype=np.uint8)
+    red[..., 0] = 230
+    assert sampler.pick(red, rng) == "diverse" and sampler.known == 1
+    item = QueueItemIn(
+        sha256="ab" * 32,
+        thumbnail=make_thumbnail(Image.fromarray(red)),
+        scores={"bale": 0.1},
+        risk=0.1,
+        model_decision="allow",
+        model_version="m",
+        block_threshold=0.8,
+        reason="diverse",
+    )
+    with sessions() as session:
+        enqueue(session, item)
+        session.commit()
+    assert sampler.refresh(sessions) == 1
+    assert sampler.known == 1  # the queue item's embedding replaced the provisional one
+    assert sampler.pick(red + 3, rng) is None  # and it still makes a near photo not novel
+    engine.dispose()

@@ -19,6 +19,7 @@ import io
 import logging
 import random
 import threading
+import time
 from typing import Final
 
 import numpy as np
@@ -47,13 +48,17 @@ class DiverseSampler:
         self.share = share
         self.distance = distance
         self._seen = np.zeros((0, GRID * GRID * 3), dtype=np.float32)
+        # Photos picked since the last refresh began, remembered at once so that the next
+        # photo of the same new style is not novel; each refresh replaces them by their queue
+        # items' thumbnails, so a picked photo is not kept twice.
+        self._picked: list[tuple[float, np.ndarray]] = []
         self._last_id = 0
         self._lock = threading.Lock()
 
     @property
     def known(self) -> int:
         """How many queued or decided photos the sampler compares with."""
-        return int(self._seen.shape[0])
+        return int(self._seen.shape[0]) + len(self._picked)
 
     def pick(self, pixels: np.ndarray, rng: random.Random) -> str | None:
         """``"diverse"`` for a sampled photo far from all known ones, else None.
@@ -65,17 +70,20 @@ class DiverseSampler:
             return None
         vec = embed(Image.fromarray(np.asarray(pixels).reshape(pixels.shape[-3:])))
         with self._lock:
-            seen = self._seen
-            if seen.shape[0]:
-                rms = np.sqrt(np.mean((seen - vec) ** 2, axis=1))
+            known = np.vstack([self._seen, *(v[None, :] for _, v in self._picked)])
+            if known.shape[0]:
+                rms = np.sqrt(np.mean((known - vec) ** 2, axis=1))
                 if float(rms.min()) < self.distance:
                     return None
-            # Remember it at once: the next photo of the same new style is then not novel.
-            self._seen = np.vstack([seen, vec[None, :]])[-MAX_KEPT:]
+            self._picked.append((time.monotonic(), vec))
         return REASON
 
     def refresh(self, sessions: sessionmaker[Session], batch: int = 2000) -> int:
-        """Embed the queue items added since the last refresh (any status); the count."""
+        """Embed the queue items added since the last refresh (any status); the count.
+
+        Photos picked before this refresh began are queued by now, so they are read here and
+        their provisional copies dropped (one picked later stays until the next refresh)."""
+        began = time.monotonic()
         with sessions() as session:
             rows = session.execute(
                 select(ReviewItem.id, ReviewItem.thumbnail)
@@ -89,11 +97,12 @@ class DiverseSampler:
                 vecs.append(embed(Image.open(io.BytesIO(thumb))))
             except (OSError, ValueError):
                 log.warning("unreadable review thumbnail skipped")
-        if rows:
-            with self._lock:
+        with self._lock:
+            self._picked = [(at, v) for at, v in self._picked if at >= began]
+            if rows:
                 self._last_id = int(rows[-1][0])
-                if vecs:
-                    self._seen = np.vstack([self._seen, np.stack(vecs)])[-MAX_KEPT:]
+            if vecs:
+                self._seen = np.vstack([self._seen, np.stack(vecs)])[-MAX_KEPT:]
         return len(rows)
 
 
