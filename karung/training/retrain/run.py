@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -247,16 +248,19 @@ def retrain(job: RetrainJob) -> Outcome:
     return Outcome(ckpt, folder, new.model_version, comparison, not error, error, report, summary)
 
 
+def inside(path: str | Path, folders: Sequence[Path]) -> bool:
+    """Whether ``path`` lies in one of ``folders`` (resolved; a sibling folder whose name
+    merely starts like one of them does not count)."""
+    resolved = Path(path).resolve()
+    return any(resolved.is_relative_to(folder) for folder in folders)
+
+
 def _data_record(
     job: RetrainJob, lab: Labelled, base: BaseSet | None, train: Rows, ev: Rows
 ) -> dict[str, Any]:
     """Counts and content hashes of what the challenger saw (for lineage and the report)."""
-    reviewed = {str(Path(d).resolve()) for d in job.reviewed}
-    rev_keys = [
-        k
-        for s, k in zip(lab.samples, lab.keys, strict=True)
-        if any(str(Path(s.path).resolve()).startswith(d) for d in reviewed)
-    ]
+    reviewed = [Path(d).resolve() for d in job.reviewed]
+    rev_keys = [k for s, k in zip(lab.samples, lab.keys, strict=True) if inside(s.path, reviewed)]
     return {
         "labelled_rows": len(lab.samples),
         "labelled_train": int((~lab.held_out).sum()),
