@@ -70,10 +70,9 @@ class DiverseSampler:
             return None
         vec = embed(Image.fromarray(np.asarray(pixels).reshape(pixels.shape[-3:])))
         with self._lock:
-            known = np.vstack([self._seen, *(v[None, :] for _, v in self._picked)])
-            if known.shape[0]:
-                rms = np.sqrt(np.mean((known - vec) ** 2, axis=1))
-                if float(rms.min()) < self.distance:
+            # The two sets apart: stacking them would copy every known embedding per photo.
+            for known in (self._seen, *(v[None, :] for _, v in self._picked)):
+                if known.shape[0] and _nearest_rms(known, vec) < self.distance:
                     return None
             self._picked.append((time.monotonic(), vec))
         return REASON
@@ -104,6 +103,11 @@ class DiverseSampler:
             if vecs:
                 self._seen = np.vstack([self._seen, np.stack(vecs)])[-MAX_KEPT:]
         return len(rows)
+
+
+def _nearest_rms(known: np.ndarray, vec: np.ndarray) -> float:
+    """The root-mean-square difference of ``vec`` from the nearest row of ``known``."""
+    return float(np.sqrt(np.mean((known - vec) ** 2, axis=1)).min())
 
 
 def queue_share(session: Session) -> tuple[int, int]:
