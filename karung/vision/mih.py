@@ -56,8 +56,9 @@ SINGLE_WORD_CHUNK_BITS: Final = 16
 # (karung.vision.together): at 10 million entries they are memory latency, and a second core
 # doubles the misses in flight; below it the hand-over (about 0.1 ms) costs more than it saves.
 PARALLEL_MIN_SIZE: Final = 1 << 18
-# What a probe and a candidate cost at 10 million entries (measured on the 2-core machine,
-# docs/HASHING.md); only their ratios matter, for splitting a query image's searches evenly.
+# Rough costs of a probe and a candidate at 10 million entries, for splitting a query image's
+# searches evenly before an index has timed its own (MultiIndexHashing.cost); only the ratios
+# matter, and the measured moving averages replace them after the first searches.
 _NS_PROBE: Final = 10.0
 _NS_CANDIDATE: Final = 30.0
 _NS_INLINE_CANDIDATE: Final = 1.2

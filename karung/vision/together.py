@@ -26,9 +26,9 @@ def search_together(searches: Sequence[Search]) -> list[Found]:
     where they are large enough, the query hashes are shared between this thread and a helper
     (:mod:`karung.vision.pair`) so that each does about half the estimated work, one hand-over
     in all. The answers are those of the searches one by one."""
-    costs = [index.cost(radius) * queries.shape[0] for index, queries, radius in searches]
+    costs = _costs(searches)
     total = sum(costs)
-    if total <= 0 or not pair.available():
+    if not _worth_two_cores(total):
         return [index.search_many(queries, radius) for index, queries, radius in searches]
     cut = _halfway(searches, costs, total)
     first, second = pair.both(
@@ -45,6 +45,20 @@ def search_together(searches: Sequence[Search]) -> list[Found]:
         )
         for a, b, c in zip(first, second, cut, strict=True)
     ]
+
+
+def cores_used(searches: Sequence[Search]) -> int:
+    """How many cores :func:`search_together` gives these searches (for reports)."""
+    return 2 if _worth_two_cores(sum(_costs(searches))) else 1
+
+
+def _costs(searches: Sequence[Search]) -> list[float]:
+    return [index.cost(radius) * queries.shape[0] for index, queries, radius in searches]
+
+
+def _worth_two_cores(total: float) -> bool:
+    """Some index is large enough to share (the others cost 0) and a second core is there."""
+    return total > 0 and pair.available()
 
 
 def _halfway(searches: Sequence[Search], costs: list[float], total: float) -> list[int]:

@@ -87,7 +87,7 @@ class _Search:
 
 def _run(searches: Sequence[_Search | None]) -> None:
     """Run a query image's searches at once (sharing two cores on large indexes,
-    :func:`~karung.vision.mih.search_together`), then hand each its hits."""
+    :func:`~karung.vision.together.search_together`), then hand each its hits."""
     todo = [s for s in searches if s is not None]
     found = search_together([(s.index, s.queries, s.radius) for s in todo])
     for search, hits in zip(todo, found, strict=True):

@@ -73,16 +73,15 @@ def bench_size(n: int, *, queries: int, brute_queries: int, seed: int = 0) -> di
         "queries": len(planted),
         "brute_queries": len(sample),
         "cpus": os.cpu_count(),
-        "search_cores": _search_cores(n),
+        "search_cores": _search_cores(fast, planted[0]),
     }
 
 
-def _search_cores(n: int) -> int:
-    """Cores one search of an index of ``n`` hashes uses (see karung.vision.mih)."""
-    from karung.vision import pair
-    from karung.vision.mih import PARALLEL_MIN_SIZE
+def _search_cores(index: dict[str, Any], query: dict[str, Any]) -> int:
+    """Cores a query image's searches use, by the matcher's own rule."""
+    from karung.vision.together import cores_used
 
-    return 2 if pair.available() and n >= PARALLEL_MIN_SIZE else 1  # see karung.vision.together
+    return cores_used([(index[name], query[name], radius) for name, radius in _SEARCHES])
 
 
 # (name, 64-bit words per hash) of what one entry stores.
@@ -161,7 +160,7 @@ def _answer(index: dict[str, Any], query: dict[str, Any]) -> list[tuple[str, int
 
 def _search_all(index: dict[str, Any], query: dict[str, Any]) -> list[tuple[Any, Any, Any]]:
     """The three searches of one query image: together, as the matcher runs them, on the fast
-    indexes (:func:`~karung.vision.mih.search_together`); one row at a time on brute force."""
+    indexes (:func:`~karung.vision.together.search_together`); one row at a time on brute force."""
     import numpy as np
 
     from karung.vision.together import search_together
