@@ -286,7 +286,7 @@ class Scorer:
         policy = decide(risk, prepared.matches, ctx.thresholds)
         reason = queue_reason(policy.decision, ctx.rng.random(), ctx.sample_allow, ctx.sample_block)
         if reason is None and self.diverse is not None:  # karung.serve.review.diverse
-            reason = self.diverse.pick(prepared.pixels, ctx.rng)
+            reason = self.diverse.pick(prepared.pixels, ctx.rng, prepared.sha256)
         self.metrics.decisions.labels(str(policy.decision)).inc()
         if prepared.matches:
             self.metrics.bank_matches.inc()

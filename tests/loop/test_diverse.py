@@ -26,13 +26,13 @@ class CountingRandom(random.Random):
 def test_sampler_share_zero_draws_nothing_and_near_photos_are_not_novel() -> None:
     rng = CountingRandom()
     grey = np.full((1, 32, 32, 3), 128, dtype=np.uint8)
-    assert DiverseSampler(0.0, 0.1).pick(grey, rng) is None and rng.draws == 0
+    assert DiverseSampler(0.0, 0.1).pick(grey, rng, "g0") is None and rng.draws == 0
     sampler = DiverseSampler(1.0, 0.1)
-    assert sampler.pick(grey, rng) == "diverse"  # nothing known yet: novel
-    assert sampler.pick(grey + 5, rng) is None  # 5/255 away from a known photo
+    assert sampler.pick(grey, rng, "g1") == "diverse"  # nothing known yet: novel
+    assert sampler.pick(grey + 5, rng, "g2") is None  # 5/255 away from a known photo
     red = np.zeros_like(grey)
     red[..., 0] = 255
-    assert sampler.pick(red, rng) == "diverse" and sampler.known == 2
+    assert sampler.pick(red, rng, "r1") == "diverse" and sampler.known == 2
 
 
 def test_service_queues_a_new_style_once_and_the_queue_page_shows_the_share(
@@ -76,7 +76,7 @@ def test_a_picked_photo_is_known_once_after_its_queue_item_is_read(tmp_path: Pat
     sampler = DiverseSampler(1.0, 0.1)
     red = np.zeros((64, 64, 3), dtype=np.uint8)
     red[..., 0] = 230
-    assert sampler.pick(red, rng) == "diverse" and sampler.known == 1
+    assert sampler.pick(red, rng, "ab" * 32) == "diverse" and sampler.known == 1
     item = QueueItemIn(
         sha256="ab" * 32,
         thumbnail=make_thumbnail(Image.fromarray(red)),
@@ -92,5 +92,7 @@ def test_a_picked_photo_is_known_once_after_its_queue_item_is_read(tmp_path: Pat
         session.commit()
     assert sampler.refresh(sessions) == 1
     assert sampler.known == 1  # the queue item's embedding replaced the provisional one
-    assert sampler.pick(red + 3, rng) is None  # and it still makes a near photo not novel
+    assert (
+        sampler.pick(red + 3, rng, "cd" * 32) is None
+    )  # and it still makes a near photo not novel
     engine.dispose()

@@ -19,7 +19,6 @@ import io
 import logging
 import random
 import threading
-import time
 from typing import Final
 
 import numpy as np
@@ -48,10 +47,10 @@ class DiverseSampler:
         self.share = share
         self.distance = distance
         self._seen = np.zeros((0, GRID * GRID * 3), dtype=np.float32)
-        # Photos picked since the last refresh began, remembered at once so that the next
-        # photo of the same new style is not novel; each refresh replaces them by their queue
-        # items' thumbnails, so a picked photo is not kept twice.
-        self._picked: list[tuple[float, np.ndarray]] = []
+        # Photos picked but not yet read back from the queue, by sha256: remembered at once so
+        # that the next photo of the same new style is not novel, and dropped when a refresh
+        # reads their queue item's thumbnail, so a picked photo is not kept twice.
+        self._picked: dict[str, np.ndarray] = {}
         self._last_id = 0
         self._lock = threading.Lock()
 
@@ -60,10 +59,11 @@ class DiverseSampler:
         """How many queued or decided photos the sampler compares with."""
         return int(self._seen.shape[0]) + len(self._picked)
 
-    def pick(self, pixels: np.ndarray, rng: random.Random) -> str | None:
+    def pick(self, pixels: np.ndarray, rng: random.Random, sha256: str) -> str | None:
         """``"diverse"`` for a sampled photo far from all known ones, else None.
 
-        ``pixels`` is the model input ``(1, S, S, 3)`` or ``(S, S, 3)`` uint8. No random number is
+        ``pixels`` is the model input ``(1, S, S, 3)`` or ``(S, S, 3)`` uint8, ``sha256`` the
+        image's, under which it will be queued. No random number is
         drawn when the share is 0, so a service without diverse sampling behaves as before.
         """
         if self.share <= 0 or rng.random() >= self.share:
@@ -71,33 +71,34 @@ class DiverseSampler:
         vec = embed(Image.fromarray(np.asarray(pixels).reshape(pixels.shape[-3:])))
         with self._lock:
             # The two sets apart: stacking them would copy every known embedding per photo.
-            for known in (self._seen, *(v[None, :] for _, v in self._picked)):
+            for known in (self._seen, *(v[None, :] for v in self._picked.values())):
                 if known.shape[0] and _nearest_rms(known, vec) < self.distance:
                     return None
-            self._picked.append((time.monotonic(), vec))
+            self._picked[sha256] = vec
+            if len(self._picked) > MAX_KEPT:  # picks whose queue item never came: oldest out
+                del self._picked[next(iter(self._picked))]
         return REASON
 
     def refresh(self, sessions: sessionmaker[Session], batch: int = 2000) -> int:
         """Embed the queue items added since the last refresh (any status); the count.
 
-        Photos picked before this refresh began are queued by now, so they are read here and
-        their provisional copies dropped (one picked later stays until the next refresh)."""
-        began = time.monotonic()
+        A picked photo whose queue item is read here drops its provisional copy."""
         with sessions() as session:
             rows = session.execute(
-                select(ReviewItem.id, ReviewItem.thumbnail)
+                select(ReviewItem.id, ReviewItem.thumbnail, ReviewItem.sha256)
                 .where(ReviewItem.id > self._last_id)
                 .order_by(ReviewItem.id)
                 .limit(batch)
             ).all()
         vecs = []
-        for _, thumb in rows:
+        for _, thumb, _ in rows:
             try:
                 vecs.append(embed(Image.open(io.BytesIO(thumb))))
             except (OSError, ValueError):
                 log.warning("unreadable review thumbnail skipped")
         with self._lock:
-            self._picked = [(at, v) for at, v in self._picked if at >= began]
+            for _, _, sha256 in rows:
+                self._picked.pop(sha256, None)
             if rows:
                 self._last_id = int(rows[-1][0])
             if vecs:
