@@ -62,18 +62,15 @@ def _worth_two_cores(total: float) -> bool:
 
 
 def _halfway(searches: Sequence[Search], costs: list[float], total: float) -> list[int]:
-    """For each search, how many of its query hashes go to the first half (its first rows):
-    the searches with the dearest hashes first, hashes in order, until half the estimated
-    cost. The cheaper hashes come last, so they even out what a dear one left (a pHash at
-    the far band costs as much as 5 partials; filling in the searches' own order left the
-    halves 1.7 and 1.4 ms apart at 10 million entries)."""
-    rows = [queries.shape[0] for _, queries, _ in searches]
-    per_row = [cost / n if n else 0.0 for cost, n in zip(costs, rows, strict=True)]
-    cut, spent = [0] * len(searches), 0.0
-    for i in sorted(range(len(searches)), key=lambda i: -per_row[i]):
-        take = rows[i] if per_row[i] == 0 else round((total / 2 - spent) / per_row[i])
-        cut[i] = min(rows[i], max(0, take))
-        spent += cut[i] * per_row[i]
+    """For each search, how many of its query hashes go to the first half: searches in
+    order, hashes in order, until half the estimated cost (one search at most is split)."""
+    cut, spent = [], 0.0
+    for (_, queries, _), cost in zip(searches, costs, strict=True):
+        rows = queries.shape[0]
+        per_row = cost / rows if rows else 0.0
+        take = rows if per_row == 0 else min(rows, max(0, round((total / 2 - spent) / per_row)))
+        cut.append(take)
+        spent += take * per_row
     return cut
 
 

@@ -200,18 +200,6 @@ def test_the_halves_split_the_estimated_work_evenly() -> None:
     )
 
 
-def test_dear_hashes_are_placed_first_and_cheap_ones_even_out_the_halves() -> None:
-    """A query image's shape at 10 million entries: 8 PDQ hashes, one dear pHash at the far
-    band, 16 cheap partials; the halves differ by at most one cheap hash's cost."""
-    index = MultiIndexHashing(64)
-    searches = [(index, np.zeros((k, 1), np.uint64), 0) for k in (8, 1, 16)]
-    costs = [1071.0, 634.0, 1384.0]
-    cut = _halfway(searches, costs, sum(costs))
-    first = sum(c * n / q.shape[0] for c, n, (_, q, _) in zip(costs, cut, searches, strict=True))
-    assert abs(first - sum(costs) / 2) <= 1384.0 / 16 / 2
-    assert cut[1] == 1  # the dearest hash went first, whole
-
-
 def test_small_indexes_cost_nothing_and_stay_on_one_core() -> None:
     rng = np.random.default_rng(2)
     words = rng.integers(0, 2**64, size=(100, 1), dtype=np.uint64)
