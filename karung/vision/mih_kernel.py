@@ -56,10 +56,6 @@ def _chunk(q: Any, start: int, width: int) -> int:
     return int(value & np.uint64((1 << width) - 1))
 
 
-# What the tables of one-word hashes keep in bucket order (rest_bits): 32 and 16 bits a hash.
-Inline = tuple[np.ndarray, np.ndarray]
-
-
 def _prefetch(array: Any, index: int) -> None:
     """Ask for the cache line of ``array[index]`` without waiting (compiled: one instruction)."""
 
@@ -133,17 +129,12 @@ def _scan_words(
     inline: Any,
     lo: Any,
     hi: Any,
-    probes: Any,
+    per_query: int,
     queries: Any,
     radius: int,
 ) -> tuple[Any, Any, Any]:
-    """The hits of one-word hashes kept inline in each table's bucket order: the 48 bits
-    outside the table's substring (``inline``: 32 in ``inline[0]``, 16 in ``inline[1]``, see
-    :func:`rest_bits`), so a bucket's candidates are read in one sweep of 6 bytes each and
-    their distances are exact (the substring's share is the probe mask's bits)."""
-    hi32, lo16 = inline
-    starts, widths, _masks, mask_at, table_of, mask_bits = probes
-    per_query = mask_at[mask_at.shape[0] - 1]
+    """The hits of one-word hashes kept whole in each table's bucket order (``inline``): a
+    bucket's candidates are read in one sweep, their distances exact."""
     n = lo.shape[0]
     limit = np.uint64(radius)
     empty = np.empty(0, dtype=np.int64)
@@ -152,58 +143,23 @@ def _scan_words(
     for at in range(n):
         ahead = at + SCAN_AHEAD
         if ahead < n:
-            for j in range(lo[ahead], hi[ahead], 16):  # 16 uint32 a 64-byte line
-                _prefetch(hi32, j)
-            for j in range(lo[ahead], hi[ahead], 32):
-                _prefetch(lo16, j)
+            for j in range(lo[ahead], hi[ahead], 8):  # 8 words a 64-byte line
+                _prefetch(inline, j)
         row = at // per_query
-        m = at - row * per_query
-        spent = np.uint64(mask_bits[m])
-        if spent > limit:
-            continue
-        t = table_of[m]
-        rest = _rest(queries[row, 0], starts[t], widths[t])
-        q_hi, q_lo = np.uint32(rest & np.uint64(0xFFFFFFFF)), np.uint16(rest >> np.uint64(32))
+        q = queries[row, 0]
         best = np.uint64(64)
         for j in range(lo[at], hi[at]):
-            best = min(best, _popcount64(_joined(hi32[j] ^ q_hi, lo16[j] ^ q_lo)))
-        if best + spent > limit:
+            best = min(best, _popcount64(inline[j] ^ q))
+        if best > limit:
             continue
         for j in range(lo[at], hi[at]):
-            d = _popcount64(_joined(hi32[j] ^ q_hi, lo16[j] ^ q_lo)) + spent
+            d = _popcount64(inline[j] ^ q)
             if d <= limit and alive[order[j]]:
                 if found == which.shape[0]:
                     which, pos, dist = _grow(which, pos, dist)
                 which[found], pos[found], dist[found] = row, order[j], d
                 found += 1
     return which[:found], pos[:found], dist[:found]
-
-
-def _rest(word: Any, start: int, width: int) -> Any:
-    """The bits of a one-word hash outside substring ``start .. start + width``, as one
-    number (the word turned right by ``start``, the substring shifted out)."""
-    s = np.uint64(start)
-    turned = (word >> s) | (word << ((np.uint64(64) - s) & np.uint64(63))) if start else word
-    return turned >> np.uint64(width)
-
-
-def _joined(hi: Any, lo: Any) -> Any:
-    """A 32-bit and a 16-bit part as one uint64 (for one popcount)."""
-    return (np.uint64(hi) << np.uint64(16)) | np.uint64(lo)
-
-
-def rest_bits(words: np.ndarray, start: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """What a table keeps inline for one-word hashes (``width >= 16``): the 48 bits outside
-    its substring, split into 32 (uint32) and 16 (uint16), with the layout :func:`_rest` gives
-    queries."""
-    if width < 16:
-        raise ValueError(f"inline tables need substrings of at least 16 bits, got {width}")
-    s = np.uint64(start)
-    turned = (words >> s) | (words << np.uint64((64 - start) % 64)) if start else words
-    rest = turned >> np.uint64(width)
-    return (rest & np.uint64(0xFFFFFFFF)).astype(np.uint32), (rest >> np.uint64(32)).astype(
-        np.uint16
-    )
 
 
 def _grow(which: Any, pos: Any, dist: Any) -> tuple[Any, Any, Any]:
@@ -249,8 +205,6 @@ if AVAILABLE:
     _gather = numba.njit(cache=True, nogil=True)(_gather)
     _verify = numba.njit(cache=True, nogil=True)(_verify)
     _grow = numba.njit(cache=True, nogil=True)(_grow)
-    _rest = numba.njit(inline="always", cache=True)(_rest)
-    _joined = numba.njit(inline="always", cache=True)(_joined)
     _scan_words = numba.njit(cache=True, nogil=True)(_scan_words)
 
 
@@ -261,45 +215,39 @@ def warm() -> None:
         return
     for width in (1, 4):
         words = np.zeros((1, width), dtype=np.uint64)
-        plan = ((0, 16),) if width == 1 else ((0, 1),)
+        inline = words[:, 0] if width == 1 else np.zeros(0, dtype=np.uint64)
         search(
             words,
             np.ones(1, dtype=np.bool_),
             np.zeros(1, dtype=np.int32),
             np.array([0, 1, 1], dtype=np.int32),
             np.zeros(1, dtype=np.int64),
-            ProbePlan.of(plan, (np.array([0, 1], dtype=np.int64),)),
+            ProbePlan.of(((0, 1),), (np.array([0, 1], dtype=np.int64),)),
             words,
             0,
-            rest_bits(words[:, 0], 0, 16) if width == 1 else None,
+            inline,
         )
 
 
 class ProbePlan(NamedTuple):
     """Where and how far one search probes, as the compiled loop takes it: each table's first
-    bit and width, every table's probe masks in one array, where each table's start, and for
-    each mask its table and its number of set bits."""
+    bit and width, every table's probe masks in one array and where each table's start."""
 
     starts: np.ndarray
     widths: np.ndarray
     masks: np.ndarray
     mask_at: np.ndarray
-    table_of: np.ndarray
-    mask_bits: np.ndarray
 
     @classmethod
     def of(cls, plan: tuple[tuple[int, int], ...], masks: tuple[np.ndarray, ...]) -> ProbePlan:
         """From an index's substrings and each table's probe masks."""
         mask_at = np.zeros(len(masks) + 1, dtype=np.int64)
         mask_at[1:] = np.cumsum([m.shape[0] for m in masks])
-        flat = np.concatenate(masks).astype(np.int64)
         return cls(
             np.array([s for s, _ in plan], dtype=np.int64),
             np.array([w for _, w in plan], dtype=np.int64),
-            flat,
+            np.concatenate(masks).astype(np.int64),
             mask_at,
-            np.repeat(np.arange(len(masks), dtype=np.int64), np.diff(mask_at)),
-            np.bitwise_count(flat).astype(np.int64),
         )
 
     @property
@@ -317,16 +265,16 @@ def search(
     probes: ProbePlan,
     queries: np.ndarray,
     radius: int,
-    inline: Inline | None,
+    inline: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run the compiled search over an index's arrays (``inline``: what the tables of
-    one-word hashes keep in bucket order, :func:`rest_bits`; None for wider hashes)."""
+    """Run the compiled search over an index's arrays (``inline``: the hashes in bucket order
+    for one-word hashes, else empty)."""
     scratch = _SCRATCH
     keys, lo, hi = scratch.probes(queries.shape[0] * probes.per_query)
     _probe_keys(bases, probes.starts, probes.widths, probes.masks, probes.mask_at, queries, keys)
     total = _bounds(offsets, keys, lo, hi)
-    if inline is not None:
-        return _scan_words(alive, order, inline, lo, hi, tuple(probes), queries, radius)
+    if inline.shape[0]:
+        return _scan_words(alive, order, inline, lo, hi, probes.per_query, queries, radius)
     cand, owner, dist = scratch.candidates(total)
     _gather(order, lo, hi, probes.per_query, cand, owner)
     found = _verify(words, alive, cand, owner, queries, radius, dist)

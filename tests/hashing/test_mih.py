@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from karung.vision import mih_kernel
 from karung.vision.hash_index import LinearIndex, WordStore
 from karung.vision.mih import MultiIndexHashing, chunk_plan, chunk_values
 from karung.vision.together import _halfway, search_together
@@ -86,34 +85,6 @@ def test_batched_search_equals_one_query_at_a_time() -> None:
     single = sorted((row, i, d) for row, q in enumerate(queries) for i, d in slow.search(q, 31))
     assert batched == single
     assert len({(w, i) for w, i, _ in batched}) == len(batched)  # each pair once
-
-
-@pytest.mark.parametrize("width", [16, 21])
-def test_inline_bits_and_the_substring_add_up_to_the_distance(width: int) -> None:
-    """What a one-word table keeps inline (48 or fewer bits, split 32 + 16) and its substring
-    together give every pair's exact distance, whichever table."""
-    rng = np.random.default_rng(width)
-    a, b = rng.integers(0, 2**64, size=(2, 500), dtype=np.uint64)
-    for bit, w in chunk_plan(64, 1_000, width):
-        hi_a, lo_a = mih_kernel.rest_bits(a, bit, w)
-        hi_b, lo_b = mih_kernel.rest_bits(b, bit, w)
-        sub = np.bitwise_count(chunk_values(a[:, None], bit, w) ^ chunk_values(b[:, None], bit, w))
-        rest = np.bitwise_count(hi_a ^ hi_b).astype(np.int64) + np.bitwise_count(lo_a ^ lo_b)
-        assert (sub + rest == np.bitwise_count(a ^ b)).all()
-    with pytest.raises(ValueError, match="at least 16"):
-        mih_kernel.rest_bits(a, 0, 8)
-
-
-def test_one_word_tables_narrower_than_16_bits_search_without_inline_bits() -> None:
-    rng = np.random.default_rng(8)
-    words = rng.integers(0, 2**64, size=(3_000, 1), dtype=np.uint64)
-    words[1:40] = np.stack([_set_bits(words[0], list(range(i))) for i in range(1, 40)])
-    fast = MultiIndexHashing.build(np.arange(3_000), words, 64, chunk_bits=8)
-    slow = LinearIndex(64)
-    slow.add(np.arange(3_000), words)
-    assert fast.nbytes() < MultiIndexHashing.build(np.arange(3_000), words, 64).nbytes()
-    assert fast.search(words[0], 12) == slow.search(words[0], 12)
-    assert len(fast.search(words[0], 12)) >= 13
 
 
 def test_plan_follows_the_size() -> None:
