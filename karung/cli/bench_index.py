@@ -47,21 +47,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(results: list[dict[str, Any]]) -> None:
-    from karung.serve.bench.index import DIHEDRAL, FAR_BAND, PARTIALS, PDQ_RADIUS, PHASH_RADIUS
+    from karung.serve.bench.index import (
+        DIHEDRAL,
+        FAR_BAND,
+        PARTIALS,
+        PDQ_RADIUS,
+        PHASH_RADIUS,
+        thp_mode,
+    )
 
     print(
         f"bank indexes, per query image {DIHEDRAL} PDQ (radius {PDQ_RADIUS}), 1 pHash "
         f"({PHASH_RADIUS}+{FAR_BAND}), {PARTIALS} partial pHashes ({PHASH_RADIUS}); "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+        f"transparent huge pages {thp_mode()} ('huge': share of memory on them)"
     )
     print(
-        f"{'entries':>11} {'build s':>8} {'index MB':>9} {'RSS GB':>7} {'p50 ms':>8} "
+        f"{'entries':>11} {'build s':>8} {'index MB':>9} {'RSS GB':>7} {'huge':>5} {'p50 ms':>8} "
         f"{'p99 ms':>8} {'CPU p50':>8} {'CPU p99':>8} {'brute p50':>10} {'speed-up':>9} "
         f"{'parity':>7} {'cores':>6}"
     )
     for r in results:
         print(
             f"{r['entries']:>11,} {r['build_s']:>8.2f} {r['index_mb']:>9.1f} {r['rss_gb']:>7.2f} "
+            f"{r['huge_page_share']:>5.0%} "
             f"{r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} {r['cpu_p50_ms']:>8.3f} "
             f"{r['cpu_p99_ms']:>8.3f} {r['brute_p50_ms']:>10.2f} {r['speedup_p50']:>8.1f}x "
             f"{r['parity']!s:>7} {r['search_cores']:>6}"

@@ -17,6 +17,8 @@ def test_index_bench_agrees_with_brute_force_on_a_small_bank() -> None:
     assert result["entries"] == 3_000 and result["queries"] == 12
     assert result["mean_hits"] >= 0.9  # nine query images in ten are planted near an entry
     assert 0 < result["cpu_p50_ms"] <= result["cpu_p99_ms"]
+    assert 0.0 <= result["huge_page_share"] <= 1.0
+    assert result["transparent_huge_pages"] in {"always", "madvise", "never", "unknown"}
 
 
 def test_hash_bench_finds_mirrored_copies_and_no_unrelated_photo(tmp_path: Path) -> None:

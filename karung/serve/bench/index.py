@@ -44,7 +44,7 @@ def bench_size(n: int, *, queries: int, brute_queries: int, seed: int = 0) -> di
     start, start_cpu = time.perf_counter(), time.process_time()
     fast = _build(n, data, fast=True)
     build_s, build_cpu_s = time.perf_counter() - start, time.process_time() - start_cpu
-    rss_built = _rss()
+    rss_built, huge_built = _rss(), _huge_pages()
     latency = _latencies(fast, planted)
     del data["crop_pdq"]  # only the fast side's look-up store needs it from here on
     brute = _build(n, data, fast=False, guard=fast["crop_pdq"])
@@ -62,6 +62,8 @@ def bench_size(n: int, *, queries: int, brute_queries: int, seed: int = 0) -> di
         "index_mb": round(index_bytes / 2**20, 1),
         "rss_gb": round(rss_built / 2**30, 2),
         "rss_growth_mb": round((rss_built - rss0) / 2**20, 1),
+        "huge_page_share": round(huge_built / rss_built, 2) if rss_built else 0.0,
+        "transparent_huge_pages": thp_mode(),
         "p50_ms": latency[0],
         "p99_ms": latency[1],
         "cpu_p50_ms": latency[2],
@@ -208,6 +210,32 @@ def _random_words(rng: Any, n: int, width: int, name: str) -> Any:
         stop = min(n, start + block)
         words[start:stop] = rng.integers(0, 2**64, size=(stop - start, width), dtype=np.uint64)
     return words
+
+
+def thp_mode() -> str:
+    """The system's transparent huge page mode (``always``, ``madvise``, ``never``), or
+    ``unknown`` where it cannot be read."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled", encoding="ascii") as mode:
+            text = mode.read()
+    except OSError:
+        return "unknown"
+    start, end = text.find("["), text.find("]")
+    return text[start + 1 : end] if 0 <= start < end else "unknown"
+
+
+def _huge_pages() -> int:
+    """Bytes of this process's memory on transparent huge pages (Linux; 0 elsewhere). NumPy
+    asks for them for its large arrays; where the system allows none (THP ``never``) a query
+    image costs about a quarter more at 10 million entries (docs/HASHING.md)."""
+    try:
+        with open("/proc/self/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _rss() -> int:
