@@ -58,7 +58,8 @@ def _print(results: list[dict[str, Any]]) -> None:
 
     print(
         f"bank indexes, per query image {DIHEDRAL} PDQ (radius {PDQ_RADIUS}), 1 pHash "
-        f"({PHASH_RADIUS}+{FAR_BAND}), {PARTIALS} partial pHashes ({PHASH_RADIUS}); "
+        f"({PHASH_RADIUS}+{FAR_BAND}), 1 mirrored pHash ({PHASH_RADIUS}), {PARTIALS} partial "
+        f"pHashes ({PHASH_RADIUS}); "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
         f"transparent huge pages {thp_mode()} ('huge': share of memory on them)"
     )

@@ -194,6 +194,9 @@ class ImageHashes:
     entries hashed that way. ``partials`` holds the hashes of the partial images of
     :data:`karung.vision.variants.QUERY_CROPS` whose PDQ is usable, in that order and with
     their positions in it (``partial_specs``); position 0 is the centred crop a bank entry stores.
+    ``phash_mirrored`` (queries only) is the pHash of the image mirrored left to right: a
+    mirrored copy that was also captioned is too far from the bank's PDQ for the dihedral
+    variants half the time, and its pHash mirrored back is not.
     """
 
     pdq: HashValue
@@ -205,6 +208,7 @@ class ImageHashes:
     partials: tuple[CropHashes, ...] = ()
     partial_specs: tuple[int, ...] = ()
     evened: ImageHashes | None = None
+    phash_mirrored: HashValue | None = None
 
     @property
     def pdq_usable(self) -> bool:
@@ -284,16 +288,18 @@ def compute_hashes(image: Image.Image, *, trim: bool = True, partials: bool = Tr
     evened = _plain_hashes(img.crop(even)) if even is not None and even != box else None
     dihedral, quality = pdq_dihedral(img)
     crops, specs = _partials(img) if partials else ((), ())
+    plain, mirrored = phash_both_ways(img)
     return ImageHashes(
         pdq=dihedral[0],
         pdq_quality=quality,
         pdq_dihedral=dihedral,
-        phash=phash(img),
+        phash=plain,
         trimmed=trimmed,
         reference=_pdq_from_rgb(pixels),
         partials=crops,
         partial_specs=specs,
         evened=evened,
+        phash_mirrored=mirrored,
     )
 
 
@@ -370,6 +376,14 @@ def phash(image: Image.Image) -> HashValue:
 
     value = imagehash.phash(image)
     return HashValue("phash", _pack(np.asarray(value.hash).reshape(-1)))
+
+
+def phash_both_ways(image: Image.Image) -> tuple[HashValue, HashValue]:
+    """:func:`phash` of ``image`` and of ``image`` mirrored left to right, from one reduction
+    (``imagehash.phash`` reduces to 32 x 32 grey first, which a mirror commutes with)."""
+    side = 32  # imagehash's hash_size 8 times its highfreq_factor 4
+    small = image.convert("L").resize((side, side), Image.Resampling.LANCZOS)
+    return phash(small), phash(small.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
 
 
 def _pack(bits: np.ndarray) -> bytes:

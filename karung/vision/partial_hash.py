@@ -1,6 +1,6 @@
 """PDQ and pHash of many small partial images at once, in NumPy.
 
-A query hashes 16 partial images (:data:`karung.vision.variants.QUERY_CROPS`), so their cost
+A query hashes 17 partial images (:data:`karung.vision.variants.QUERY_CROPS`), so their cost
 matters: through PIL and the PDQ library they took about 10 ms a photo; here every region is
 averaged to 64 x 64 cells of whole pixels from one summed-area table (four gathers), and the 16
 PDQ hashes come from one batched DCT:
@@ -104,7 +104,8 @@ def phash(batch: np.ndarray) -> list[bytes]:
 def partial_squares(rgb: np.ndarray) -> np.ndarray:
     """The 64 x 64 luma squares of every partial image of :data:`variants.QUERY_CROPS` of an
     ``(H, W, 3)`` uint8 array (already reduced to a few hundred pixels); the regions of one
-    angle come from one summed-area table in one batched gather."""
+    angle come from one summed-area table in one batched gather, and a mirrored region is
+    its square turned over."""
     gray = luma(rgb).astype(np.float64)
     out = np.empty((len(variants.QUERY_CROPS), SIDE, SIDE), dtype=np.float64)
     for angle in dict.fromkeys(spec.angle for spec in variants.QUERY_CROPS):
@@ -114,4 +115,6 @@ def partial_squares(rgb: np.ndarray) -> np.ndarray:
         which = [i for i, spec in enumerate(variants.QUERY_CROPS) if spec.angle == angle]
         boxes = [variants.QUERY_CROPS[i].box(width, height) for i in which]
         out[which] = box_squares(table, np.array(boxes, dtype=np.int64))
+    mirrored = [i for i, spec in enumerate(variants.QUERY_CROPS) if spec.mirrored]
+    out[mirrored] = out[mirrored][:, :, ::-1]  # the squares of the image mirrored
     return out

@@ -11,9 +11,12 @@ each the region where the original's centre crop would lie under one hypothesis
   then a larger share of the query, at an offset that a small grid of positions covers to within
   about 1.3% of a side (pHash, a 32x32 DCT, tolerates about 3%);
 * the photo was rotated by a few degrees with its canvas expanded (:data:`DEROTATIONS`): the
-  query is turned back and the original's size recovered from the expanded canvas.
+  query is turned back and the original's size recovered from the expanded canvas;
+* the photo was mirrored and then captioned (:data:`MIRRORED_CENTRE`): the whole-image hashes
+  that find a mirrored copy are PDQ's dihedral ones, which a caption bar pushes past their
+  threshold half the time, while the centre region mirrored back still meets the stored crop.
 
-Crop robustness therefore costs the query about 16 small hashes instead of costing every entry 17
+Crop robustness therefore costs the query about 17 small hashes instead of costing every entry 17
 stored crops. No image library beyond PIL is needed; the boxes are fractions of the image.
 """
 
@@ -33,17 +36,21 @@ _MARGIN: Final = (1 - CENTRE_KEEP) / 2
 @dataclass(frozen=True)
 class PartialSpec:
     """A region of an image: ``width``/``height`` and ``left``/``top`` as fractions of its size,
-    after turning the image by ``angle`` degrees (counter-clockwise, 0: not turned)."""
+    after turning the image by ``angle`` degrees (counter-clockwise, 0: not turned) or, with
+    ``mirrored``, of the image mirrored left to right."""
 
     left: float
     top: float
     width: float
     height: float
     angle: float = 0.0
+    mirrored: bool = False
 
     def box(self, width: int, height: int) -> tuple[int, int, int, int]:
-        """The region as a (left, top, right, bottom) box of a ``width`` x ``height`` image."""
-        left, top = round(width * self.left), round(height * self.top)
+        """The region as a (left, top, right, bottom) box of a ``width`` x ``height`` image (for
+        a mirrored spec, the box of the unmirrored image whose mirror image is the region)."""
+        start = 1 - self.left - self.width if self.mirrored else self.left
+        left, top = round(width * start), round(height * self.top)
         right = max(left + 1, min(width, round(width * (self.left + self.width))))
         bottom = max(top + 1, min(height, round(height * (self.top + self.height))))
         return left, top, right, bottom
@@ -64,19 +71,23 @@ def _starts(keep: float, steps: int) -> tuple[float, ...]:
 
 STORED_CROP: Final = PartialSpec(_MARGIN, _MARGIN, CENTRE_KEEP, CENTRE_KEEP)
 DEROTATIONS: Final = (5.0, -5.0)
+MIRRORED_CENTRE: Final = PartialSpec(_MARGIN, _MARGIN, CENTRE_KEEP, CENTRE_KEEP, mirrored=True)
 QUERY_CROPS: Final[tuple[PartialSpec, ...]] = (
     STORED_CROP,
     *_cut(0.95, _starts(0.95, 2)),
     *_cut(0.90, _starts(0.90, 3)),
     *(PartialSpec(_MARGIN, _MARGIN, CENTRE_KEEP, CENTRE_KEEP, a) for a in DEROTATIONS),
+    MIRRORED_CENTRE,
 )
 
 
 def partial_image(image: Image.Image, spec: PartialSpec) -> Image.Image:
-    """The region ``spec`` of ``image`` (turned back first when ``spec.angle`` is set)."""
+    """The region ``spec`` of ``image`` (turned back first when ``spec.angle`` is set, mirrored
+    when ``spec.mirrored`` is)."""
     if spec.angle:
         image = derotate(image, spec.angle)
-    return image.crop(spec.box(image.width, image.height))
+    region = image.crop(spec.box(image.width, image.height))
+    return region.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if spec.mirrored else region
 
 
 def derotate(image: Image.Image, angle: float) -> Image.Image:

@@ -212,6 +212,34 @@ def test_far_phash_band_needs_close_pdq(service: BankService) -> None:
     assert service.lookup_hash("phash", flipped(stored.phash, limit + 1).hex()) == []
 
 
+def test_mirrored_phash_hits_need_pdq_and_get_no_far_band(service: BankService) -> None:
+    """The query's pHash mirrored back finds a mirrored copy whose own pHash is far, with the
+    PDQ guard (the dihedral variants within 64) and within the threshold only."""
+    import dataclasses
+
+    stored = compute_hashes(scene(3, W, H))
+    entry = service.store.add([NewEntry.from_hashes("stolen", None, stored)])[0].entry.id
+    service.refresh_if_changed()
+    unrelated = compute_hashes(scene(30, W, H)).phash
+    mirrored = query(flipped(stored.pdq, 45), unrelated)
+    near = dataclasses.replace(mirrored, phash_mirrored=flipped(stored.phash, 8))
+    [hit] = service.match_hashes(near)
+    assert (hit.entry_id, hit.kind, hit.distance) == (entry, "phash", 8)
+    assert service.match_hashes(mirrored) == []  # the same query without its mirrored pHash
+    far = dataclasses.replace(mirrored, phash_mirrored=flipped(stored.phash, 12))
+    assert service.match_hashes(far) == []  # no far band for mirrored pHashes
+    unguarded = dataclasses.replace(near, pdq=flipped(stored.pdq, 120))
+    unguarded = dataclasses.replace(unguarded, pdq_dihedral=(unguarded.pdq,) * 8)
+    assert service.match_hashes(unguarded) == []
+
+
+def test_mirrored_captioned_reupload_matches(banked: tuple[BankService, dict[int, int]]) -> None:
+    service, ids = banked
+    for seed in (0, 2):
+        edited = TRANSFORMS["mirror_caption_bar"](scene(seed, W, H), random.Random(seed))
+        assert [m.entry_id for m in service.match_bytes(jpeg(edited))] == [ids[seed]]
+
+
 def test_entries_without_pdq_match_by_close_phash_only(service: BankService) -> None:
     stored = compute_hashes(scene(1, W, H))
     service.store.add([NewEntry("shared", None, phash=stored.phash)])

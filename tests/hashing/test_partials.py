@@ -49,3 +49,34 @@ def test_partials_of_a_turned_photo_meet_the_stored_centre_crop() -> None:
     best = min(p.phash.distance(stored.phash) for p in query.partials)
     plain = compute_hashes(turned, partials=False)
     assert best <= 8 < plain.phash.distance(compute_hashes(original).phash)
+
+
+def test_the_mirrored_centre_of_a_mirrored_captioned_photo_meets_the_stored_crop() -> None:
+    """A photo mirrored and then given a caption bar: the query's mirrored centre region is
+    within the pHash threshold of the stored centre crop, its plain centre region is not."""
+    import random
+
+    from karung.serve.bench.transforms import TRANSFORMS
+
+    original = scene(5, 320, 240)
+    stored = compute_hashes(original).stored_crop
+    assert stored is not None
+    flipped = original.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    query = compute_hashes(TRANSFORMS["caption_bar"](flipped, random.Random(0)))
+    by_position = dict(zip(query.partial_specs, query.partials, strict=True))
+    mirrored = variants.QUERY_CROPS.index(variants.MIRRORED_CENTRE)
+    assert by_position[mirrored].phash.distance(stored.phash) <= 10
+    assert by_position[0].phash.distance(stored.phash) > 10
+
+
+def test_a_mirrored_region_is_the_region_of_the_mirrored_image() -> None:
+    """The batched square of the mirrored centre is the centre square of the image mirrored,
+    up to where whole-pixel cells fall (cells of 2 and 3 pixels alternate the other way)."""
+    rgb = np.asarray(scene(7, 200, 150))
+    squares = partial_hash.partial_squares(rgb)
+    of_flipped = partial_hash.partial_squares(np.ascontiguousarray(rgb[:, ::-1]))
+    mirrored = variants.QUERY_CROPS.index(variants.MIRRORED_CENTRE)
+    assert float(np.abs(squares[mirrored] - of_flipped[0]).mean()) < 1.0
+    assert float(np.abs(squares[0] - of_flipped[0]).mean()) > 5.0  # the unmirrored one is not
+    a, b = partial_hash.phash(np.stack([squares[mirrored], of_flipped[0]]))
+    assert (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count() <= 2

@@ -168,6 +168,7 @@ class Matcher:
                         self._pdq_search(state, best, state.pdq, query.pdq),
                         self._pdq_search(state, best, state.pdq_ref, query.pdq_ref),
                         self._phash_search(state, best, query),
+                        self._phash_search(state, best, query, mirrored=True),
                         self._crop_search(state, best, query),
                     ]
                 )
@@ -210,12 +211,18 @@ class Matcher:
 
         return _Search(index, queries, radius, offer)
 
-    def _phash_search(self, state: BankState, best: _Best, query: _Query) -> _Search | None:
-        """Plain and trimmed pHash hits that pass the PDQ guard (far band included)."""
+    def _phash_search(
+        self, state: BankState, best: _Best, query: _Query, *, mirrored: bool = False
+    ) -> _Search | None:
+        """Plain and trimmed pHash hits that pass the PDQ guard (far band included), or with
+        ``mirrored`` those of the query's pHashes mirrored back (no far band: a mirrored copy
+        must come within the threshold)."""
         radius = state.banks.radius(PHASH.name)
-        if radius < 0 or query.phash is None or not len(state.phash):
+        words = query.phash_mirrored if mirrored else query.phash
+        if radius < 0 or words is None or not len(state.phash):
             return None
-        extra = PHASH_FAR_BAND if query.pdq is not None or query.pdq_ref is not None else 0
+        usable_pdq = query.pdq is not None or query.pdq_ref is not None
+        extra = PHASH_FAR_BAND if usable_pdq and not mirrored else 0
 
         def offer(found: Found) -> None:
             _which, keys, dists = found
@@ -224,7 +231,7 @@ class Matcher:
                 if distance <= limit + extra and _pdq_agrees(state, key, query, distance, limit):
                     _offer(best, state, key, PHASH.name, distance)
 
-        return _Search(state.phash, query.phash, radius + extra, offer)
+        return _Search(state.phash, words, radius + extra, offer)
 
     def _crop_search(self, state: BankState, best: _Best, query: _Query) -> _Search | None:
         """A partial image's pHash within the threshold of an entry's centre crop, with the
@@ -298,11 +305,13 @@ class Matcher:
 @dataclass(frozen=True)
 class _Query:
     """A query image's hashes as index words: PDQ of each version (dihedral variants of the
-    image and its trimmed content, usable quality only), pHash, and the partial images."""
+    image and its trimmed content, usable quality only), pHash (and mirrored), and the partial
+    images."""
 
     pdq: np.ndarray | None = None
     pdq_ref: np.ndarray | None = None
     phash: np.ndarray | None = None
+    phash_mirrored: np.ndarray | None = None
     crop_phash: np.ndarray | None = None
     crop_pdq: np.ndarray | None = None
 
@@ -324,6 +333,7 @@ class _Query:
             pdq=_stack(pdq),
             pdq_ref=_stack(ref),
             phash=_stack([h.phash for h in variants]),
+            phash_mirrored=_stack([h.phash_mirrored for h in variants if h.phash_mirrored]),
             crop_phash=_stack([c.phash for c in crops]),
             crop_pdq=_stack([c.pdq for c in crops]),
         )

@@ -224,6 +224,17 @@ def _perspective(img: Image.Image, rng: random.Random) -> Image.Image:
     )
 
 
+def _then(*steps: Transform) -> Transform:
+    """The edits one after another (a mirrored copy that was also captioned, say)."""
+
+    def apply(img: Image.Image, rng: random.Random) -> Image.Image:
+        for step in steps:
+            img = step(img, rng)
+        return img
+
+    return apply
+
+
 TRANSFORMS: Final[dict[str, Transform]] = {
     "resize_50": _resize(0.5),
     "resize_25": _resize(0.25),
@@ -252,6 +263,10 @@ TRANSFORMS: Final[dict[str, Transform]] = {
     "blur": _blur,
     "screenshot": _screenshot,
     "perspective": _perspective,
+    # Mirrored and then captioned: only the dihedral PDQ hashes can match these (the pHash and
+    # the partial images are not mirrored), so they show what PDQ alone catches.
+    "mirror_caption_bar": _then(_mirror, _caption_bar),
+    "mirror_text_overlay": _then(_mirror, _overlay(_caption, _handle)),
 }
 # Recall the combined matcher must reach (issues 5 and 19); transforms without one are reported.
 TARGETS: Final[dict[str, float]] = {
