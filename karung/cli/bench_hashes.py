@@ -60,13 +60,13 @@ def print_report(report: dict[str, Any]) -> None:
     if "index" in report:
         index = report["index"]
         print(f"index: {index['index_hashes']} hashes, {index['index_bytes'] / 2**20:.1f} MiB")
-    print(f"{'transform':<16} {'PDQ':>6} {'pHash':>6} {'combined':>9} {'target':>7}  ok")
+    print(f"{'transform':<20} {'PDQ':>6} {'pHash':>6} {'combined':>9} {'target':>7}  ok")
     for r in report["transforms"]:
         target = f"{r['target']:.2f}" if r["target"] is not None else "-"
         ok = {True: "yes", False: "NO", None: ""}[r["meets_target"]]
         recall = f"{r['pdq']:>6.3f} {r['phash']:>6.3f} {r['combined']:>9.3f}"
-        print(f"{r['transform']:<16} {recall} {target:>7}  {ok}")
+        print(f"{r['transform']:<20} {recall} {target:>7}  {ok}")
     f = report["false_matches"]
     rates = f"{f['pdq_rate']:>6.4f} {f['phash_rate']:>6.4f} {f['combined_rate']:>9.4f}"
     ok = "yes" if f["combined_rate"] < FALSE_MATCH_TARGET else "NO"
-    print(f"{'false matches':<16} {rates} {FALSE_MATCH_TARGET:>7}  {ok}")
+    print(f"{'false matches':<20} {rates} {FALSE_MATCH_TARGET:>7}  {ok}")

@@ -113,7 +113,11 @@ def test_disable_enable_configure(
     assert bank(capsys, "match", str(files["reupload"]), *db)[1][0]["matches"]
     code, [info] = bank(capsys, "configure", "stolen", "--pdq", "0", "--phash", "0", *db)
     assert (info["pdq_threshold"], info["phash_threshold"]) == (0, 0)
-    assert bank(capsys, "match", str(files["reupload"]), *db)[1][0]["matches"] == []
+    # At 0 only identical hashes count: the mirrored copy's pHash mirrored back is one, its PDQ
+    # (4 bits from the original's mirrored hash) no longer is.
+    matches = bank(capsys, "match", str(files["reupload"]), *db)[1][0]["matches"]
+    assert [(m["kind"], m["distance"]) for m in matches] == [("phash", 0)]
+    assert bank(capsys, "match", str(files["other"]), *db)[1][0]["matches"] == []
     assert main(["bank", "configure", "stolen", "--pdq", "999", *db]) == 2
     assert "invalid_bank_setting" in capsys.readouterr().err
     assert main(["bank", "disable", "missing", *db]) == 2
