@@ -153,8 +153,9 @@ class Matcher:
 
     def match(self, hashes: ImageHashes | None, sha256: str | None = None) -> list[Match]:
         """Entries matching an image: by sha256, PDQ (8 dihedral variants, of each hash
-        version), pHash, or a partial image against an entry's centre crop (an image too small
-        for perceptual hashes, ``hashes`` None, matches by sha256 only)."""
+        version), pHash (as it is and mirrored back), or a partial image against an entry's
+        centre crop (an image too small for perceptual hashes, ``hashes`` None, matches by
+        sha256 only)."""
         state = self._ensure()
         best: _Best = {}
         with self._lock:
