@@ -51,7 +51,7 @@ class PartialSpec:
         a mirrored spec, the box of the unmirrored image whose mirror image is the region)."""
         start = 1 - self.left - self.width if self.mirrored else self.left
         left, top = round(width * start), round(height * self.top)
-        right = max(left + 1, min(width, round(width * (self.left + self.width))))
+        right = max(left + 1, min(width, round(width * (start + self.width))))
         bottom = max(top + 1, min(height, round(height * (self.top + self.height))))
         return left, top, right, bottom
 

@@ -80,3 +80,11 @@ def test_a_mirrored_region_is_the_region_of_the_mirrored_image() -> None:
     assert float(np.abs(squares[0] - of_flipped[0]).mean()) > 5.0  # the unmirrored one is not
     a, b = partial_hash.phash(np.stack([squares[mirrored], of_flipped[0]]))
     assert (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count() <= 2
+
+
+def test_a_mirrored_spec_boxes_the_region_its_mirror_image_covers() -> None:
+    """Off centre, a mirrored region is taken from the other side of the unmirrored image."""
+    spec = variants.PartialSpec(0.1, 0.2, 0.5, 0.5, mirrored=True)
+    assert spec.box(100, 100) == (40, 20, 90, 70)
+    plain = variants.PartialSpec(0.1, 0.2, 0.5, 0.5)
+    assert plain.box(100, 100) == (10, 20, 60, 70)

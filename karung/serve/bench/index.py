@@ -166,8 +166,9 @@ def _answer(index: dict[str, Any], query: dict[str, Any]) -> list[tuple[str, int
 
 
 def _search_all(index: dict[str, Any], query: dict[str, Any]) -> list[tuple[Any, Any, Any]]:
-    """The three searches of one query image: together, as the matcher runs them, on the fast
-    indexes (:func:`~karung.vision.together.search_together`); one row at a time on brute force."""
+    """The searches of one query image (:data:`_SEARCHES`): together, as the matcher runs
+    them, on the fast indexes (:func:`~karung.vision.together.search_together`); one row at a
+    time on brute force."""
     import numpy as np
 
     from karung.vision.together import search_together
